@@ -1,0 +1,164 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Parse decodes a spec from YAML or JSON strictly: unknown fields, a wrong version, an unknown
+// operator, a wrong number of values or a weight outside 0-100 are errors that name source and the
+// JSON path. Documents over MaxSpecBytes are refused with ErrTooLarge before decoding.
+func Parse(data []byte, source string) (*Spec, error) {
+	if len(data) > MaxSpecBytes {
+		return nil, fmt.Errorf("%s: %w: %d bytes, the limit is %d", source, ErrTooLarge, len(data), MaxSpecBytes)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%s: %w: empty document", source, ErrInvalid)
+	}
+	var s Spec
+	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", source, ErrInvalid, err)
+	}
+	if err := s.Validate(); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Source = source
+			return nil, fe
+		}
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return &s, nil
+}
+
+// Validate checks what the Go types cannot express: version, limits, weights, operators, their
+// arity and value types. It returns the first problem as a *FieldError (or ErrTooLarge).
+func (s *Spec) Validate() error {
+	if s.Version != Version {
+		return &FieldError{Path: "version", Msg: fmt.Sprintf("is %q, want %q", s.Version, Version)}
+	}
+	if len(s.Compatibilities) == 0 {
+		return &FieldError{Path: "compatibilities", Msg: "must list at least one compatibility set"}
+	}
+	if len(s.Compatibilities) > MaxCompatibilities {
+		return fmt.Errorf("%w: %d compatibility sets, the limit is %d", ErrTooLarge, len(s.Compatibilities), MaxCompatibilities)
+	}
+	for i, c := range s.Compatibilities {
+		p := fmt.Sprintf("compatibilities[%d]", i)
+		if c.Weight < 0 || c.Weight > 100 {
+			return &FieldError{Path: p + ".weight", Msg: fmt.Sprintf("%d is outside 0-100", c.Weight)}
+		}
+		if len(c.Rules) > MaxRules {
+			return fmt.Errorf("%w: %s has %d rules, the limit is %d", ErrTooLarge, p, len(c.Rules), MaxRules)
+		}
+		for j, r := range c.Rules {
+			if err := r.validate(fmt.Sprintf("%s.rules[%d]", p, j)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Rule) validate(p string) error {
+	if r.Name == "" {
+		return &FieldError{Path: p + ".name", Msg: "is required"}
+	}
+	if len(r.MatchFeatures) == 0 && len(r.MatchAny) == 0 {
+		return &FieldError{Path: p, Msg: "needs matchFeatures or matchAny"}
+	}
+	n := len(r.MatchFeatures)
+	for _, a := range r.MatchAny {
+		n += len(a.MatchFeatures)
+	}
+	if n > MaxTerms {
+		return fmt.Errorf("%w: %s has %d feature terms, the limit is %d", ErrTooLarge, p, n, MaxTerms)
+	}
+	if err := validateTerms(p+".matchFeatures", r.MatchFeatures); err != nil {
+		return err
+	}
+	for i, a := range r.MatchAny {
+		ap := fmt.Sprintf("%s.matchAny[%d].matchFeatures", p, i)
+		if len(a.MatchFeatures) == 0 {
+			return &FieldError{Path: ap, Msg: "must list at least one term"}
+		}
+		if err := validateTerms(ap, a.MatchFeatures); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateTerms(p string, terms []FeatureMatcherTerm) error {
+	for i, t := range terms {
+		tp := fmt.Sprintf("%s[%d]", p, i)
+		if dom, name, ok := strings.Cut(t.Feature, "."); !ok || dom == "" || name == "" {
+			return &FieldError{Path: tp + ".feature", Msg: fmt.Sprintf("%q is not <domain>.<feature> (e.g. cpu.cpuid)", t.Feature)}
+		}
+		if t.MatchExpressions == nil && t.MatchName == nil {
+			return &FieldError{Path: tp, Msg: "needs matchExpressions or matchName"}
+		}
+		names := make([]string, 0, len(t.MatchExpressions))
+		for k := range t.MatchExpressions {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if err := t.MatchExpressions[k].validate(tp + ".matchExpressions." + k); err != nil {
+				return err
+			}
+		}
+		if t.MatchName != nil {
+			if err := t.MatchName.validate(tp + ".matchName"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *MatchExpression) validate(p string) error {
+	if e == nil {
+		return &FieldError{Path: p, Msg: "is null; give an expression such as {op: Exists}"}
+	}
+	min, max, ok := e.Op.Arity()
+	if !ok {
+		return &FieldError{Path: p + ".op", Msg: fmt.Sprintf("unknown operator %q; one of %v", e.Op, Ops)}
+	}
+	n := len(e.Value)
+	switch {
+	case n > MaxValues:
+		return fmt.Errorf("%w: %s has %d values, the limit is %d", ErrTooLarge, p, n, MaxValues)
+	case max == 0 && n != 0:
+		return &FieldError{Path: p + ".value", Msg: fmt.Sprintf("%s takes no value, got %d", e.Op, n)}
+	case max > 0 && (n < min || n > max):
+		return &FieldError{Path: p + ".value", Msg: fmt.Sprintf("%s takes exactly %d value(s), got %d", e.Op, max, n)}
+	case n < min:
+		return &FieldError{Path: p + ".value", Msg: fmt.Sprintf("%s takes at least %d value(s), got %d", e.Op, min, n)}
+	}
+	switch e.Type {
+	case "":
+	case "version":
+		if !e.Op.AllowsVersion() {
+			return &FieldError{Path: p + ".type", Msg: fmt.Sprintf("type version is only allowed with Gt, Ge, Lt, Le, GtLt and GeLe, not %s", e.Op)}
+		}
+	default:
+		return &FieldError{Path: p + ".type", Msg: fmt.Sprintf("unknown value type %q; the only type is \"version\"", e.Type)}
+	}
+	return nil
+}
+
+// MarshalYAML returns the spec as YAML, the content of the artifact's layer. Output is
+// deterministic (map keys sorted), so equal specs give equal digests.
+func (s *Spec) MarshalYAML() ([]byte, error) {
+	j, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(j)
+}
