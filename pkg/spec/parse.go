@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 
 	"sigs.k8s.io/yaml"
 )
@@ -149,6 +153,39 @@ func (e *MatchExpression) validate(p string) error {
 		}
 	default:
 		return &FieldError{Path: p + ".type", Msg: fmt.Sprintf("unknown value type %q; the only type is \"version\"", e.Type)}
+	}
+	return e.validateValues(p)
+}
+
+// validateValues checks operands the way NFD's evaluator would reject them at run time
+// (pkg/apis/nfd/nodefeaturerule/expression.go): regexps compile, comparison operands are integers
+// (or versions with type: version), and a GtLt/GeLe integer range is not empty.
+func (e *MatchExpression) validateValues(p string) error {
+	switch {
+	case e.Op == OpInRegexp:
+		for i, v := range e.Value {
+			if _, err := regexp.Compile(v); err != nil {
+				return &FieldError{Path: fmt.Sprintf("%s.value[%d]", p, i), Msg: fmt.Sprintf("invalid regexp %q: %v", v, err)}
+			}
+		}
+	case e.Op.AllowsVersion() && e.Type == "version":
+		for i, v := range e.Value {
+			if _, err := semver.NewVersion(v); err != nil {
+				return &FieldError{Path: fmt.Sprintf("%s.value[%d]", p, i), Msg: fmt.Sprintf("%q is not a version (want e.g. 5.15 or 5.15.0)", v)}
+			}
+		}
+	case e.Op.AllowsVersion():
+		n := make([]int, len(e.Value))
+		for i, v := range e.Value {
+			x, err := strconv.Atoi(v)
+			if err != nil {
+				return &FieldError{Path: fmt.Sprintf("%s.value[%d]", p, i), Msg: fmt.Sprintf("%s compares integers: %q is not one (add type: version to compare versions)", e.Op, v)}
+			}
+			n[i] = x
+		}
+		if len(n) == 2 && n[0] >= n[1] {
+			return &FieldError{Path: p + ".value", Msg: fmt.Sprintf("%s needs value[0] < value[1], got %v", e.Op, e.Value)}
+		}
 	}
 	return nil
 }

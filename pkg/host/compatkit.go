@@ -1,0 +1,69 @@
+package host
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
+)
+
+// CompatkitSources returns compatkit's own feature sources, for what NFD does not discover.
+// Their features live under the "compatkit." prefix:
+//
+//   - compatkit.platform (attributes os, arch): the Go runtime's GOOS and GOARCH of this host.
+//   - compatkit.libc (attributes name, version): the C library, "glibc" with its version, or
+//     "musl"; absent when none is found.
+func CompatkitSources() []Source {
+	return []Source{platformSource{}}
+}
+
+// platformSource reports the host platform and C library.
+type platformSource struct{}
+
+func (platformSource) Name() string { return "compatkit" }
+
+func (platformSource) Discover(ctx context.Context) (*Features, error) {
+	f := nfdv1alpha1.NewFeatures()
+	f.Attributes["compatkit.platform"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{
+		"os":   runtime.GOOS,
+		"arch": runtime.GOARCH,
+	}}
+	if name, version := detectLibc(ctx); name != "" {
+		el := map[string]string{"name": name}
+		if version != "" {
+			el["version"] = version
+		}
+		f.Attributes["compatkit.libc"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
+	}
+	return f, nil
+}
+
+var glibcVersion = regexp.MustCompile(`(?m)(?:GLIBC|GNU libc)[^0-9\n]*([0-9]+\.[0-9]+)`)
+
+// detectLibc finds the C library: glibc through `getconf GNU_LIBC_VERSION` (or `ldd --version`),
+// musl through its loader in /lib.
+func detectLibc(ctx context.Context) (name, version string) {
+	if out, err := exec.CommandContext(ctx, "getconf", "GNU_LIBC_VERSION").Output(); err == nil {
+		// "glibc 2.36"
+		if f := strings.Fields(string(out)); len(f) == 2 && f[0] == "glibc" {
+			return "glibc", f[1]
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "ldd", "--version").CombinedOutput(); err == nil || len(out) > 0 {
+		if m := glibcVersion.FindSubmatch(out); m != nil {
+			return "glibc", string(m[1])
+		}
+		if strings.Contains(string(out), "musl") {
+			return "musl", ""
+		}
+	}
+	if matches, _ := filepath.Glob("/lib/ld-musl-*.so.1"); len(matches) > 0 {
+		return "musl", ""
+	}
+	return "", ""
+}
+

@@ -1,0 +1,112 @@
+package spec
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const good = `version: v1alpha1
+compatibilities:
+- tag: x86-64-v3
+  weight: 90
+  rules:
+  - name: v3
+    matchFeatures:
+    - feature: cpu.cpuid
+      matchExpressions:
+        AVX2: {op: Exists}
+    - feature: kernel.version
+      matchExpressions:
+        full: {op: Ge, value: ["5.15"], type: version}
+`
+
+func TestParseGoodRoundTrip(t *testing.T) {
+	s, err := Parse([]byte(good), "good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := s.MarshalYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Parse(y, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	y2, _ := s2.MarshalYAML()
+	if string(y) != string(y2) {
+		t.Fatalf("not stable:\n%s\n---\n%s", y, y2)
+	}
+	if s.Compatibilities[0].Rules[0].MatchFeatures[1].MatchExpressions["full"].Type != "version" {
+		t.Fatal("type lost")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	rule := func(expr string) string {
+		return "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n    - feature: cpu.cpuid\n      matchExpressions:\n        X: " + expr + "\n"
+	}
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"empty", "", "empty document"},
+		{"unknown field", "version: v1alpha1\ncompatibilities: []\nweigth: 3\n", `unknown field "weigth"`},
+		{"wrong version", "version: v2\ncompatibilities: []\n", `version: is "v2", want "v1alpha1"`},
+		{"no sets", "version: v1alpha1\ncompatibilities: []\n", "at least one compatibility set"},
+		{"weight 101", "version: v1alpha1\ncompatibilities:\n- weight: 101\n  rules: []\n", "compatibilities[0].weight: 101 is outside 0-100"},
+		{"type error", "version: v1alpha1\ncompatibilities:\n- weight: high\n  rules: []\n", "cannot unmarshal string"},
+		{"unknown op", rule("{op: Equals}"), `compatibilities[0].rules[0].matchFeatures[0].matchExpressions.X.op: unknown operator "Equals"`},
+		{"In without values", rule("{op: In}"), "In takes at least 1 value(s), got 0"},
+		{"Exists with value", rule("{op: Exists, value: [a]}"), "Exists takes no value, got 1"},
+		{"GtLt one value", rule("{op: GtLt, value: ['1']}"), "GtLt takes exactly 2 value(s), got 1"},
+		{"GtLt empty range", rule("{op: GtLt, value: ['5', '1']}"), "needs value[0] < value[1]"},
+		{"Gt not a number", rule("{op: Gt, value: ['5.1']}"), "is not one (add type: version"},
+		{"version on In", rule("{op: In, value: [a], type: version}"), "type version is only allowed"},
+		{"bad version", rule("{op: Ge, value: ['x.y'], type: version}"), `"x.y" is not a version`},
+		{"bad regexp", rule("{op: InRegexp, value: ['(']}"), "invalid regexp"},
+		{"unknown type", rule("{op: Gt, value: ['1'], type: semver}"), `unknown value type "semver"`},
+		{"bad feature name", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n    - feature: cpuid\n      matchName: {op: Exists}\n", "is not <domain>.<feature>"},
+		{"rule without matcher", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n", "needs matchFeatures or matchAny"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.in), "in.yaml")
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "in.yaml") {
+				t.Fatalf("error %q does not start with the source or lacks %q", err, tc.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestParseTooLarge(t *testing.T) {
+	_, err := Parse(make([]byte, MaxSpecBytes+1), "big")
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("version: v1alpha1\ncompatibilities: [{rules: [{name: a, matchAny: [{matchFeatures: []}]}]}]"))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse(data, "fuzz")
+		if err != nil {
+			return
+		}
+		// Whatever parses must serialise and parse again to the same thing.
+		y, err := s.MarshalYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(y, "again"); err != nil {
+			t.Fatalf("re-parse of %q failed: %v", y, err)
+		}
+	})
+}
