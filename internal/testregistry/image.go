@@ -1,0 +1,138 @@
+package testregistry
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// Platforms are the platforms of the image BuildImage makes, in index order.
+var Platforms = []ocispec.Platform{
+	{OS: "linux", Architecture: "amd64"},
+	{OS: "linux", Architecture: "amd64", Variant: "v3"},
+	{OS: "linux", Architecture: "arm64", Variant: "v8"},
+}
+
+// Image describes a multi-platform image made by BuildImage: Manifests, Configs and Layers are
+// parallel to Platforms.
+type Image struct {
+	Index     ocispec.Descriptor
+	Manifests []ocispec.Descriptor // with Platform set, as listed in the index
+	Configs   []ocispec.Descriptor
+	Layers    []ocispec.Descriptor
+}
+
+// Blobs returns the digests of every config and layer blob of the image: what a client reading
+// compatibility specs must never request.
+func (img Image) Blobs() []digest.Digest {
+	var ds []digest.Digest
+	for _, d := range append(append([]ocispec.Descriptor(nil), img.Configs...), img.Layers...) {
+		ds = append(ds, d.Digest)
+	}
+	return ds
+}
+
+// BuildImage builds a small, real multi-platform image in a memory store, tagged tag: per platform
+// a tar layer holding /platform, an image config (os, architecture, variant, rootfs diff_ids) and
+// a manifest; one index listing the manifests with their platforms.
+func BuildImage(t testing.TB, tag string) (*memory.Store, Image) {
+	t.Helper()
+	c := ctx(t)
+	store := memory.New()
+	push := func(mediaType string, data []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes(mediaType, data)
+		if err := store.Push(c, d, bytes.NewReader(data)); err != nil {
+			t.Fatalf("testregistry: %v", err)
+		}
+		return d
+	}
+	mustJSON := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	var img Image
+	for _, p := range Platforms {
+		var tb bytes.Buffer
+		tw := tar.NewWriter(&tb)
+		body := []byte(p.OS + "/" + p.Architecture + "/" + p.Variant + "\n")
+		if err := tw.WriteHeader(&tar.Header{Name: "platform", Mode: 0o644, Size: int64(len(body)), ModTime: created, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(body)
+		tw.Close()
+		layer := push(ocispec.MediaTypeImageLayer, tb.Bytes())
+		cfg := push(ocispec.MediaTypeImageConfig, mustJSON(ocispec.Image{
+			Created:  &created,
+			Platform: p,
+			Config:   ocispec.ImageConfig{Cmd: []string{"/bin/true"}},
+			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
+		}))
+		man := push(ocispec.MediaTypeImageManifest, mustJSON(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2},
+			MediaType: ocispec.MediaTypeImageManifest,
+			Config:    cfg,
+			Layers:    []ocispec.Descriptor{layer},
+		}))
+		pp := p
+		man.Platform = &pp
+		img.Manifests = append(img.Manifests, man)
+		img.Configs = append(img.Configs, cfg)
+		img.Layers = append(img.Layers, layer)
+	}
+	img.Index = push(ocispec.MediaTypeImageIndex, mustJSON(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: img.Manifests,
+	}))
+	if err := store.Tag(c, img.Index, tag); err != nil {
+		t.Fatal(err)
+	}
+	return store, img
+}
+
+// PushImageTo builds the image (BuildImage) and copies it with oras.Copy to dst under tag.
+func PushImageTo(t testing.TB, dst oras.Target, tag string) Image {
+	t.Helper()
+	src, img := BuildImage(t, tag)
+	if _, err := oras.Copy(ctx(t), src, tag, dst, tag, oras.DefaultCopyOptions); err != nil {
+		t.Fatalf("testregistry: pushing the image: %v", err)
+	}
+	return img
+}
+
+// PushImage pushes the image to host/repo:tag over plain HTTP (host is a test registry's Host()).
+func PushImage(t testing.TB, host, repo, tag string) Image {
+	t.Helper()
+	r, err := remote.NewRepository(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PlainHTTP = true
+	r.Client = Client()
+	return PushImageTo(t, r, tag)
+}
+
+// WriteLayout writes the image into an OCI image layout at dir (created if missing) under tag.
+func WriteLayout(t testing.TB, dir, tag string) Image {
+	t.Helper()
+	s, err := oci.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return PushImageTo(t, s, tag)
+}

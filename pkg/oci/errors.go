@@ -1,0 +1,30 @@
+package oci
+
+import "errors"
+
+// Sentinel errors returned (wrapped, with the reference and what to do next) by this package.
+// Check them with errors.Is.
+var (
+	// ErrNotFound means the registry or layout has no manifest, tag or repository for the
+	// reference (distribution-spec v1.1 "Pulling manifests": 404 MANIFEST_UNKNOWN / NAME_UNKNOWN).
+	ErrNotFound = errors.New("not found")
+	// ErrNotIndex means a descriptor that was expected to be an image index
+	// (application/vnd.oci.image.index.v1+json, image-spec v1.1 image-index.md) is something else.
+	ErrNotIndex = errors.New("not an image index")
+	// ErrNoPlatform means no manifest of an image index matches the requested platform
+	// (image-spec v1.1 image-index.md, "platform").
+	ErrNoPlatform = errors.New("no manifest for platform")
+	// ErrNoSpec means a subject has no compatibility referrer (distribution-spec v1.1 "Listing
+	// Referrers" returned none of artifactType spec.ArtifactType).
+	ErrNoSpec = errors.New("no compatibility spec")
+	// ErrInvalidArtifact means a referrer does not have the shape of a compatibility artifact:
+	// wrong manifest media type, artifactType, subject or layers[0] media type (image-spec v1.1
+	// manifest.md, "Guidelines for Artifact Usage").
+	ErrInvalidArtifact = errors.New("invalid compatibility artifact")
+	// ErrTooLarge means a descriptor announces more bytes than this package accepts; it is checked
+	// on the descriptor's size (image-spec v1.1 descriptor.md, "size") before anything is downloaded.
+	ErrTooLarge = errors.New("too large")
+	// ErrInvalidReference means a reference does not parse (distribution-spec v1.1 "Pulling
+	// manifests" grammar for <name> and <reference>, or an OCI layout "path[:tag|@digest]").
+	ErrInvalidReference = errors.New("invalid reference")
+)

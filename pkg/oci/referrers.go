@@ -1,0 +1,283 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry"
+
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+func jsonUnmarshal(data []byte, v any) error {
+	return json.Unmarshal(data, v)
+}
+
+// Created returns the time in the org.opencontainers.image.created annotation of desc (image-spec
+// v1.1 annotations.md: RFC 3339), and false when it is missing or does not parse.
+func Created(desc ocispec.Descriptor) (time.Time, bool) {
+	v, ok := desc.Annotations[ocispec.AnnotationCreated]
+	if !ok {
+		return time.Time{}, false
+	}
+	c, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return c, true
+}
+
+// SortNewestFirst orders referrer descriptors newest first by their org.opencontainers.image.created
+// annotation (image-spec v1.1 annotations.md, the rule by which NFD picks the newest spec); those
+// without a valid timestamp come last; ties are broken by digest so the order is deterministic.
+func SortNewestFirst(descs []ocispec.Descriptor) {
+	sort.SliceStable(descs, func(i, j int) bool {
+		ci, oki := Created(descs[i])
+		cj, okj := Created(descs[j])
+		if oki != okj {
+			return oki
+		}
+		if oki && !ci.Equal(cj) {
+			return ci.After(cj)
+		}
+		return descs[i].Digest < descs[j].Digest
+	})
+}
+
+// Referrers lists the referrers of subject with the given artifactType (spec.ArtifactType for
+// compatibility specs; "" for all), newest first (SortNewestFirst). It uses the referrers API
+// (distribution-spec v1.1 "Listing Referrers") and, on registries without it, the referrers tag
+// schema "<alg>-<hex>" ("Referrers Tag Schema"); in an OCI layout, the referrers recorded in it.
+// No referrers is an empty list, not an error.
+func (t *Target) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
+	refs, err := registry.Referrers(ctx, t.store, subject, artifactType)
+	if err != nil {
+		return nil, t.wrap(err, "listing referrers of "+t.name+"@"+subject.Digest.String(), "")
+	}
+	// Client-side filter as well: a non-compliant registry may ignore the artifactType filter.
+	if artifactType != "" {
+		kept := refs[:0]
+		for _, r := range refs {
+			if r.ArtifactType == artifactType {
+				kept = append(kept, r)
+			}
+		}
+		refs = kept
+	}
+	SortNewestFirst(refs)
+	return refs, nil
+}
+
+// FetchSpec fetches a compatibility referrer manifest and its spec (layers[0]) and parses the spec
+// with spec.Parse, naming "REPO@DIGEST" as its source. It checks, before downloading each part,
+// that the manifest is an image manifest (image-spec v1.1 manifest.md) of at most
+// MaxManifestBytes with artifactType spec.ArtifactType, and that layers[0] has media type
+// spec.MediaTypeSpec and at most spec.MaxSpecBytes (ErrInvalidArtifact, ErrTooLarge); the content
+// is verified against its digest (image-spec v1.1 descriptor.md "Verification").
+func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*spec.Spec, *ocispec.Manifest, error) {
+	src := t.name + "@" + referrer.Digest.String()
+	if referrer.MediaType != ocispec.MediaTypeImageManifest {
+		return nil, nil, fmt.Errorf("%w: %s: media type %s, want %s", ErrInvalidArtifact, src, referrer.MediaType, ocispec.MediaTypeImageManifest)
+	}
+	if referrer.ArtifactType != "" && referrer.ArtifactType != spec.ArtifactType {
+		return nil, nil, fmt.Errorf("%w: %s: artifactType %s, want %s", ErrInvalidArtifact, src, referrer.ArtifactType, spec.ArtifactType)
+	}
+	m, err := t.FetchManifest(ctx, referrer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.MediaType != ocispec.MediaTypeImageManifest {
+		return nil, nil, fmt.Errorf("%w: %s: manifest mediaType %q, want %s", ErrInvalidArtifact, src, m.MediaType, ocispec.MediaTypeImageManifest)
+	}
+	if m.ArtifactType != spec.ArtifactType {
+		return nil, nil, fmt.Errorf("%w: %s: manifest artifactType %q, want %s", ErrInvalidArtifact, src, m.ArtifactType, spec.ArtifactType)
+	}
+	if len(m.Layers) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s: no layers; layers[0] must be the spec (%s)", ErrInvalidArtifact, src, spec.MediaTypeSpec)
+	}
+	l := m.Layers[0]
+	if l.MediaType != spec.MediaTypeSpec {
+		return nil, nil, fmt.Errorf("%w: %s: layers[0] has media type %s, want %s", ErrInvalidArtifact, src, l.MediaType, spec.MediaTypeSpec)
+	}
+	if l.Size > spec.MaxSpecBytes || l.Size < 0 {
+		return nil, nil, fmt.Errorf("%w: %s: spec layer %s is %d bytes, the limit is %d", ErrTooLarge, src, l.Digest, l.Size, spec.MaxSpecBytes)
+	}
+	data, err := content.FetchAll(ctx, t.store, l)
+	if err != nil {
+		return nil, nil, t.wrap(err, src+": spec layer "+l.Digest.String(), "")
+	}
+	s, err := spec.Parse(data, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, m, nil
+}
+
+// PushSpec pushes s as a compatibility referrer of subject (image-spec v1.1 manifest.md
+// "subject" and "Guidelines for Artifact Usage"): the spec as YAML in layers[0]
+// (spec.MediaTypeSpec), prov as JSON in layers[1] when not nil (spec.MediaTypeProvenance), the
+// empty config (application/vnd.oci.empty.v1+json), artifactType spec.ArtifactType, and the
+// annotation org.opencontainers.image.created = created in RFC 3339 UTC (the current time when
+// created is zero; pass it explicitly for reproducible digests). It first checks that subject
+// exists, then pushes blobs before the manifest (distribution-spec v1.1 "Pushing Manifests":
+// referenced blobs must exist), so a failure leaves at most unreferenced blobs. On registries
+// without the referrers API, oras-go updates the "<alg>-<hex>" referrers tag.
+// It returns the descriptor of the referrer manifest.
+func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *spec.Spec, prov *spec.Provenance, created time.Time) (ocispec.Descriptor, error) {
+	sub := t.name + "@" + subject.Digest.String()
+	if subject.MediaType != ocispec.MediaTypeImageManifest && !isIndex(subject.MediaType) {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: subject %s has media type %q: a subject must be an image manifest or index", ErrInvalidArtifact, sub, subject.MediaType)
+	}
+	if s == nil {
+		return ocispec.Descriptor{}, fmt.Errorf("pushing a spec to %s: no spec", sub)
+	}
+	if err := s.Validate(); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("pushing a spec to %s: %w", sub, err)
+	}
+	y, err := s.MarshalYAML()
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("pushing a spec to %s: %w", sub, err)
+	}
+	if len(y) > spec.MaxSpecBytes {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: the spec for %s is %d bytes, the limit is %d", ErrTooLarge, sub, len(y), spec.MaxSpecBytes)
+	}
+	ok, err := t.store.Exists(ctx, subject)
+	if err != nil {
+		return ocispec.Descriptor{}, t.wrap(err, "checking subject "+sub, "")
+	}
+	if !ok {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: subject %s: push the image first, or resolve its reference again", ErrNotFound, sub)
+	}
+	layers := []ocispec.Descriptor{content.NewDescriptorFromBytes(spec.MediaTypeSpec, y)}
+	blobs := [][]byte{y}
+	if prov != nil {
+		pj, err := json.Marshal(prov)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("pushing provenance to %s: %w", sub, err)
+		}
+		layers = append(layers, content.NewDescriptorFromBytes(spec.MediaTypeProvenance, pj))
+		blobs = append(blobs, pj)
+	}
+	for i, l := range layers {
+		if err := t.store.Push(ctx, l, bytes.NewReader(blobs[i])); err != nil && !isAlreadyExists(err) {
+			return ocispec.Descriptor{}, t.wrap(err, "pushing blob "+l.Digest.String()+" to "+t.name, "")
+		}
+	}
+	if created.IsZero() {
+		created = time.Now()
+	}
+	opts := oras.PackManifestOptions{
+		Subject: &subject,
+		Layers:  layers,
+		ManifestAnnotations: map[string]string{
+			ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339),
+		},
+	}
+	desc, err := oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
+	if isAlreadyExists(err) {
+		// The same spec, subject and time were pushed before (an OCI layout refuses the second
+		// push): the manifest is deterministic, so compute its descriptor in memory.
+		desc, err = oras.PackManifest(ctx, memory.New(), oras.PackManifestVersion1_1, spec.ArtifactType, opts)
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, t.wrap(err, "pushing the referrer manifest of "+sub, "")
+	}
+	return desc, nil
+}
+
+func isAlreadyExists(err error) bool {
+	return err != nil && errors.Is(err, errdef.ErrAlreadyExists)
+}
+
+// Entry is one compatibility referrer found by Discover.
+type Entry struct {
+	// Subject is the manifest or index the spec describes; from an index, its descriptor in the
+	// index, with the platform (image-spec v1.1 image-index.md).
+	Subject ocispec.Descriptor
+	// Referrer is the descriptor of the referrer manifest, as the referrers list gives it.
+	Referrer ocispec.Descriptor
+	// Created is the referrer's org.opencontainers.image.created time; zero when missing or invalid.
+	Created time.Time
+}
+
+// Discover resolves the reference and lists the compatibility referrers (artifactType
+// spec.ArtifactType) of what it names and, for an image index, of each manifest the index lists
+// (queried concurrently, at most Options.Concurrency at once), as one flat list: the resolved
+// subject first, then the index's manifests in index order, each subject's referrers newest first.
+func (t *Target) Discover(ctx context.Context) ([]Entry, error) {
+	root, err := t.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	subjects := []ocispec.Descriptor{root}
+	if isIndex(root.MediaType) {
+		idx, err := t.FetchIndex(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range idx.Manifests {
+			if m.MediaType == ocispec.MediaTypeImageManifest || isIndex(m.MediaType) {
+				subjects = append(subjects, m)
+			}
+		}
+	}
+	results := make([][]ocispec.Descriptor, len(subjects))
+	// The first query settles whether the registry has the referrers API, so the concurrent ones
+	// do not each probe it.
+	if results[0], err = t.Referrers(ctx, root, spec.ArtifactType); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(subjects))
+	sem := make(chan struct{}, t.concurrency)
+	var wg sync.WaitGroup
+	for i := 1; i < len(subjects); i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], errs[i] = t.Referrers(ctx, subjects[i], spec.ArtifactType)
+		}()
+	}
+	wg.Wait()
+	var out []Entry
+	for i, refs := range results {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		for _, r := range refs {
+			c, _ := Created(r)
+			out = append(out, Entry{Subject: subjects[i], Referrer: r, Created: c})
+		}
+	}
+	return out, nil
+}
+
+// NewestSpec returns the newest compatibility spec of subject (what NFD evaluates: layers[0] of
+// the newest referrer by org.opencontainers.image.created, image-spec v1.1 annotations.md) with
+// its referrer descriptor. A subject without compatibility referrers gives ErrNoSpec.
+func (t *Target) NewestSpec(ctx context.Context, subject ocispec.Descriptor) (*spec.Spec, ocispec.Descriptor, error) {
+	refs, err := t.Referrers(ctx, subject, spec.ArtifactType)
+	if err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
+	if len(refs) == 0 {
+		return nil, ocispec.Descriptor{}, fmt.Errorf("%w: %s@%s has no referrer of artifactType %s: attach one with `compat-attach attach`", ErrNoSpec, t.name, subject.Digest, spec.ArtifactType)
+	}
+	s, _, err := t.FetchSpec(ctx, refs[0])
+	if err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
+	return s, refs[0], nil
+}

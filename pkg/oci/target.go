@@ -1,0 +1,352 @@
+// Package oci reads and writes compatibility specs (pkg/spec) as OCI referrers of existing images,
+// in registries (OCI distribution-spec v1.1, with the referrers API or the referrers tag schema
+// fallback) and in OCI image layouts on disk (image-spec v1.1 image-layout.md), through oras-go v2.
+//
+// Reading a spec fetches only manifests, indexes, referrer manifests and the spec blob: never a
+// layer or config blob of the image. Writing pushes blobs before the manifest that references
+// them, and checks that the subject exists first, so a failed push leaves nothing dangling.
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	orasoci "oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// MaxManifestBytes is the largest manifest or index this package fetches, checked on the
+// descriptor's size before downloading. It is the 4 MiB that registries must accept for a
+// manifest (distribution-spec v1.1, "Pushing Manifests": "registries SHOULD accept manifests of
+// at least 4 megabytes").
+const MaxManifestBytes = 4 << 20
+
+// DefaultConcurrency is how many subjects Discover queries at once when Options.Concurrency is 0.
+const DefaultConcurrency = 4
+
+// Options says how to reach a target. The zero value means a registry over HTTPS with the Docker
+// credentials (distribution-spec v1.1 over HTTPS, tokens as in the Docker registry auth spec).
+type Options struct {
+	// OCILayout means the reference is an OCI image layout directory (image-spec v1.1
+	// image-layout.md): "path:tag", "path@sha256:<hex>" or "path" alone (the layout's only tag),
+	// as with `oras --oci-layout`.
+	OCILayout bool
+	// PlainHTTP talks HTTP instead of HTTPS to the registry (for local test registries).
+	PlainHTTP bool
+	// HTTPClient sends the requests; it is wrapped in an auth client. nil means
+	// retry.DefaultClient (retries 5xx and 429 with backoff).
+	HTTPClient *http.Client
+	// Credentials answers the registry's authentication challenge. nil means the Docker config
+	// file and its credential helpers (credentials.NewStoreFromDocker).
+	Credentials credentials.Store
+	// Concurrency bounds how many subjects Discover queries at once; 0 means DefaultConcurrency.
+	Concurrency int
+}
+
+// Target is one repository of a registry, or one OCI image layout, plus the reference (tag or
+// digest, distribution-spec v1.1 "<reference>") inside it. A Target caches the manifests it has
+// fetched by digest (they are content addressed, image-spec v1.1 descriptor.md "Digests"), so a
+// caller never fetches a manifest twice. It is safe for concurrent use.
+type Target struct {
+	given       string // the reference as the user gave it
+	name        string // "registry/repository" or the layout path
+	reference   string // tag or digest inside name
+	host        string // registry host, "" for a layout
+	layout      bool
+	store       oras.GraphTarget
+	concurrency int
+
+	mu    sync.Mutex
+	cache map[digest.Digest][]byte
+}
+
+// Open parses ref and opens the repository or layout it names. A registry reference has the form
+// REGISTRY/REPOSITORY[:TAG|@DIGEST] (distribution-spec v1.1 grammar; no tag means "latest"); a
+// layout reference "path[:tag|@digest]". Open does not contact the registry; a layout directory
+// must exist.
+func Open(ctx context.Context, ref string, opts Options) (*Target, error) {
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	t := &Target{given: ref, concurrency: conc, cache: map[digest.Digest][]byte{}}
+	if opts.OCILayout {
+		return t, t.openLayout(ctx, ref)
+	}
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v: expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST], e.g. ghcr.io/org/app:v1 (use --oci-layout for a directory)", ErrInvalidReference, ref, err)
+	}
+	if r.Reference == "" {
+		r.Reference = "latest"
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = retry.DefaultClient
+	}
+	creds := opts.Credentials
+	if creds == nil {
+		creds, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading the Docker credentials: %w: fix ~/.docker/config.json or pass credentials explicitly", ref, err)
+		}
+	}
+	client := &auth.Client{
+		Client:     hc,
+		Header:     http.Header{"User-Agent": {"compatkit"}},
+		Cache:      auth.NewCache(),
+		Credential: credentials.Credential(creds),
+	}
+	t.store = &remote.Repository{Client: client, Reference: r, PlainHTTP: opts.PlainHTTP}
+	t.name = r.Registry + "/" + r.Repository
+	t.reference = r.Reference
+	t.host = r.Registry
+	return t, nil
+}
+
+// ParseLayoutReference splits an OCI layout reference into the layout path and the tag or digest
+// inside it: "path:tag", "path@sha256:<hex>" or "path" (reference ""). As in oras, the tag is what
+// follows the last ':' after the last '/', so a directory name may itself contain ':' only if a
+// tag follows. Tags follow the distribution-spec v1.1 tag grammar [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+func ParseLayoutReference(ref string) (path, reference string, err error) {
+	bad := func(why string) (string, string, error) {
+		return "", "", fmt.Errorf("%w: OCI layout reference %q: %s: expected PATH:TAG, PATH@sha256:DIGEST or PATH", ErrInvalidReference, ref, why)
+	}
+	if ref == "" {
+		return bad("empty")
+	}
+	if i := strings.LastIndex(ref, "@"); i >= 0 && i > strings.LastIndex(ref, "/") {
+		path, reference = ref[:i], ref[i+1:]
+		if _, err := digest.Parse(reference); err != nil {
+			return bad(fmt.Sprintf("%q is not a digest (%v)", reference, err))
+		}
+	} else if i := strings.LastIndex(ref, ":"); i >= 0 && i > strings.LastIndex(ref, "/") {
+		path, reference = ref[:i], ref[i+1:]
+		r := registry.Reference{Registry: "localhost", Repository: "x", Reference: reference}
+		if err := r.ValidateReferenceAsTag(); err != nil {
+			return bad(fmt.Sprintf("%q is not a valid tag", reference))
+		}
+	} else {
+		path = ref
+	}
+	if path == "" {
+		return bad("empty path")
+	}
+	return path, reference, nil
+}
+
+func (t *Target) openLayout(ctx context.Context, ref string) error {
+	path, reference, err := ParseLayoutReference(ref)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: OCI layout %s does not exist: check the path, or create it with `oras copy --to-oci-layout IMAGE %s:TAG`", ErrNotFound, path, path)
+		}
+		return fmt.Errorf("OCI layout %s: %w", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: OCI layout %s is not a directory", ErrInvalidReference, path)
+	}
+	s, err := orasoci.NewWithContext(ctx, path)
+	if err != nil {
+		return fmt.Errorf("OCI layout %s: %w: is it an OCI image layout (oci-layout and index.json)?", path, err)
+	}
+	t.store, t.name, t.layout = s, path, true
+	if reference == "" {
+		var tags []string
+		if err := s.Tags(ctx, "", func(page []string) error { tags = append(tags, page...); return nil }); err != nil {
+			return fmt.Errorf("OCI layout %s: listing tags: %w", path, err)
+		}
+		switch len(tags) {
+		case 1:
+			reference = tags[0]
+		case 0:
+			return fmt.Errorf("%w: OCI layout %s has no tag: name a manifest with %s@sha256:DIGEST", ErrNotFound, path, path)
+		default:
+			return fmt.Errorf("%w: OCI layout %s has %d tags (%s): name one with %s:TAG", ErrInvalidReference, path, len(tags), strings.Join(tags, ", "), path)
+		}
+	}
+	t.reference = reference
+	return nil
+}
+
+// Name returns "registry/repository" or the layout path, for printing REPO@DIGEST
+// (the digest-reference form of distribution-spec v1.1).
+func (t *Target) Name() string { return t.name }
+
+// Reference returns the reference as the user gave it to Open.
+func (t *Target) Reference() string { return t.given }
+
+// Tag returns the tag or digest inside the repository or layout that Resolve resolves
+// (distribution-spec v1.1 "<reference>"); "latest" when a registry reference had none.
+func (t *Target) Tag() string { return t.reference }
+
+// Store returns the underlying oras-go target (a *remote.Repository or a *oci.Store), for
+// operations this package does not wrap.
+func (t *Target) Store() oras.GraphTarget { return t.store }
+
+// Resolve resolves the reference to the descriptor of its manifest or index (distribution-spec
+// v1.1 "Pulling manifests"). On a registry it issues one GET and keeps the manifest, verified
+// against its digest, so that FetchIndex does not fetch it again.
+func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
+	if rf, ok := t.store.(registry.ReferenceFetcher); ok {
+		desc, rc, err := rf.FetchReference(ctx, t.reference)
+		if err != nil {
+			return ocispec.Descriptor{}, t.wrap(err, t.given, "check the tag with `oras repo tags "+t.name+"`")
+		}
+		defer rc.Close()
+		if desc.Size > MaxManifestBytes {
+			return ocispec.Descriptor{}, fmt.Errorf("%w: %s: manifest of %d bytes, the limit is %d", ErrTooLarge, t.given, desc.Size, MaxManifestBytes)
+		}
+		data, err := content.ReadAll(rc, desc)
+		if err != nil {
+			return ocispec.Descriptor{}, t.wrap(err, t.given, "")
+		}
+		t.put(desc.Digest, data)
+		return desc, nil
+	}
+	desc, err := t.store.Resolve(ctx, t.reference)
+	if err != nil {
+		hint := "check the tag with `oras repo tags --oci-layout " + t.name + "`"
+		return ocispec.Descriptor{}, t.wrap(err, t.given, hint)
+	}
+	return desc, nil
+}
+
+// FetchIndex returns the image index that desc describes (image-spec v1.1 image-index.md). desc
+// must have media type application/vnd.oci.image.index.v1+json (or Docker's manifest list),
+// otherwise the error is ErrNotIndex. The index is fetched at most once per Target.
+func (t *Target) FetchIndex(ctx context.Context, desc ocispec.Descriptor) (*ocispec.Index, error) {
+	if !isIndex(desc.MediaType) {
+		return nil, fmt.Errorf("%w: %s@%s has media type %s: it is a single-platform image, use it directly", ErrNotIndex, t.name, desc.Digest, desc.MediaType)
+	}
+	data, err := t.fetchManifest(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	var idx ocispec.Index
+	if err := jsonUnmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("%w: %s@%s: index does not decode: %v", ErrInvalidArtifact, t.name, desc.Digest, err)
+	}
+	if idx.MediaType != "" && idx.MediaType != desc.MediaType {
+		return nil, fmt.Errorf("%w: %s@%s: index says mediaType %s, its descriptor %s", ErrInvalidArtifact, t.name, desc.Digest, idx.MediaType, desc.MediaType)
+	}
+	return &idx, nil
+}
+
+// FetchManifest returns the image manifest that desc describes (image-spec v1.1 manifest.md),
+// fetched at most once per Target and verified against desc's digest and size.
+func (t *Target) FetchManifest(ctx context.Context, desc ocispec.Descriptor) (*ocispec.Manifest, error) {
+	if desc.MediaType != ocispec.MediaTypeImageManifest {
+		return nil, fmt.Errorf("%w: %s@%s has media type %s, want %s", ErrInvalidArtifact, t.name, desc.Digest, desc.MediaType, ocispec.MediaTypeImageManifest)
+	}
+	data, err := t.fetchManifest(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	var m ocispec.Manifest
+	if err := jsonUnmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s@%s: manifest does not decode: %v", ErrInvalidArtifact, t.name, desc.Digest, err)
+	}
+	return &m, nil
+}
+
+func isIndex(mt string) bool {
+	return mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+func (t *Target) get(d digest.Digest) ([]byte, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.cache[d]
+	return b, ok
+}
+
+func (t *Target) put(d digest.Digest, b []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cache[d] = b
+}
+
+// fetchManifest fetches a manifest or index by descriptor, once: size checked before, digest
+// verified after (content.FetchAll).
+func (t *Target) fetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	if b, ok := t.get(desc.Digest); ok {
+		return b, nil
+	}
+	if desc.Size > MaxManifestBytes || desc.Size < 0 {
+		return nil, fmt.Errorf("%w: %s@%s: manifest of %d bytes, the limit is %d", ErrTooLarge, t.name, desc.Digest, desc.Size, MaxManifestBytes)
+	}
+	b, err := content.FetchAll(ctx, t.store, desc)
+	if err != nil {
+		return nil, t.wrap(err, t.name+"@"+desc.Digest.String(), "")
+	}
+	t.put(desc.Digest, b)
+	return b, nil
+}
+
+// wrap turns an oras-go or HTTP error into one that names what and where, with a sentinel where
+// one applies, and says what to do next (hint, when not empty).
+func (t *Target) wrap(err error, what, hint string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	sfx := ""
+	if hint != "" {
+		sfx = ": " + hint
+	}
+	where := "registry " + t.host
+	if t.layout {
+		where = "OCI layout " + t.name
+	}
+	var er *errcode.ErrorResponse
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+		return fmt.Errorf("%w: %s (%s)%s", ErrNotFound, what, where, sfx)
+	case errors.As(err, &er):
+		if er.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("%w: %s (%s: %v)%s", ErrNotFound, what, where, er, sfx)
+		}
+		next := ""
+		switch {
+		case er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden:
+			next = ": log in with `oras login " + t.host + "` or check your permissions"
+		case er.StatusCode >= 500:
+			next = ": the registry failed; retry later or ask its operator"
+		}
+		detail := ""
+		if len(er.Errors) > 0 {
+			detail = ": " + er.Errors.Error()
+		}
+		return fmt.Errorf("%s: registry %s answered %d %s to %s %s%s%s", what, t.host, er.StatusCode, http.StatusText(er.StatusCode), er.Method, er.URL.Redacted(), detail, next)
+	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, errdef.ErrSizeExceedsLimit):
+		return fmt.Errorf("%s (%s): content does not match its descriptor: %w: the registry or layout is corrupt or tampered with", what, where, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("%s: cannot reach registry %s: %w: check the address, the network, and --plain-http for an HTTP registry", what, t.host, err)
+	}
+	return fmt.Errorf("%s (%s): %w", what, where, err)
+}
