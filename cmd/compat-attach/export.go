@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/compatkit/compatkit/pkg/author"
+)
+
+type exportOptions struct {
+	output   outputOption
+	platform string
+	files    []string
+}
+
+func exportCmd() *cobra.Command {
+	var opts exportOptions
+	cmd := &cobra.Command{
+		Use:   "export FILE...",
+		Short: "Compile a spec to NFD's image-compatibility v1alpha1 YAML or JSON",
+		Long: `Compile the spec and print the NFD v1alpha1 document that attach would push (layers[0] of the
+referrer). A document with per-platform specs needs --platform.`,
+		Example: `  # The spec for the x86-64-v3 image of the example
+  compat-attach export examples/hello/compat.cue --platform linux/amd64/v3
+
+  # As JSON
+  compat-attach export compat.cue -o json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.files = args
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			return runExport(cmd, &opts)
+		},
+	}
+	opts.output.bind(cmd.Flags(), "yaml", "yaml", "json")
+	cmd.Flags().StringVar(&opts.platform, "platform", "", "the platform (os/arch[/variant]) whose spec to export")
+	return cmd
+}
+
+func runExport(cmd *cobra.Command, opts *exportOptions) error {
+	wd, _ := os.Getwd()
+	res, err := author.Compile(cmd.Context(), opts.files, author.Options{Dir: wd})
+	if err != nil {
+		return err
+	}
+	s, err := res.For(opts.platform)
+	if err != nil {
+		return err
+	}
+	if opts.output.format == "json" {
+		return writeData(cmd.OutOrStdout(), "json", s)
+	}
+	y, err := s.MarshalYAML()
+	if err != nil {
+		return err
+	}
+	_, err = cmd.OutOrStdout().Write(y)
+	return err
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/pflag"
+
+	"github.com/compatkit/compatkit/pkg/oci"
+)
+
+// targetOptions selects where IMAGE lives: a registry (the default) or an OCI image layout.
+type targetOptions struct {
+	ociLayout bool
+	plainHTTP bool
+}
+
+func (o *targetOptions) bind(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.ociLayout, "oci-layout", false, "IMAGE is an OCI image layout: PATH[:TAG] or PATH@DIGEST")
+	fs.BoolVar(&o.plainHTTP, "plain-http", false, "talk HTTP instead of HTTPS to the registry")
+}
+
+func (o *targetOptions) options() oci.Options {
+	return oci.Options{OCILayout: o.ociLayout, PlainHTTP: o.plainHTTP}
+}
+
+// platformOption is a single --platform os/arch[/variant].
+type platformOption struct {
+	raw string
+}
+
+func (o *platformOption) bind(fs *pflag.FlagSet, usage string) {
+	fs.StringVar(&o.raw, "platform", "", usage)
+}
+
+// parse returns the platform, or nil when none was given.
+func (o *platformOption) parse() (*ocispec.Platform, error) {
+	if o.raw == "" {
+		return nil, nil
+	}
+	p, err := oci.ParsePlatform(o.raw)
+	if err != nil {
+		return nil, fmt.Errorf("--platform %q: %w", o.raw, err)
+	}
+	return &p, nil
+}
+
+// hostPlatform is the platform of this machine as os/arch.
+func hostPlatform() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// outputOption is -o/--output with a fixed set of formats.
+type outputOption struct {
+	format  string
+	allowed []string
+}
+
+func (o *outputOption) bind(fs *pflag.FlagSet, def string, allowed ...string) {
+	o.allowed = allowed
+	fs.StringVarP(&o.format, "output", "o", def, fmt.Sprintf("output format: %v", allowed))
+}
+
+func (o *outputOption) validate() error {
+	for _, a := range o.allowed {
+		if o.format == a {
+			return nil
+		}
+	}
+	return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: unknown output format %q: use one of %v", o.format, o.allowed)}
+}
