@@ -105,6 +105,9 @@ type Failure struct {
 
 // String renders the failure as "cpu.cpuid: AVX512F Exists (not present on the host)".
 func (f Failure) String() string {
+	if f.Feature == "" {
+		return f.Reason
+	}
 	s := f.Feature
 	if f.Element != "" {
 		s += ": " + f.Element

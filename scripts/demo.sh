@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The main job on the shipped example, with no registry: build the example image into an OCI
+# layout, validate its compat.cue, attach the specs as referrers, list them, and check this host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+mkdir -p bin
+go build -o bin/compat-attach ./cmd/compat-attach
+export PATH="$PWD/bin:$PATH"
+
+layout=examples/hello/build/oci
+rm -rf "$layout"
+step examples/hello/build.sh
+examples/hello/build.sh "$layout"
+
+step compat-attach vet examples/hello/compat.cue
+compat-attach vet examples/hello/compat.cue
+
+step compat-attach export examples/hello/compat.cue --platform linux/amd64/v3
+compat-attach export examples/hello/compat.cue --platform linux/amd64/v3
+
+step compat-attach attach --oci-layout "$layout:1.0" --spec examples/hello/compat.cue
+compat-attach attach --oci-layout "$layout:1.0" --spec examples/hello/compat.cue
+
+step compat-attach discover --oci-layout "$layout:1.0"
+compat-attach discover --oci-layout "$layout:1.0"
+
+# check exits 3 when the host cannot run the image: report it, it is not a failure of the demo.
+check() {
+	step compat-attach check --oci-layout "$layout:1.0" "$@"
+	local rc=0
+	compat-attach check --oci-layout "$layout:1.0" "$@" || rc=$?
+	case $rc in
+	0 | 3) echo "(exit code $rc)" ;;
+	*) exit "$rc" ;;
+	esac
+}
+arch=$(go env GOARCH)
+if [ "$arch" = amd64 ]; then
+	check --platform linux/amd64/v3
+	check --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
+	check --platform linux/amd64
+else
+	check --platform "linux/$arch"
+fi
