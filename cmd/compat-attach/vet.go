@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -21,8 +22,8 @@ func vetCmd() *cobra.Command {
 		Use:   "vet FILE...",
 		Short: "Validate compatibility specs written in CUE, YAML or JSON",
 		Long: `Validate compatibility specs against compatkit's schema: NFD's v1alpha1 spec, its operators
-and their arity, weights 0-100 and NFD's feature names. All .cue files given form one CUE package;
-each .yaml/.yml/.json file is one spec. Problems are printed as file:line:col: message.`,
+and their arity, weights 0-100 and NFD's feature names. The .cue files of one directory form one CUE
+package, as the cue tool loads them; each .yaml/.yml/.json file is one spec. Problems are printed as file:line:col: message.`,
 		Example: `  # Validate the example's spec
   compat-attach vet examples/hello/compat.cue
 
@@ -41,12 +42,46 @@ each .yaml/.yml/.json file is one spec. Problems are printed as file:line:col: m
 	return cmd
 }
 
+// vetGroups splits the arguments into what is validated together: the .cue files of one
+// directory form one CUE package (as the cue tool loads them); every YAML or JSON file stands alone.
+func vetGroups(files []string) [][]string {
+	var groups [][]string
+	byDir := map[string]int{}
+	for _, f := range files {
+		if filepath.Ext(f) != ".cue" {
+			groups = append(groups, []string{f})
+			continue
+		}
+		dir := filepath.Dir(f)
+		if i, ok := byDir[dir]; ok {
+			groups[i] = append(groups[i], f)
+			continue
+		}
+		byDir[dir] = len(groups)
+		groups = append(groups, []string{f})
+	}
+	return groups
+}
+
 func runVet(cmd *cobra.Command, opts *vetOptions) error {
 	wd, _ := os.Getwd()
-	err := author.Vet(cmd.Context(), opts.files, author.Options{Dir: wd})
 	var ae *author.Error
-	if err != nil && !errors.As(err, &ae) {
-		return err
+	for _, g := range vetGroups(opts.files) {
+		err := author.Vet(cmd.Context(), g, author.Options{Dir: wd})
+		var ge *author.Error
+		if err != nil && !errors.As(err, &ge) {
+			return err
+		}
+		if ge != nil {
+			if ae == nil {
+				ae = &author.Error{}
+			}
+			ae.Problems = append(ae.Problems, ge.Problems...)
+		}
+	}
+	var err error
+	if ae != nil {
+		err = ae
 	}
 	out := cmd.OutOrStdout()
 	if opts.output.format == "json" {

@@ -1,0 +1,402 @@
+// Package author compiles what image authors write, CUE or YAML/JSON, to image-compatibility specs.
+//
+// Inputs are loaded together with compatkit's embedded CUE module (compatkit.CUEModule), so a user
+// file anywhere on disk may import "compatkit.dev/cue:compat" and "compatkit.dev/templates/...".
+// The user's top-level value is unified with compat.#Document (closed: a misspelt field is an
+// error with its position), must be concrete, and is exported to one spec.Spec per platform.
+//
+// Inputs:
+//   - .cue files: all of them are loaded together as one CUE instance (they must share one package
+//     clause, or have none), like `cue export a.cue b.cue`. They may import the embedded module and
+//     CUE's standard library, nothing else.
+//   - .yaml, .yml and .json files: each is one document (a YAML stream of several documents is an
+//     error), with positions from the file itself.
+//   - Mixed inputs are unified into a single document, as `cue export a.cue b.yaml` would: a YAML
+//     file may, for example, give the per-platform specs and a CUE file the default one. Values
+//     that two inputs both set must agree.
+package author
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing/fstest"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/load"
+	cuejson "cuelang.org/go/encoding/json"
+	cueyaml "cuelang.org/go/encoding/yaml"
+
+	"github.com/compatkit/compatkit"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+// Options tune Compile and Vet.
+type Options struct {
+	// Dir is the directory error positions are printed relative to ("" = paths as given).
+	Dir string
+}
+
+// Result is a compiled document.
+type Result struct {
+	// Default is the top-level spec, nil if the document only has platforms.
+	Default *spec.Spec
+	// Platforms holds the per-platform specs, keyed "os/arch" or "os/arch/variant".
+	Platforms map[string]*spec.Spec
+	// Sources lists every input file, as given, with its sha256 digest, in input order.
+	Sources []spec.SourceFile
+}
+
+// For returns the spec for platform ("" means the default one): Platforms[platform], else Default,
+// else an error naming the platforms the document has.
+func (r *Result) For(platform string) (*spec.Spec, error) {
+	if platform != "" {
+		if s, ok := r.Platforms[platform]; ok {
+			return s, nil
+		}
+	}
+	if r.Default != nil {
+		return r.Default, nil
+	}
+	names := make([]string, 0, len(r.Platforms))
+	for p := range r.Platforms {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	if platform == "" {
+		return nil, fmt.Errorf("the document has no default spec, only specs for platforms %s", strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("the document has no spec for platform %s and no default spec; it has specs for %s", platform, strings.Join(names, ", "))
+}
+
+// Vet checks files like Compile and reports every problem it finds (an *Error), or nil.
+func Vet(ctx context.Context, files []string, opts Options) error {
+	_, err := Compile(ctx, files, opts)
+	return err
+}
+
+// Compile loads files (.cue, .yaml, .yml, .json) with the embedded CUE module, unifies them with
+// compat.#Document and returns the specs. An invalid input gives an *Error listing every problem
+// with its position; a file that cannot be read gives that I/O error.
+func Compile(ctx context.Context, files []string, opts Options) (*Result, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("author: no input files")
+	}
+	in, err := loadInputs(ctx, files, opts)
+	if err != nil {
+		return nil, err
+	}
+	return in.evaluate()
+}
+
+// inputs are the loaded, not yet evaluated, inputs of one Compile call.
+type inputs struct {
+	pm      *pathMapper
+	schema  *build.Instance // compatkit.dev/cue:compat
+	user    *build.Instance // the user's .cue files, nil if none
+	data    []dataFile      // the user's YAML/JSON files
+	sources []spec.SourceFile
+}
+
+type dataFile struct {
+	path string
+	expr ast.Expr
+}
+
+const (
+	// inputDir is the directory of the virtual FS where user .cue files are placed.
+	inputDir = "compatkit.input"
+	// embeddedPrefix names files of the embedded module in positions.
+	embeddedPrefix = "compatkit.dev@v0/"
+)
+
+// loadInputs reads and parses every file; it evaluates nothing.
+func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, error) {
+	pm := &pathMapper{user: map[string]bool{}}
+	if opts.Dir != "" {
+		d, err := filepath.Abs(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		pm.dir = d
+	}
+	in := &inputs{pm: pm}
+	fsys := fstest.MapFS{}
+	if err := fs.WalkDir(compatkit.CUEModule, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(compatkit.CUEModule, p)
+		if err != nil {
+			return err
+		}
+		fsys[p] = &fstest.MapFile{Data: b, Mode: 0o444}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("author: reading the embedded CUE module: %w", err)
+	}
+	virtual := map[string]string{} // virtual path -> path as given
+	var cueArgs []string
+	var problems []Problem
+	for i, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		in.sources = append(in.sources, spec.SourceFile{Path: f, Digest: "sha256:" + hex.EncodeToString(sum[:])})
+		pm.user[f] = true
+		switch ext := strings.ToLower(filepath.Ext(f)); ext {
+		case ".cue":
+			v := path.Join(inputDir, fmt.Sprintf("f%04d.cue", i))
+			fsys[v] = &fstest.MapFile{Data: data, Mode: 0o444}
+			virtual[v] = f
+			cueArgs = append(cueArgs, "/"+v)
+		case ".yaml", ".yml", ".json":
+			expr, err := parseData(f, ext, data)
+			if err != nil {
+				problems = append(problems, pm.problems(err)...)
+				continue
+			}
+			in.data = append(in.data, dataFile{path: f, expr: expr})
+		default:
+			return nil, fmt.Errorf("author: %s: unsupported file type %q (want .cue, .yaml, .yml or .json)", f, ext)
+		}
+	}
+	cfg := &load.Config{
+		FS:  fsys,
+		Dir: "/",
+		FromFSPath: func(p string) string {
+			p = strings.TrimPrefix(p, "/")
+			if real, ok := virtual[p]; ok {
+				return real
+			}
+			return embeddedPrefix + p
+		},
+	}
+	insts := load.Instances([]string{"./cue"}, cfg)
+	if len(insts) != 1 || insts[0].Err != nil {
+		if len(insts) == 1 {
+			return nil, fmt.Errorf("author: loading the embedded schema: %w", insts[0].Err)
+		}
+		return nil, fmt.Errorf("author: loading the embedded schema: %d instances", len(insts))
+	}
+	in.schema = insts[0]
+	if len(cueArgs) > 0 {
+		insts := load.Instances(cueArgs, cfg)
+		for _, inst := range insts {
+			if inst.Err != nil {
+				problems = append(problems, pm.problems(inst.Err)...)
+			}
+		}
+		if len(insts) == 1 && insts[0].Err == nil {
+			in.user = insts[0]
+		}
+	}
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, &Error{Problems: problems}
+	}
+	return in, nil
+}
+
+// parseData parses a YAML or JSON file to a CUE expression whose positions name the file.
+func parseData(name, ext string, data []byte) (ast.Expr, error) {
+	if ext == ".json" {
+		return cuejson.Extract(name, data)
+	}
+	f, err := cueyaml.Extract(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 || len(f.Decls) == 0 {
+		return nil, fmt.Errorf("%s: empty document", name)
+	}
+	// A single YAML document is a file of field declarations; a stream is one list expression.
+	if len(f.Decls) == 1 {
+		if es, ok := f.Decls[0].(*ast.EmbedDecl); ok {
+			if _, isList := es.Expr.(*ast.ListLit); isList && bytes.Contains(data, []byte("\n---")) {
+				return nil, fmt.Errorf("%s: a YAML stream of several documents is not a compatibility document", name)
+			}
+			return es.Expr, nil
+		}
+	}
+	return &ast.StructLit{Elts: f.Decls}, nil
+}
+
+// evaluate builds the inputs in a fresh cue.Context, checks them against compat.#Document and
+// exports the specs.
+func (in *inputs) evaluate() (*Result, error) {
+	cctx := cuecontext.New()
+	schema := cctx.BuildInstance(in.schema)
+	if err := schema.Err(); err != nil {
+		return nil, fmt.Errorf("author: building the embedded schema: %w", err)
+	}
+	doc := schema.LookupPath(cue.ParsePath("#Document"))
+	val := doc
+	var problems []Problem
+	if in.user != nil {
+		u := cctx.BuildInstance(in.user)
+		if err := u.Err(); err != nil {
+			problems = append(problems, in.pm.problems(err)...)
+		} else {
+			in.pm.values = append(in.pm.values, u)
+			val = val.Unify(u)
+		}
+	}
+	for _, d := range in.data {
+		v := cctx.BuildExpr(d.expr, cue.Filename(d.path))
+		if err := v.Err(); err != nil {
+			problems = append(problems, in.pm.problems(err)...)
+			continue
+		}
+		if v.IncompleteKind() != cue.StructKind {
+			problems = append(problems, in.pm.problemAt(d.path, d.expr, fmt.Sprintf("the document is a %s, want a mapping with version and compatibilities or platforms", v.IncompleteKind())))
+			continue
+		}
+		in.pm.values = append(in.pm.values, v)
+		val = val.Unify(v)
+	}
+	if len(problems) == 0 {
+		problems = append(problems, in.validate(val)...)
+	}
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, &Error{Problems: problems}
+	}
+	return in.export(val)
+}
+
+// validate checks that val is valid and concrete and returns every problem. CUE's Validate keeps
+// only the most severe kind of error (a conflict hides a missing field elsewhere) and does not
+// descend into a struct that has an erroneous field, so the value at every path the user wrote is
+// also validated on its own; the union, without duplicates, is reported.
+func (in *inputs) validate(val cue.Value) []Problem {
+	var problems []Problem
+	seen := map[string]bool{}
+	check := func(v cue.Value) {
+		if err := v.Validate(cue.Concrete(true), cue.Final()); err != nil {
+			for _, p := range in.pm.problems(err) {
+				if k := p.String(); !seen[k] {
+					seen[k] = true
+					problems = append(problems, p)
+				}
+			}
+		}
+	}
+	check(val)
+	visited := map[string]bool{}
+	var walk func(u cue.Value, sels []cue.Selector)
+	walk = func(u cue.Value, sels []cue.Selector) {
+		if len(sels) > 64 {
+			return
+		}
+		switch u.IncompleteKind() {
+		case cue.StructKind:
+			it, err := u.Fields()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				walk(it.Value(), append(sels[:len(sels):len(sels)], it.Selector()))
+			}
+		case cue.ListKind:
+			it, err := u.List()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				walk(it.Value(), append(sels[:len(sels):len(sels)], it.Selector()))
+			}
+		}
+		if len(sels) == 0 {
+			return
+		}
+		p := cue.MakePath(sels...)
+		if visited[p.String()] {
+			return
+		}
+		visited[p.String()] = true
+		check(val.LookupPath(p))
+	}
+	for _, u := range in.pm.values {
+		walk(u, nil)
+	}
+	// "needs matchFeatures or matchAny" also holds when those fields exist but are invalid: keep it
+	// only when nothing below the same value is reported.
+	kept := problems[:0]
+	for _, p := range problems {
+		if p.weak && slices.ContainsFunc(problems, func(q Problem) bool { return strings.HasPrefix(q.Path, p.Path+".") }) {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	sortProblems(kept)
+	return kept
+}
+
+// export turns a valid, concrete #Document into specs, parsed (and limit-checked) by spec.Parse.
+func (in *inputs) export(val cue.Value) (*Result, error) {
+	raw, err := val.MarshalJSON()
+	if err != nil {
+		return nil, &Error{Problems: in.pm.problems(err)}
+	}
+	var doc struct {
+		Version         string                     `json:"version"`
+		Compatibilities json.RawMessage            `json:"compatibilities"`
+		Platforms       map[string]json.RawMessage `json:"platforms"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("author: decoding the exported document: %w", err)
+	}
+	res := &Result{Platforms: map[string]*spec.Spec{}, Sources: in.sources}
+	source := in.sourceName()
+	var problems []Problem
+	parse := func(name string, v json.RawMessage) *spec.Spec {
+		s, err := spec.Parse(v, source+" ("+name+")")
+		if err != nil {
+			problems = append(problems, Problem{Msg: err.Error()})
+		}
+		return s
+	}
+	if len(doc.Compatibilities) > 0 {
+		b, _ := json.Marshal(map[string]any{"version": doc.Version, "compatibilities": doc.Compatibilities})
+		res.Default = parse("default spec", b)
+	}
+	for p, v := range doc.Platforms {
+		res.Platforms[p] = parse("platform "+p, v)
+	}
+	if res.Default == nil && len(doc.Platforms) == 0 && len(problems) == 0 {
+		problems = append(problems, Problem{Msg: "the document has no spec: give version and compatibilities, or platforms"})
+	}
+	if len(problems) > 0 {
+		sort.Slice(problems, func(i, j int) bool { return problems[i].Msg < problems[j].Msg })
+		return nil, &Error{Problems: problems}
+	}
+	return res, nil
+}
+
+// sourceName names the inputs in messages of spec.Parse.
+func (in *inputs) sourceName() string {
+	names := make([]string, len(in.sources))
+	for i, s := range in.sources {
+		names[i] = in.pm.rel(s.Path)
+	}
+	return strings.Join(names, ", ")
+}
