@@ -1,0 +1,259 @@
+package host
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
+	"sigs.k8s.io/yaml"
+)
+
+// NFDLabelPrefix is the prefix of the node labels NFD's worker publishes.
+const NFDLabelPrefix = "feature.node.kubernetes.io/"
+
+// NFDUnlabelledCPUID lists the cpuid flags NFD v0.18 discovers but does not publish as node labels
+// by default (the cpu source's attributeBlacklist). Features rebuilt from labels lack them even
+// when the CPU has them; NodeFeature objects carry them.
+var NFDUnlabelledCPUID = []string{"AVX10", "BMI1", "BMI2", "CLMUL", "CMOV", "CX16", "ERMS", "F16C", "HTT",
+	"LZCNT", "MMX", "MMXEXT", "NX", "POPCNT", "RDRAND", "RDSEED", "RDTSCP", "SGX", "SGXLC", "SSE", "SSE2",
+	"SSE3", "SSE4", "SSE42", "SSSE3", "TDX_GUEST"}
+
+// Node is a named host and its features.
+type Node struct {
+	// Name of the node (Kubernetes node name, profile name or file name).
+	Name string `json:"name"`
+	// Features of the node.
+	Features *Features `json:"features"`
+	// FromLabels is true when Features were rebuilt from NFD's node labels, which omit some
+	// features (see NFDUnlabelledCPUID, and every instance attribute but class and vendor).
+	FromLabels bool `json:"fromLabels,omitempty"`
+}
+
+// ReadNodes reads hosts from path: a Kubernetes Node, a List of Nodes (`kubectl get nodes -o
+// json`), a NodeFeature or a List of them (`kubectl get nodefeatures -A -o json`), or a saved
+// feature file (ParseFeatures; the node is named after the file). JSON or YAML.
+func ReadNodes(path string) ([]Node, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading nodes: %w", err)
+	}
+	if len(data) > MaxFeatureFileBytes*16 {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFeatureFile, MaxFeatureFileBytes*16)
+	}
+	return ParseNodes(data, path)
+}
+
+type kubeObject struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Features json.RawMessage `json:"features"`
+	} `json:"spec"`
+	Items []json.RawMessage `json:"items"`
+}
+
+// ParseNodes decodes the shapes ReadNodes accepts; source names the input in errors.
+func ParseNodes(data []byte, source string) ([]Node, error) {
+	j, err := yaml.YAMLToJSON(bytes.TrimSpace(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", source, ErrFeatureFile, err)
+	}
+	var obj kubeObject
+	if err := json.Unmarshal(j, &obj); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", source, ErrFeatureFile, err)
+	}
+	switch obj.Kind {
+	case "List", "NodeList", "NodeFeatureList":
+		var out []Node
+		for i, raw := range obj.Items {
+			n, err := parseKubeNode(raw, fmt.Sprintf("%s: items[%d]", source, i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, n)
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%s: %w: the list has no items", source, ErrFeatureFile)
+		}
+		return mergeNodeFeatures(out), nil
+	case "Node", "NodeFeature":
+		n, err := parseKubeNode(j, source)
+		if err != nil {
+			return nil, err
+		}
+		return []Node{n}, nil
+	}
+	f, err := ParseFeatures(data, source)
+	if err != nil {
+		return nil, err
+	}
+	return []Node{{Name: nodeNameFromPath(source), Features: f}}, nil
+}
+
+func nodeNameFromPath(p string) string {
+	if i := strings.LastIndex(p, "/"); i >= 0 {
+		p = p[i+1:]
+	}
+	for _, ext := range []string{".json", ".yaml", ".yml"} {
+		p = strings.TrimSuffix(p, ext)
+	}
+	return p
+}
+
+func parseKubeNode(raw []byte, source string) (Node, error) {
+	var obj kubeObject
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return Node{}, fmt.Errorf("%s: %w: %v", source, ErrFeatureFile, err)
+	}
+	switch obj.Kind {
+	case "Node":
+		return Node{Name: obj.Metadata.Name, Features: FeaturesFromLabels(obj.Metadata.Labels), FromLabels: true}, nil
+	case "NodeFeature":
+		if len(obj.Spec.Features) == 0 {
+			return Node{}, fmt.Errorf("%s: %w: NodeFeature %s has no spec.features", source, ErrFeatureFile, obj.Metadata.Name)
+		}
+		f, err := ParseFeatures(obj.Spec.Features, source)
+		if err != nil {
+			return Node{}, err
+		}
+		// NFD names NodeFeature objects after the node and records it in this label.
+		name := obj.Metadata.Labels["nfd.node.kubernetes.io/node-name"]
+		if name == "" {
+			name = obj.Metadata.Name
+		}
+		return Node{Name: name, Features: f}, nil
+	}
+	return Node{}, fmt.Errorf("%s: %w: kind %q is neither Node nor NodeFeature", source, ErrFeatureFile, obj.Kind)
+}
+
+// mergeNodeFeatures joins several NodeFeature objects of one node (NFD may publish more than
+// one per node) and keeps list order otherwise.
+func mergeNodeFeatures(nodes []Node) []Node {
+	idx := map[string]int{}
+	var out []Node
+	for _, n := range nodes {
+		if i, ok := idx[n.Name]; ok && !n.FromLabels && !out[i].FromLabels {
+			Merge(out[i].Features, n.Features)
+			continue
+		}
+		idx[n.Name] = len(out)
+		out = append(out, n)
+	}
+	return out
+}
+
+// FeaturesFromLabels rebuilds features from NFD's node labels
+// (feature.node.kubernetes.io/<source>-<name>), the inverse of NFD v0.18's default labelling:
+//
+//	cpu-cpuid.AVX2=true           → flags cpu.cpuid AVX2 (other values: attributes cpu.cpuid)
+//	cpu-model.vendor_id=Intel     → attributes cpu.model vendor_id (also cstate, pstate, security)
+//	cpu-power.sst_bf.enabled=true → attributes cpu.sst bf.enabled
+//	cpu-hardware_multithreading   → attributes cpu.topology hardware_multithreading
+//	kernel-version.full=6.1.0     → attributes kernel.version full (also config, selinux)
+//	system-os_release.ID=ubuntu   → attributes system.osrelease ID
+//	pci-0300_10de.present=true    → instance pci.device {class: 0300, vendor: 10de}
+//	usb-ff_1d6b_0003.present=true → instance usb.device {class: ff, vendor: 1d6b, device: 0003}
+//	memory-numa=true              → attributes memory.numa is_numa
+//	compatkit-<feature>.<elem>    → attributes compatkit.<feature> <elem> (compatkit's own local labels)
+//
+// Labels of other prefixes, and custom rule labels, are ignored. The result is lossy: NFD does not
+// label every flag (NFDUnlabelledCPUID) nor every attribute.
+func FeaturesFromLabels(labels map[string]string) *Features {
+	f := nfdv1alpha1.NewFeatures()
+	attr := func(feature, k, v string) {
+		s, ok := f.Attributes[feature]
+		if !ok {
+			s = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{}}
+		}
+		s.Elements[k] = v
+		f.Attributes[feature] = s
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		v := labels[key]
+		name, ok := strings.CutPrefix(key, NFDLabelPrefix)
+		if !ok {
+			continue
+		}
+		src, rest, ok := strings.Cut(name, "-")
+		if !ok {
+			continue
+		}
+		switch src {
+		case "cpu":
+			switch {
+			case strings.HasPrefix(rest, "cpuid."):
+				flag := strings.TrimPrefix(rest, "cpuid.")
+				if v == "true" {
+					s, ok := f.Flags["cpu.cpuid"]
+					if !ok {
+						s = nfdv1alpha1.FlagFeatureSet{Elements: map[string]nfdv1alpha1.Nil{}}
+					}
+					s.Elements[flag] = nfdv1alpha1.Nil{}
+					f.Flags["cpu.cpuid"] = s
+				} else {
+					attr("cpu.cpuid", flag, v)
+				}
+			case strings.HasPrefix(rest, "power.sst_"):
+				attr("cpu.sst", strings.TrimPrefix(rest, "power.sst_"), v)
+			case rest == "hardware_multithreading":
+				attr("cpu.topology", rest, v)
+			default:
+				if feat, elem, ok := strings.Cut(rest, "."); ok {
+					attr("cpu."+feat, elem, v)
+				}
+			}
+		case "kernel":
+			if feat, elem, ok := strings.Cut(rest, "."); ok {
+				attr("kernel."+feat, elem, v)
+			}
+		case "system":
+			if feat, elem, ok := strings.Cut(rest, "."); ok {
+				if feat == "os_release" {
+					feat = "osrelease"
+				}
+				attr("system."+feat, elem, v)
+			}
+		case "memory":
+			if rest == "numa" {
+				attr("memory.numa", "is_numa", v)
+			}
+		case "pci", "usb":
+			dev, suffix, ok := strings.Cut(rest, ".")
+			if !ok || suffix != "present" || v != "true" {
+				continue
+			}
+			parts := strings.Split(dev, "_")
+			inst := nfdv1alpha1.InstanceFeature{Attributes: map[string]string{}}
+			fields := []string{"class", "vendor", "device"}
+			if src == "pci" && len(parts) == 2 {
+				inst.Attributes["class"], inst.Attributes["vendor"] = parts[0], parts[1]
+			} else {
+				for i, p := range parts {
+					if i < len(fields) {
+						inst.Attributes[fields[i]] = p
+					}
+				}
+			}
+			s := f.Instances[src+".device"]
+			s.Elements = append(s.Elements, inst)
+			f.Instances[src+".device"] = s
+		case "compatkit":
+			if feat, elem, ok := strings.Cut(rest, "."); ok {
+				attr("compatkit."+feat, elem, v)
+			}
+		}
+	}
+	return f
+}
