@@ -42,6 +42,8 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 		attachCmd(),
 		discoverCmd(),
 		fetchCmd(),
+		selectCmd(),
+		annotateCmd(),
 		checkCmd(),
 		featuresCmd(),
 	)

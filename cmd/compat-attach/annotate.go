@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+type annotateOptions struct {
+	target targetOptions
+	tag    string
+	image  string
+}
+
+func annotateCmd() *cobra.Command {
+	var opts annotateOptions
+	cmd := &cobra.Command{
+		Use:   "annotate IMAGE [--tag TAG]",
+		Short: "Copy each manifest's spec into the index's annotations, for one-request selection",
+		Long: `Write a new image index equal to IMAGE's, with each manifest descriptor annotated with the newest
+spec attached to that manifest (dev.compatkit.image-compatibility.spec, compact JSON, and
+dev.compatkit.image-compatibility.referrer, the digest of its referrer), and the index's own spec in
+the index's annotations; push it and move the tag to it. The image manifests are the same: nothing
+is rebuilt. 'select' then needs the index alone.
+
+The new index has a new digest: specs attached to the old index itself are attached again to the
+new one; signatures of the old index do not follow. Run annotate again after attaching a new spec:
+the referrers stay the source of truth ('select --verify-annotations' reports a stale annotation).`,
+		Example: `  compat-attach annotate --oci-layout examples/hello/build/oci:1.0
+  compat-attach annotate --plain-http localhost:5000/hello:1.0`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.image = args[0]
+			return runAnnotate(cmd, &opts)
+		},
+	}
+	opts.target.bind(cmd.Flags())
+	cmd.Flags().StringVar(&opts.tag, "tag", "", "tag to point at the annotated index (default: IMAGE's tag)")
+	return cmd
+}
+
+func runAnnotate(cmd *cobra.Command, opts *annotateOptions) error {
+	ctx := cmd.Context()
+	r, err := resolveImage(ctx, opts.image, &opts.target, "")
+	if err != nil {
+		return err
+	}
+	if r.index == nil {
+		return withNext(fmt.Errorf("%s is a single manifest, not an index: there is nothing to choose from", opts.image), "select needs no annotation for it")
+	}
+	d, err := r.target.Annotate(ctx, r.root, opts.tag, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Annotated %s: %s\n", opts.image, r.ref(d))
+	return nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/compatkit/compatkit/internal/testregistry"
+)
+
+const selectSpec = `
+_kernel: {name: "kernel", matchFeatures: [{feature: "kernel.version", matchExpressions: major: {op: "Gt", value: ["3"]}}]}
+platforms: "linux/amd64": {
+	version: "v1alpha1"
+	compatibilities: [{tag: "x86-64-v1", weight: 50, rules: [_kernel, {name: "SSE2", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: SSE2: {op: "Exists"}}]}]}]
+}
+platforms: "linux/amd64/v3": {
+	version: "v1alpha1"
+	compatibilities: [{tag: "x86-64-v3", weight: 90, rules: [_kernel, {name: "x86-64-v3", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: {AVX2: {op: "Exists"}, BMI2: {op: "Exists"}, FMA3: {op: "Exists"}}}]}]}]
+}
+platforms: "linux/arm64": {
+	version: "v1alpha1"
+	compatibilities: [{weight: 50, rules: [_kernel, {name: "ASIMD", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: ASIMD: {op: "Exists"}}]}]}]
+}
+`
+
+const (
+	hostV3 = `{"flags": {"cpu.cpuid": {"elements": {"SSE2": {}, "AVX2": {}, "BMI2": {}, "FMA3": {}}}},
+ "attributes": {"kernel.version": {"elements": {"major": "6"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "amd64"}}}}`
+	hostV2 = `{"flags": {"cpu.cpuid": {"elements": {"SSE2": {}, "SSE42": {}}}},
+ "attributes": {"kernel.version": {"elements": {"major": "5"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "amd64"}}}}`
+	hostARM = `{"flags": {"cpu.cpuid": {"elements": {"ASIMD": {}, "FP": {}}}},
+ "attributes": {"kernel.version": {"elements": {"major": "6"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "arm64"}}}}`
+	hostOld = `{"flags": {"cpu.cpuid": {"elements": {"SSE2": {}}}},
+ "attributes": {"kernel.version": {"elements": {"major": "2"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "amd64"}}}}`
+)
+
+func TestSelect(t *testing.T) {
+	reg := testregistry.NewOCI(t)
+	img := testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+	image := reg.Host() + "/hello:1.0"
+	tmp := t.TempDir()
+	specFile := writeFile(t, tmp, "compat.cue", selectSpec)
+	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", specFile); code != 0 {
+		t.Fatalf("attach: %s", stderr)
+	}
+	v1, v3, arm := img.Manifests[0].Digest.String(), img.Manifests[1].Digest.String(), img.Manifests[2].Digest.String()
+	want := map[string]string{hostV3: v3, hostV2: v1, hostARM: arm}
+	for h, digest := range want {
+		f := writeFile(t, tmp, "host.json", h)
+		reg.Reset()
+		out, stderr, code := runCLI(t, "select", image, "--plain-http", "--features", f)
+		if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+digest {
+			t.Fatalf("select: exit %d, %q (%s), want %s", code, out, stderr, digest)
+		}
+		reqs := reg.Requests()
+		// GET the index by tag; for the index and each candidate of the host's os/arch (two on
+		// amd64, one on arm64): GET referrers; for each candidate with a spec: GET its referrer
+		// manifest and the spec blob.
+		wantReqs := 1 + 3 + 2*2
+		if h == hostARM {
+			wantReqs = 1 + 2 + 2
+		}
+		if len(reqs) != wantReqs {
+			t.Errorf("select made %d requests, want %d: %v", len(reqs), wantReqs, reqs)
+		}
+		assertNoImageBlob(t, reqs, img)
+		seen := map[string]bool{}
+		for _, r := range reqs {
+			if seen[r.String()] {
+				t.Errorf("request repeated: %s", r)
+			}
+			seen[r.String()] = true
+		}
+	}
+
+	// Nothing fits: exit 3 and every manifest's reason.
+	f := writeFile(t, tmp, "old.json", hostOld)
+	out, stderr, code := runCLI(t, "select", image, "--plain-http", "--features", f, "-o", "json")
+	if code != exitIncompatible || !strings.Contains(stderr, "No manifest of") || !strings.Contains(stderr, `rule "kernel"`) {
+		t.Fatalf("nothing fits: exit %d, stderr %q", code, stderr)
+	}
+	var rep selectReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Selected != "" || len(rep.Ranking) != 2 {
+		t.Fatalf("json %q: %v", out, err)
+	}
+
+	// Fast path: annotate, then select needs the index alone.
+	out, stderr, code = runCLI(t, "annotate", image, "--plain-http")
+	if code != 0 {
+		t.Fatalf("annotate: %s", stderr)
+	}
+	f = writeFile(t, tmp, "v3.json", hostV3)
+	reg.Reset()
+	out, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f)
+	if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+v3 || len(reg.Requests()) != 1 {
+		t.Fatalf("select on the annotated index: exit %d %q %s, %d requests: %v", code, out, stderr, len(reg.Requests()), reg.Requests())
+	}
+
+	// A newer spec on the v3 manifest that this host fails: the annotations are stale. With
+	// --verify-annotations the referrer wins and the mismatch is reported.
+	newer := writeFile(t, tmp, "newer.cue", `version: "v1alpha1"
+compatibilities: [{weight: 95, rules: [{name: "AMX", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AMXTILE: {op: "Exists"}}]}]}]
+`)
+	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", newer, "--platform", "linux/amd64/v3", "--created", "2099-01-01T00:00:00Z"); code != 0 {
+		t.Fatalf("attach newer: %s", stderr)
+	}
+	out, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f, "--verify-annotations")
+	if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+v1 || !strings.Contains(stderr, "differs from referrer") && !strings.Contains(stderr, "names referrer") {
+		t.Fatalf("stale annotations: exit %d, %q, stderr %q", code, out, stderr)
+	}
+}
+
+func TestSelectIndexSpecAppliesToAll(t *testing.T) {
+	reg := testregistry.NewOCI(t)
+	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+	image := reg.Host() + "/hello:1.0"
+	tmp := t.TempDir()
+	// A spec without platforms, attached without --platform, goes on the index itself.
+	idxSpec := writeFile(t, tmp, "index.cue", `version: "v1alpha1"
+compatibilities: [{rules: [{name: "AVX-512", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AVX512F: {op: "Exists"}}]}]}]
+`)
+	out, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", idxSpec)
+	if code != 0 || !strings.Contains(out, "(index)") {
+		t.Fatalf("attach to the index: %s %s", out, stderr)
+	}
+	f := writeFile(t, tmp, "v3.json", hostV3)
+	_, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f)
+	if code != exitIncompatible || !strings.Contains(stderr, "AVX512F") {
+		t.Fatalf("the index's spec must apply to every manifest: exit %d, %s", code, stderr)
+	}
+}
