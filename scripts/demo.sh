@@ -37,8 +37,20 @@ check() {
 	*) exit "$rc" ;;
 	esac
 }
+# select: the best manifest of the index for a host (exit 3 when none fits).
+select_best() {
+	step compat-attach select --oci-layout "$layout:1.0" "$@"
+	local rc=0
+	compat-attach select --oci-layout "$layout:1.0" "$@" || rc=$?
+	case $rc in
+	0 | 3) echo "(exit code $rc)" ;;
+	*) exit "$rc" ;;
+	esac
+}
 arch=$(go env GOARCH)
+select_best
 if [ "$arch" = amd64 ]; then
+	select_best --features examples/profiles/x86-64-v2-no-avx2.json
 	check --platform linux/amd64/v3
 	check --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
 	check --platform linux/amd64
