@@ -21,8 +21,18 @@ compat-attach vet examples/hello/compat.cue
 step compat-attach export examples/hello/compat.cue --platform linux/amd64/v3
 compat-attach export examples/hello/compat.cue --platform linux/amd64/v3
 
-step compat-attach attach --oci-layout "$layout:1.0" --spec examples/hello/compat.cue
-compat-attach attach --oci-layout "$layout:1.0" --spec examples/hello/compat.cue
+# A cosign-compatible key pair for the demo (the password is only for the demo).
+export COSIGN_PASSWORD=compatkit-demo
+keys=examples/hello/build/demo
+rm -f "$keys.key" "$keys.pub"
+step compat-attach generate-key-pair --output-key-prefix "$keys"
+compat-attach generate-key-pair --output-key-prefix "$keys"
+
+step compat-attach attach --oci-layout "$layout:1.0" --spec examples/hello/compat.cue --sign --key "$keys.key"
+compat-attach attach --oci-layout "$layout:1.0" --spec examples/hello/compat.cue --sign --key "$keys.key"
+
+step compat-attach verify --oci-layout "$layout:1.0" --key "$keys.pub"
+compat-attach verify --oci-layout "$layout:1.0" --key "$keys.pub"
 
 step compat-attach discover --oci-layout "$layout:1.0"
 compat-attach discover --oci-layout "$layout:1.0"
@@ -51,9 +61,9 @@ arch=$(go env GOARCH)
 select_best
 if [ "$arch" = amd64 ]; then
 	select_best --features examples/profiles/x86-64-v2-no-avx2.json
-	check --platform linux/amd64/v3
+	check --platform linux/amd64/v3 --key "$keys.pub"
 	check --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
 	check --platform linux/amd64
 else
-	check --platform "linux/$arch"
+	check --platform "linux/$arch" --key "$keys.pub"
 fi

@@ -11,6 +11,7 @@ import (
 
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -21,6 +22,8 @@ type attachOptions struct {
 	platforms []string
 	created   string
 	image     string
+	doSign    bool
+	sign      signOptions
 }
 
 func attachCmd() *cobra.Command {
@@ -39,7 +42,10 @@ Registries without the referrers API get the referrers tag schema (sha256-<hex>)
   compat-attach attach --oci-layout examples/hello/build/oci:1.0 --spec examples/hello/compat.cue
 
   # Attach one spec to the linux/amd64/v3 manifest of an image in a local registry
-  compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --platform linux/amd64/v3`,
+  compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --platform linux/amd64/v3
+
+  # Attach and sign (a sigstore bundle referrer per spec; see 'compat-attach sign --help')
+  COSIGN_PASSWORD=... compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --sign --key cosign.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
@@ -54,6 +60,8 @@ Registries without the referrers API get the referrers tag schema (sha256-<hex>)
 	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "spec file (.cue, .yaml, .json); repeat for a CUE package of several files")
 	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "attach to the manifest of this platform (os/arch[/variant]); repeatable")
 	cmd.Flags().StringVar(&opts.created, "created", "", "creation time to record (RFC 3339; default now), for reproducible digests")
+	cmd.Flags().BoolVar(&opts.doSign, "sign", false, "sign each attached spec (after it is pushed) with --key FILE or --keyless")
+	opts.sign.bind(cmd.Flags())
 	_ = cmd.MarkFlagRequired("spec")
 	return cmd
 }
@@ -71,6 +79,8 @@ type attachResult struct {
 	Platform string `json:"platform,omitempty"`
 	Referrer string `json:"referrer"`
 	Created  string `json:"created"`
+	Bundle   string `json:"bundle,omitempty"`
+	Signer   string `json:"signer,omitempty"`
 }
 
 func runAttach(cmd *cobra.Command, opts *attachOptions) error {
@@ -97,6 +107,15 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	if err != nil {
 		return err
 	}
+	var signer *signing.Signer
+	if opts.doSign {
+		// Load the key (and ask its password) before pushing anything.
+		if signer, err = opts.sign.signer(ctx); err != nil {
+			return err
+		}
+	} else if opts.sign.given() {
+		return &exitError{code: exitUsage, msg: "Error: --key and --keyless sign: add --sign"}
+	}
 	prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: res.Sources}
 	var results []attachResult
 	for _, j := range jobs {
@@ -104,7 +123,16 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 		if err != nil {
 			return fmt.Errorf("attaching to %s: %w", r.ref(j.subject), err)
 		}
-		results = append(results, attachResult{Subject: r.ref(j.subject), Platform: j.platform, Referrer: r.ref(d), Created: created.Format(time.RFC3339)})
+		ar := attachResult{Subject: r.ref(j.subject), Platform: j.platform, Referrer: r.ref(d), Created: created.Format(time.RFC3339)}
+		if signer != nil {
+			// The spec referrer exists now: sign it (never a signature for nothing).
+			sr, err := signSpec(ctx, r, j.subject, j.platform, d, j.spec, signer)
+			if err != nil {
+				return withNext(err, "the spec %s is attached but unsigned: sign it with `compat-attach sign %s`", ar.Referrer, opts.image)
+			}
+			ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
+		}
+		results = append(results, ar)
 	}
 	out := cmd.OutOrStdout()
 	if opts.output.format == "json" {
@@ -119,6 +147,9 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 			}
 		}
 		fmt.Fprintf(out, "Attached %s to %s %s\n", a.Referrer, p, a.Subject)
+		if a.Bundle != "" {
+			fmt.Fprintf(out, "Signed   %s with %s: bundle %s\n", a.Referrer, a.Signer, a.Bundle)
+		}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type checkOptions struct {
 	platform platformOption
 	output   outputOption
 	features string
+	policy   policyOptions
 	image    string
 }
 
@@ -38,12 +39,22 @@ platform recorded in the feature file); a spec attached to the index itself appl
 must be satisfied. An image without any spec is compatible: runtimes without compatkit run it.
 No layer of the image is downloaded.
 
+Under a trust policy (--policy, --key, --certificate-identity ...; see 'compat-attach verify --help'),
+only specs that verify are used: the newest verified spec of each subject is evaluated, and every
+newer spec that does not verify is named on stderr with the reason. When a subject has specs but
+none verifies, check treats it like an image without a spec (compatible, as runtimes without
+compatkit behave) and says so loudly on stderr and in the report ("untrusted"): an unsigned spec can
+neither make an image incompatible nor compatible.
+
 Exit codes: 0 compatible, 3 not compatible, 1 error.`,
 		Example: `  # Can this machine run the example's x86-64-v3 image?
   compat-attach check --oci-layout examples/hello/build/oci:1.0 --platform linux/amd64/v3
 
   # Check against another machine's features
-  compat-attach check --plain-http localhost:5000/hello:1.0 --platform linux/amd64/v3 --features node.json`,
+  compat-attach check --plain-http localhost:5000/hello:1.0 --platform linux/amd64/v3 --features node.json
+
+  # Only trust specs signed with cosign.pub
+  compat-attach check --plain-http localhost:5000/hello:1.0 --platform linux/amd64/v3 --key cosign.pub`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
@@ -57,6 +68,7 @@ Exit codes: 0 compatible, 3 not compatible, 1 error.`,
 	opts.platform.bind(cmd.Flags(), "check the manifest of this platform (os/arch[/variant]); default: the host's")
 	opts.output.bind(cmd.Flags(), "text", "text", "json", "yaml")
 	cmd.Flags().StringVar(&opts.features, "features", "", "read features from FILE (- for stdin) instead of discovering this host's")
+	opts.policy.bind(cmd.Flags())
 	return cmd
 }
 
@@ -69,6 +81,8 @@ type checkReport struct {
 	Compatible bool          `json:"compatible"`
 	// Score is the lowest score among the evaluated specs (each spec must match).
 	Score int `json:"score"`
+	// Untrusted lists the subjects whose specs were all ignored under the trust policy.
+	Untrusted []string `json:"untrusted,omitempty"`
 }
 
 // checkedSpec is one evaluated spec: where it is attached and the outcome.
@@ -82,6 +96,10 @@ type checkedSpec struct {
 func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	ctx := cmd.Context()
 	if _, err := opts.platform.parse(); err != nil {
+		return err
+	}
+	v, err := opts.policy.verifier(ctx)
+	if err != nil {
 		return err
 	}
 	features, source, err := loadFeatures(ctx, cmd, opts.features)
@@ -108,8 +126,19 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		subjects = append(subjects, r.root)
 	}
 	for _, subject := range subjects {
-		s, ref, err := r.target.NewestSpec(ctx, subject)
+		var s *spec.Spec
+		var ref ocispec.Descriptor
+		if v != nil {
+			s, ref, err = trustedSpec(ctx, r, subject, v, cmd.ErrOrStderr())
+		} else {
+			s, ref, err = r.target.NewestSpec(ctx, subject)
+		}
 		if errors.Is(err, oci.ErrNoSpec) {
+			continue
+		}
+		if isNoTrustedSpec(err) {
+			cmd.PrintErrf("WARNING: %v\nWARNING: no trusted spec for %s: it is treated as an image without a spec (compatible)\n", err, r.ref(subject))
+			rep.Untrusted = append(rep.Untrusted, r.ref(subject))
 			continue
 		}
 		if err != nil {
@@ -184,7 +213,10 @@ func printCheck(w io.Writer, rep *checkReport) {
 		fmt.Fprintf(w, " (%s)", rep.Platform)
 	}
 	fmt.Fprintf(w, "\nFeatures: %s\n", rep.Features)
-	if len(rep.Specs) == 0 {
+	for _, u := range rep.Untrusted {
+		fmt.Fprintf(w, "\nWARNING: no trusted spec for %s: its specs do not verify under the policy and are ignored;\n  it is treated as an image without a spec (compatible). See `compat-attach verify`.\n", u)
+	}
+	if len(rep.Specs) == 0 && len(rep.Untrusted) == 0 {
 		fmt.Fprintln(w, "\nNo compatibility spec is attached: the image is treated as compatible.")
 	}
 	for _, cs := range rep.Specs {

@@ -6,11 +6,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
 )
 
 type discoverOptions struct {
 	target targetOptions
 	output outputOption
+	policy policyOptions
 	image  string
 }
 
@@ -21,9 +23,14 @@ func discoverCmd() *cobra.Command {
 		Short: "List the compatibility specs attached to an image and, for an index, to its manifests",
 		Long: `List the compatibility referrers of IMAGE and, when IMAGE is an index, of each of its manifests:
 subject, platform, referrer digest and creation time, newest first per subject. Reads manifests
-and the referrers list only; no blob is downloaded.`,
+and the referrers list only; no blob is downloaded.
+
+Under a trust policy (--policy, --key, --certificate-identity ...; see 'compat-attach verify --help'),
+each entry is marked VERIFIED or UNVERIFIED with the reason (this fetches the specs and their
+signature bundles).`,
 		Example: `  compat-attach discover --oci-layout examples/hello/build/oci:1.0
-  compat-attach discover --plain-http localhost:5000/hello:1.0 -o json`,
+  compat-attach discover --plain-http localhost:5000/hello:1.0 -o json
+  compat-attach discover --plain-http localhost:5000/hello:1.0 --key cosign.pub`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
@@ -35,6 +42,7 @@ and the referrers list only; no blob is downloaded.`,
 	}
 	opts.target.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "table", "table", "json", "yaml")
+	opts.policy.bind(cmd.Flags())
 	return cmd
 }
 
@@ -45,10 +53,18 @@ type discoverEntry struct {
 	Referrer     string `json:"referrer"`
 	ArtifactType string `json:"artifactType"`
 	Created      string `json:"created,omitempty"`
+	// Status is VERIFIED or UNVERIFIED under a trust policy, empty without one.
+	Status string `json:"status,omitempty"`
+	// Reason says why an entry is UNVERIFIED.
+	Reason string `json:"reason,omitempty"`
 }
 
 func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	ctx := cmd.Context()
+	v, err := opts.policy.verifier(ctx)
+	if err != nil {
+		return err
+	}
 	t, err := oci.Open(ctx, opts.image, opts.target.options())
 	if err != nil {
 		return err
@@ -56,6 +72,24 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	entries, err := t.Discover(ctx)
 	if err != nil {
 		return err
+	}
+	// Under a policy: the status of every referrer, one verification per subject.
+	status := map[string]*signing.SpecStatus{}
+	if v != nil {
+		done := map[string]bool{}
+		for _, e := range entries {
+			if done[e.Subject.Digest.String()] {
+				continue
+			}
+			done[e.Subject.Digest.String()] = true
+			res, err := signing.VerifySpecs(ctx, t, e.Subject, v)
+			if err != nil {
+				return err
+			}
+			for i := range res.Specs {
+				status[res.Specs[i].Referrer.Digest.String()] = &res.Specs[i]
+			}
+		}
 	}
 	rows := make([]discoverEntry, 0, len(entries))
 	for _, e := range entries {
@@ -68,19 +102,36 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 		if !e.Created.IsZero() {
 			row.Created = e.Created.UTC().Format(time.RFC3339)
 		}
+		if v != nil {
+			row.Status = "UNVERIFIED"
+			if st := status[e.Referrer.Digest.String()]; st != nil && st.Verified {
+				row.Status = "VERIFIED"
+			} else if st != nil {
+				row.Reason = st.Reason()
+				cmd.PrintErrf("Unverified spec %s: %s\n", row.Referrer, row.Reason)
+			}
+		}
 		rows = append(rows, row)
 	}
 	out := cmd.OutOrStdout()
 	if opts.output.format != "table" {
 		return writeData(out, opts.output.format, rows)
 	}
-	tab := newTable(out, "SUBJECT", "PLATFORM", "REFERRER", "CREATED")
+	header := []string{"SUBJECT", "PLATFORM", "REFERRER", "CREATED"}
+	if v != nil {
+		header = append(header, "SIGNATURE", "REASON")
+	}
+	tab := newTable(out, header...)
 	for _, r := range rows {
 		p := r.Platform
 		if p == "" {
 			p = "-"
 		}
-		tab.row(shortDigest(r.Subject), p, shortDigest(r.Referrer), r.Created)
+		cols := []string{shortDigest(r.Subject), p, shortDigest(r.Referrer), r.Created}
+		if v != nil {
+			cols = append(cols, r.Status, r.Reason)
+		}
+		tab.row(cols...)
 	}
 	if err := tab.flush(); err != nil {
 		return err

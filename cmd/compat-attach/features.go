@@ -1,13 +1,17 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/pkg/host"
 )
 
 type featuresOptions struct {
-	output outputOption
+	output       outputOption
+	nfdLocalFile string
+	nfdExpiry    time.Duration
 }
 
 func featuresCmd() *cobra.Command {
@@ -20,6 +24,9 @@ compatkit's own (compatkit.platform, compatkit.libc), and print them as NFD's Fe
 shape 'nfd export features' prints. Save it to check images against this machine from elsewhere
 (check --features FILE). Sources that fail (missing DMI or /proc/modules) are reported on stderr.`,
 		Example: `  compat-attach features > node.json
+
+  # Publish compatkit's own features (GPU driver, libc, runtimes, MPI) to NFD on this node
+  compat-attach features --nfd-local-file /etc/kubernetes/node-feature-discovery/features.d/compatkit --nfd-local-expiry 24h
   compat-attach check --oci-layout examples/hello/build/oci:1.0 --features node.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,9 +40,22 @@ shape 'nfd export features' prints. Save it to check images against this machine
 			if err != nil {
 				return err
 			}
+			if opts.nfdLocalFile != "" {
+				var expiry time.Time
+				if opts.nfdExpiry > 0 {
+					expiry = time.Now().Add(opts.nfdExpiry)
+				}
+				if err := host.WriteNFDLocalFileAt(opts.nfdLocalFile, f, expiry); err != nil {
+					return err
+				}
+				cmd.PrintErrf("wrote compatkit's features to %s (NFD local.feature elements compatkit.<name>.<element>)\n", opts.nfdLocalFile)
+				return nil
+			}
 			return writeData(cmd.OutOrStdout(), opts.output.format, f)
 		},
 	}
 	opts.output.bind(cmd.Flags(), "json", "json", "yaml")
+	cmd.Flags().StringVar(&opts.nfdLocalFile, "nfd-local-file", "", "write compatkit's own features (compatkit.*) to this NFD local feature file instead of printing the features")
+	cmd.Flags().DurationVar(&opts.nfdExpiry, "nfd-local-expiry", 0, "with --nfd-local-file: NFD drops the features after this long (0: never)")
 	return cmd
 }

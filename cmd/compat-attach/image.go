@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -55,3 +56,6 @@ func resolveImage(ctx context.Context, image string, topts *targetOptions, platf
 func (r *resolved) ref(d ocispec.Descriptor) string {
 	return r.target.Name() + "@" + d.Digest.String()
 }
+
+// filepathAbs is filepath.Abs (kept here so option files need no extra import).
+func filepathAbs(p string) (string, error) { return filepath.Abs(p) }

@@ -46,6 +46,12 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 		annotateCmd(),
 		checkCmd(),
 		featuresCmd(),
+		explainCmd(), initCmd(), schemaCmd(),
+		reportCmd(),
+		affinityCmd(),
+		signCmd(),
+		verifyCmd(),
+		generateKeyPairCmd(),
 	)
 	return cmd
 }

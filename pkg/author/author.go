@@ -23,7 +23,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -37,10 +36,10 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
 	cuejson "cuelang.org/go/encoding/json"
 	cueyaml "cuelang.org/go/encoding/yaml"
 
-	"github.com/compatkit/compatkit"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -48,6 +47,11 @@ import (
 type Options struct {
 	// Dir is the directory error positions are printed relative to ("" = paths as given).
 	Dir string
+	// CUEPath lists directories of extra domain modules, laid out like compatkit's domains/
+	// directory and mounted under it: DIR/hpc/slurm/*.cue is imported as
+	// "compatkit.dev/domains/hpc/slurm". CUE files only, nothing is rebuilt. nil means the
+	// COMPATKIT_CUE_PATH environment variable (directories separated by ":").
+	CUEPath []string
 }
 
 // Result is a compiled document.
@@ -58,6 +62,92 @@ type Result struct {
 	Platforms map[string]*spec.Spec
 	// Sources lists every input file, as given, with its sha256 digest, in input order.
 	Sources []spec.SourceFile
+	// Relax lists the document's relax entries: what it no longer requires of its base image's
+	// spec (see Inherit).
+	Relax []string
+
+	val cue.Value // the evaluated document, for RulePos
+	pm  *pathMapper
+}
+
+// RulePos returns the file:line:col where rule j of set i of platform's spec ("" = the default
+// spec) was written, or "" when unknown (for Inherit's conflict messages).
+func (r *Result) RulePos(platform string, set, rule int) string {
+	if r.pm == nil {
+		return ""
+	}
+	sels := []cue.Selector{}
+	if platform != "" {
+		sels = append(sels, cue.Str("platforms"), cue.Str(platform))
+	}
+	sels = append(sels, cue.Str("compatibilities"), cue.Index(set), cue.Str("rules"), cue.Index(rule))
+	v := r.val.LookupPath(cue.MakePath(sels...))
+	p := v.Pos()
+	if !p.IsValid() || !r.pm.user[p.Filename()] {
+		// A rule the sugar generated: find where the user wrote a rule of that name.
+		name, err := v.LookupPath(cue.ParsePath("name")).String()
+		if err != nil {
+			return ""
+		}
+		for _, u := range r.pm.values {
+			if q := findRule(u, name, r.pm.user, 0); q.IsValid() {
+				p = q
+				break
+			}
+		}
+		if !p.IsValid() || !r.pm.user[p.Filename()] {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s:%d:%d", r.pm.rel(p.Filename()), p.Line(), p.Column())
+}
+
+// findRule returns the position of a struct with name: name in one of the user's files.
+func findRule(v cue.Value, name string, user map[string]bool, depth int) token.Pos {
+	if depth > 32 {
+		return token.NoPos
+	}
+	switch v.IncompleteKind() {
+	case cue.StructKind:
+		if n, err := v.LookupPath(cue.ParsePath("name")).String(); err == nil && n == name {
+			if p := v.Pos(); p.IsValid() && user[p.Filename()] {
+				return p
+			}
+		}
+		it, err := v.Fields(cue.Hidden(true))
+		if err != nil {
+			return token.NoPos
+		}
+		for it.Next() {
+			if p := findRule(it.Value(), name, user, depth+1); p.IsValid() {
+				return p
+			}
+		}
+	case cue.ListKind:
+		it, err := v.List()
+		if err != nil {
+			return token.NoPos
+		}
+		for it.Next() {
+			if p := findRule(it.Value(), name, user, depth+1); p.IsValid() {
+				return p
+			}
+		}
+	}
+	return token.NoPos
+}
+
+// Inherit applies the package function Inherit to platform's spec ("" = the default spec), with
+// the document's relax entries and the positions of its rules.
+func (r *Result) Inherit(platform string, base *spec.Spec, baseRef string) (*spec.Spec, *Inheritance, []Warning, error) {
+	derived, err := r.For(platform)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, ok := r.Platforms[platform]; !ok {
+		platform = ""
+	}
+	return Inherit(base, baseRef, derived, r.Relax, func(i, j int) string { return r.RulePos(platform, i, j) })
 }
 
 // For returns the spec for platform ("" means the default one): Platforms[platform], else Default,
@@ -134,19 +224,9 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 		pm.dir = d
 	}
 	in := &inputs{pm: pm}
-	fsys := fstest.MapFS{}
-	if err := fs.WalkDir(compatkit.CUEModule, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(compatkit.CUEModule, p)
-		if err != nil {
-			return err
-		}
-		fsys[p] = &fstest.MapFile{Data: b, Mode: 0o444}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("author: reading the embedded CUE module: %w", err)
+	fsys, mounted, err := moduleFS(opts.cuePath())
+	if err != nil {
+		return nil, err
 	}
 	virtual := map[string]string{} // virtual path -> path as given
 	var cueArgs []string
@@ -185,6 +265,9 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 		FromFSPath: func(p string) string {
 			p = strings.TrimPrefix(p, "/")
 			if real, ok := virtual[p]; ok {
+				return real
+			}
+			if real, ok := mounted[p]; ok {
 				return real
 			}
 			return embeddedPrefix + p
@@ -361,11 +444,12 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 		Version         string                     `json:"version"`
 		Compatibilities json.RawMessage            `json:"compatibilities"`
 		Platforms       map[string]json.RawMessage `json:"platforms"`
+		Relax           []string                   `json:"relax"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("author: decoding the exported document: %w", err)
 	}
-	res := &Result{Platforms: map[string]*spec.Spec{}, Sources: in.sources}
+	res := &Result{Platforms: map[string]*spec.Spec{}, Sources: in.sources, Relax: doc.Relax, val: val, pm: in.pm}
 	source := in.sourceName()
 	var problems []Problem
 	parse := func(name string, v json.RawMessage) *spec.Spec {
@@ -380,7 +464,16 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 		res.Default = parse("default spec", b)
 	}
 	for p, v := range doc.Platforms {
-		res.Platforms[p] = parse("platform "+p, v)
+		// Keep only the spec's own fields: the #Requirements sugar has compiled to compatibilities.
+		var ps struct {
+			Version         string          `json:"version"`
+			Compatibilities json.RawMessage `json:"compatibilities"`
+		}
+		if err := json.Unmarshal(v, &ps); err != nil {
+			return nil, fmt.Errorf("author: decoding the exported spec of platform %s: %w", p, err)
+		}
+		b, _ := json.Marshal(ps)
+		res.Platforms[p] = parse("platform "+p, b)
 	}
 	if res.Default == nil && len(doc.Platforms) == 0 && len(problems) == 0 {
 		problems = append(problems, Problem{Msg: "the document has no spec: give version and compatibilities, or platforms"})

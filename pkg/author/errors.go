@@ -1,6 +1,7 @@
 package author
 
 import (
+	stderrors "errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -124,6 +125,7 @@ func (m *pathMapper) problems(err error) []Problem {
 		weak bool
 	}
 	var groups []*group
+	var causes []Problem
 	byKey := map[key]*group{}
 	list := cueerrors.Errors(err)
 	if len(list) == 0 && err != nil {
@@ -151,6 +153,16 @@ func (m *pathMapper) problems(err error) []Problem {
 		if reDisjunctionHeader.MatchString(msg) {
 			continue
 		}
+		if msg == "import failed" {
+			// Say why: the imported package's own problems (a domain's syntax error, ...).
+			if cause := stderrors.Unwrap(e); cause != nil {
+				for _, c := range m.problems(cause) {
+					if c.Msg != "" {
+						causes = append(causes, c)
+					}
+				}
+			}
+		}
 		pos := m.pickPos(e)
 		path := e.Path()
 		weak := len(path) > 0 && path[len(path)-1] == "_needsMatch"
@@ -176,7 +188,7 @@ func (m *pathMapper) problems(err error) []Problem {
 			g.msgs = append(g.msgs, msg)
 		}
 	}
-	var out []Problem
+	out := causes
 	for _, g := range groups {
 		for _, msg := range mergeConflicts(g.msgs) {
 			out = append(out, Problem{File: g.file, Line: g.line, Column: g.col, Path: g.path, Msg: msg, weak: g.weak})

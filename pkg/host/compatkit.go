@@ -15,10 +15,17 @@ import (
 // Their features live under the "compatkit." prefix:
 //
 //   - compatkit.platform (attributes os, arch): the Go runtime's GOOS and GOARCH of this host.
-//   - compatkit.libc (attributes name, version): the C library, "glibc" with its version, or
-//     "musl"; absent when none is found.
+//   - compatkit.libc (attributes name, version, version.major, version.minor): the C library,
+//     "glibc" with its version, or "musl"; absent when none is found.
+//   - compatkit.nvidia (driver, driver.major, driver.minor, cuda, cuda.major, cuda.minor,
+//     compute_cap, compute_cap.major, compute_cap.minor of the least capable GPU, count): from
+//     /proc/driver/nvidia/version and nvidia-smi; absent without the NVIDIA driver.
+//   - compatkit.runtime: one element per container runtime found in PATH (runc, crun, runsc, kata,
+//     youki, nvidia, wasmtime, wasmedge, spin: see RuntimeBinaries), valued with its version.
+//   - compatkit.mpi (implementation openmpi, mpich or intel; version, version.major,
+//     version.minor): from `mpirun --version`; absent without MPI.
 func CompatkitSources() []Source {
-	return []Source{platformSource{}}
+	return []Source{platformSource{}, extraSource{}}
 }
 
 // platformSource reports the host platform and C library.
@@ -34,9 +41,7 @@ func (platformSource) Discover(ctx context.Context) (*Features, error) {
 	}}
 	if name, version := detectLibc(ctx); name != "" {
 		el := map[string]string{"name": name}
-		if version != "" {
-			el["version"] = version
-		}
+		versionElements(el, "version", version)
 		f.Attributes["compatkit.libc"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
 	}
 	return f, nil
@@ -66,4 +71,3 @@ func detectLibc(ctx context.Context) (name, version string) {
 	}
 	return "", ""
 }
-

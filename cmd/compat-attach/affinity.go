@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/compatkit/compatkit/pkg/match"
+	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+type affinityOptions struct {
+	target   targetOptions
+	platform platformOption
+	output   outputOption
+	image    string
+}
+
+func affinityCmd() *cobra.Command {
+	var opts affinityOptions
+	cmd := &cobra.Command{
+		Use:   "affinity IMAGE [--platform os/arch[/variant]]",
+		Short: "Print a Kubernetes nodeAffinity that schedules the image on compatible nodes (NFD labels)",
+		Long: `Derive a Kubernetes node affinity from the image's compatibility spec, on the node labels that
+Node Feature Discovery publishes (feature.node.kubernetes.io/...), to paste into a pod template.
+
+  requiredDuringSchedulingIgnoredDuringExecution: one node selector term per compatibility set
+    (terms are ORed, as sets are); a term's matchExpressions are the set's rules:
+      cpu.cpuid AVX2 Exists          → feature.node.kubernetes.io/cpu-cpuid.AVX2 In [true]
+      kernel.version major Ge 5      → feature.node.kubernetes.io/kernel-version.major Gt [4]
+      GtLt / GeLe                    → a Gt and an Lt requirement
+      NotIn                          → Exists and NotIn (NFD's NotIn needs the element)
+      system.osrelease ID In [...]   → feature.node.kubernetes.io/system-os_release.ID In [...]
+      pci.device class/vendor In     → one term per feature.node.kubernetes.io/pci-<class>_<vendor>.present
+      matchAny                       → one term per alternative (distributed, at most 32 terms per spec)
+  preferredDuringSchedulingIgnoredDuringExecution: the sets' terms with their weights (1-100),
+    when the sets' weights differ.
+
+For an index, each platform's manifest spec is combined with the index's spec (both must hold)
+and kubernetes.io/os and kubernetes.io/arch requirements; without --platform every platform of
+the index is a term of its own. Variants (amd64/v3) have no Kubernetes label.
+
+What cannot be expressed is left out, which weakens the affinity (it may select a node that fails
+the spec, never reject one that passes; 'compat-attach check' on the node, or a runtime with
+compatkit, still refuses the image there):
+  - cpuid flags that NFD does not label (BMI1, BMI2, POPCNT, SSE4.2, ... see NFDUnlabelledCPUID),
+    attributes NFD does not label by default, PCI classes other than 03, 0b40 and 12;
+  - type: version comparisons, InRegexp, matchName (node selectors have neither);
+  - a rule whose alternatives would exceed 32 terms.
+They are listed on stderr and in the output (a YAML comment, the JSON field "omitted"). A set
+whose term becomes empty accepts every node, so no required affinity is printed then. Known
+difference: DoesNotExist also holds on a node where NFD published no label of that feature at
+all, where NFD's rule would fail.`,
+		Example: `  # The affinity of the example image, every platform
+  compat-attach affinity --oci-layout examples/hello/build/oci:1.0
+
+  # For a Deployment: paste under spec.template.spec
+  compat-attach affinity --plain-http localhost:5000/hello:1.0 --platform linux/amd64`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.image = args[0]
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			return runAffinity(cmd, &opts)
+		},
+	}
+	opts.target.bind(cmd.Flags())
+	opts.platform.bind(cmd.Flags(), "only this platform of an index (os/arch[/variant]); default: every platform")
+	opts.output.bind(cmd.Flags(), "yaml", "yaml", "json")
+	return cmd
+}
+
+// affinityOutput is what affinity prints.
+type affinityOutput struct {
+	Affinity struct {
+		NodeAffinity *corev1.NodeAffinity `json:"nodeAffinity"`
+	} `json:"affinity"`
+	Omitted []match.Omission `json:"omitted,omitempty"`
+}
+
+func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
+	ctx := cmd.Context()
+	if _, err := opts.platform.parse(); err != nil {
+		return &exitError{code: exitUsage, msg: "Error: " + err.Error()}
+	}
+	r, err := resolveImage(ctx, opts.image, &opts.target, opts.platform.raw)
+	if err != nil {
+		return err
+	}
+	newest := func(d ocispec.Descriptor) (*spec.Spec, error) {
+		s, _, err := r.target.NewestSpec(ctx, d)
+		if errors.Is(err, oci.ErrNoSpec) {
+			return nil, nil
+		}
+		return s, err
+	}
+	var a *match.Affinity
+	switch {
+	case r.index == nil:
+		s, err := newest(r.root)
+		if err != nil {
+			return err
+		}
+		a = match.NodeAffinity(s)
+	default:
+		is, err := newest(r.root)
+		if err != nil {
+			return err
+		}
+		var parts []*match.Affinity
+		for _, m := range platformManifests(r, opts.platform.raw) {
+			ms, err := newest(m)
+			if err != nil {
+				return err
+			}
+			pa := match.NodeAffinity(ms, is)
+			pa.Require(match.PlatformRequirements(oci.FormatPlatform(m.Platform))...)
+			parts = append(parts, pa)
+		}
+		a = match.Union(parts...)
+	}
+	var out affinityOutput
+	out.Affinity.NodeAffinity = a.NodeAffinity()
+	seen := map[string]bool{}
+	for _, o := range a.Omitted {
+		if !seen[o.String()] {
+			seen[o.String()] = true
+			out.Omitted = append(out.Omitted, o)
+		}
+	}
+	for _, o := range out.Omitted {
+		cmd.PrintErrf("not expressed: %s\n", o)
+	}
+	w := cmd.OutOrStdout()
+	if opts.output.format == "yaml" {
+		fmt.Fprintf(w, "# node affinity of %s\n", opts.image)
+		if len(out.Omitted) > 0 {
+			fmt.Fprintln(w, "# Not expressed (the affinity is weaker than the spec; check still applies):")
+			for _, o := range out.Omitted {
+				fmt.Fprintf(w, "#   %s\n", o)
+			}
+		}
+		if out.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+			fmt.Fprintln(w, "# No required terms: the spec does not constrain the labels Kubernetes can match.")
+		}
+		return writeData(w, "yaml", struct {
+			Affinity any `json:"affinity"`
+		}{out.Affinity})
+	}
+	return writeData(w, "json", out)
+}
+
+// platformManifests lists the manifests of the index to derive an affinity for: the one of
+// platform, or every manifest with a platform (BuildKit attestations, unknown/unknown, excluded).
+func platformManifests(r *resolved, platform string) []ocispec.Descriptor {
+	if platform != "" {
+		return []ocispec.Descriptor{r.manifest}
+	}
+	var out []ocispec.Descriptor
+	for _, m := range r.index.Manifests {
+		if m.Platform == nil || m.Platform.OS == "unknown" || m.MediaType != ocispec.MediaTypeImageManifest {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}

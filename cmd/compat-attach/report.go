@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/compatkit/compatkit/pkg/report"
+)
+
+type reportOptions struct {
+	target      targetOptions
+	platform    platformOption
+	output      outputOption
+	images      string
+	nodes       []string
+	baseline    []string
+	concurrency int
+	noProgress  bool
+	sboms       bool
+}
+
+func reportCmd() *cobra.Command {
+	var opts reportOptions
+	cmd := &cobra.Command{
+		Use:   "report --images FILE --nodes FILE... [--baseline FILE...]",
+		Short: "Check many images against many nodes: a compatibility matrix, and what a migration breaks",
+		Long: `Evaluate every image against every node and print a matrix of images by nodes. Each cell is
+  ok N    compatible, with score N
+  FAIL    not compatible (the first failing rule and expression are listed under "Why")
+  -       no spec attached: treated as compatible
+  ERR     the image or its spec could not be read (the report goes on)
+with totals per image and per node.
+
+--images is a text file with one image reference per line (# comments and blank lines are
+skipped), or the pods of a cluster as 'kubectl get pods -A -o json' prints them: every container
+and init container image is taken once, with the pods that use it. Short Docker Hub names
+(nginx:1.25) are read as Kubernetes reads them (docker.io/library/nginx:1.25).
+
+--nodes (repeatable) is 'kubectl get nodes -o json' (NFD's labels mapped back to features; some
+flags are not labelled by NFD), 'kubectl get nodefeatures -A -o json', a feature or profile file
+('compat-attach features', 'nfd export features'), or a directory of such files.
+
+For an image index, each node gets the manifest of its platform: the compatkit.platform attribute
+of its features or the node's kubernetes.io/os and kubernetes.io/arch labels (--platform
+replaces them for every node). The manifest's spec and a spec attached to the index must both
+hold, as with 'check'.
+
+--baseline gives the nodes as they are today (same shapes as --nodes): the report then lists first
+what the migration breaks, the cells that run on the baseline and not on the target. A target node
+is compared with the baseline node of the same name, or, when none has its name, with the first
+baseline node the image runs on.
+
+Images are resolved concurrently (--concurrency); each distinct spec is compiled once and nodes
+with identical features are evaluated once. Progress goes to stderr when it is a terminal.
+
+Exit codes: 0 report printed, 3 with --baseline when the migration breaks at least one image, 1
+error, 2 usage.`,
+		Example: `  # Which running images can the new machine types run?
+  kubectl get pods -A -o json > pods.json
+  compat-attach report --images pods.json --nodes examples/profiles/
+
+  # What would moving from today's nodes to Graviton2 break?
+  kubectl get nodes -o json > today.json
+  compat-attach report --images pods.json --baseline today.json --nodes examples/profiles/aws-c6g-graviton2.json -o markdown
+
+  # A self-contained HTML page, with the SBOMs of the compatible images
+  compat-attach report --images images.txt --nodes nodes.json --sboms -o html > report.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			if opts.images == "" || len(opts.nodes) == 0 {
+				return &exitError{code: exitUsage, msg: "Error: --images and --nodes are required\nNext: compat-attach report --images pods.json --nodes nodes.json"}
+			}
+			if opts.concurrency < 1 {
+				return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: --concurrency %d: must be at least 1", opts.concurrency)}
+			}
+			return runReport(cmd, &opts)
+		},
+	}
+	opts.target.bind(cmd.Flags())
+	opts.platform.bind(cmd.Flags(), "evaluate the manifest of this platform (os/arch[/variant]) on every node, instead of each node's own")
+	opts.output.bind(cmd.Flags(), "table", report.Formats...)
+	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json)")
+	cmd.Flags().StringArrayVar(&opts.nodes, "nodes", nil, "nodes, NodeFeatures, feature/profile files or a directory of them; repeatable")
+	cmd.Flags().StringArrayVar(&opts.baseline, "baseline", nil, "the nodes as they are today (same shapes as --nodes): list what the migration breaks; repeatable")
+	cmd.Flags().IntVar(&opts.concurrency, "concurrency", report.DefaultConcurrency, "images resolved at once")
+	cmd.Flags().BoolVar(&opts.noProgress, "no-progress", false, "print no progress on stderr")
+	cmd.Flags().BoolVar(&opts.sboms, "sboms", false, "list the SBOMs (SPDX, CycloneDX referrers; BuildKit attestations) of every image that runs somewhere")
+	return cmd
+}
+
+func runReport(cmd *cobra.Command, opts *reportOptions) error {
+	ctx := cmd.Context()
+	p, err := opts.platform.parse()
+	if err != nil {
+		return &exitError{code: exitUsage, msg: "Error: " + err.Error()}
+	}
+	images, err := report.ReadImages(opts.images)
+	if err != nil {
+		return withNext(err, "give one image reference per line, or the output of `kubectl get pods -A -o json`")
+	}
+	nodes, err := report.ReadNodes(opts.nodes...)
+	if err != nil {
+		return withNext(err, "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
+	}
+	ro := report.Options{Concurrency: opts.concurrency, SBOMs: opts.sboms}
+	if p != nil {
+		ro.Platform = opts.platform.raw
+	}
+	if len(opts.baseline) > 0 {
+		if ro.Baseline, err = report.ReadNodes(opts.baseline...); err != nil {
+			return withNext(err, "--baseline takes the same shapes as --nodes")
+		}
+	}
+	stderr := cmd.ErrOrStderr()
+	if !opts.noProgress && isTerminal(stderr) {
+		ro.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\rresolving images: %d/%d", done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	src := &report.OCISource{Options: opts.target.options()}
+	src.Options.Concurrency = opts.concurrency
+	rep, err := report.Build(ctx, src, images, nodes, ro)
+	if err != nil {
+		return err
+	}
+	if err := report.Write(cmd.OutOrStdout(), rep, opts.output.format); err != nil {
+		return err
+	}
+	if rep.Summary.Baseline && rep.Summary.BrokenImages > 0 {
+		return &exitError{code: exitIncompatible}
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (progress is printed only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

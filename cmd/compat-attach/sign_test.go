@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compatkit/compatkit/internal/testregistry"
+)
+
+// TestSignVerify: generate-key-pair, attach --sign, verify, check/fetch/discover under the key, an
+// unsigned newer spec ignored, a wrong key rejected, and sign for specs attached earlier; on the
+// in-process registry, docker-registry (fallback tags) and a layout.
+func TestSignVerify(t *testing.T) {
+	tmp := t.TempDir()
+	specFile := writeFile(t, tmp, "compat.cue", testSpec)
+	v2 := writeFile(t, tmp, "v2.json", featuresV2)
+	t.Setenv("COSIGN_PASSWORD", "demo-password")
+	prefix := filepath.Join(tmp, "release")
+	if out, errs, code := runCLI(t, "generate-key-pair", "--output-key-prefix", prefix); code != 0 || !strings.Contains(out, "release.pub") {
+		t.Fatalf("generate-key-pair: %d %s%s", code, out, errs)
+	}
+	other := filepath.Join(tmp, "other")
+	runCLI(t, "generate-key-pair", "--output-key-prefix", other)
+	if _, errs, code := runCLI(t, "generate-key-pair", "--output-key-prefix", prefix); code != 1 || !strings.Contains(errs, "exists") {
+		t.Fatalf("overwrite: %d %s", code, errs)
+	}
+	policy := writeFile(t, tmp, "policy.yaml", "# compatkit trust policy\nkeys: [{path: release.pub}]\n")
+
+	for _, st := range stores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			with := func(args ...string) []string { return append(args, st.flags...) }
+			out, errs, code := runCLI(t, with("attach", st.image, "--spec", specFile, "--created", "2026-01-02T03:04:05Z", "--sign", "--key", prefix+".key", "-o", "json")...)
+			if code != 0 {
+				t.Fatalf("attach --sign: %d %s", code, errs)
+			}
+			var attached []attachResult
+			json.Unmarshal([]byte(out), &attached)
+			if len(attached) != 2 || attached[0].Bundle == "" || !strings.HasPrefix(attached[0].Signer, "key ") {
+				t.Fatalf("attach --sign: %s", out)
+			}
+
+			out, errs, code = runCLI(t, with("verify", st.image, "--key", prefix+".pub")...)
+			if code != 0 || strings.Count(out, "VERIFIED") != 2 {
+				t.Fatalf("verify: %d\n%s%s", code, out, errs)
+			}
+			out, errs, code = runCLI(t, with("verify", st.image, "--platform", "linux/amd64/v3", "--policy", policy, "-o", "json")...)
+			var rows []verifiedEntry
+			json.Unmarshal([]byte(out), &rows)
+			if code != 0 || len(rows) != 1 || rows[0].Status != "VERIFIED" {
+				t.Fatalf("verify --policy: %d\n%s%s", code, out, errs)
+			}
+			out, errs, code = runCLI(t, with("verify", st.image, "--key", other+".pub")...)
+			if code != 1 || !strings.Contains(out, "wrong key") || !strings.Contains(errs, "no spec") {
+				t.Fatalf("verify with another key: %d\n%s%s", code, out, errs)
+			}
+
+			// An unsigned newer spec (relaxed: no AVX2 needed) next to the signed one.
+			relaxed := writeFile(t, t.TempDir(), "relaxed.yaml", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: anything\n    matchFeatures:\n    - feature: cpu.cpuid\n      matchExpressions: {SSE42: {op: Exists}}\n")
+			if _, errs, code := runCLI(t, with("attach", st.image, "--spec", relaxed, "--platform", "linux/amd64/v3", "--created", "2026-02-02T03:04:05Z")...); code != 0 {
+				t.Fatalf("attach unsigned: %s", errs)
+			}
+			// Without a policy the newer (unsigned) spec wins; under the key it is ignored.
+			if out, _, code := runCLI(t, with("check", st.image, "--platform", "linux/amd64/v3", "--features", v2)...); code != 0 {
+				t.Fatalf("check without policy: %d\n%s", code, out)
+			}
+			out, errs, code = runCLI(t, with("check", st.image, "--platform", "linux/amd64/v3", "--features", v2, "--key", prefix+".pub")...)
+			if code != exitIncompatible || !strings.Contains(errs, "Ignoring spec") || !strings.Contains(errs, "unsigned") || !strings.Contains(out, "FAIL  x86-64-v3 flags") {
+				t.Fatalf("check --key: %d\n%s%s", code, out, errs)
+			}
+			out, errs, code = runCLI(t, with("fetch", st.image, "--platform", "linux/amd64/v3", "--policy", policy)...)
+			if code != 0 || !strings.Contains(out, "x86-64-v3") || !strings.Contains(errs, "unsigned") {
+				t.Fatalf("fetch --policy: %d\n%s%s", code, out, errs)
+			}
+			out, errs, code = runCLI(t, with("discover", st.image, "--key", prefix+".pub", "-o", "json")...)
+			var found []discoverEntry
+			json.Unmarshal([]byte(out), &found)
+			if code != 0 || len(found) != 3 || found[0].Status != "UNVERIFIED" || !strings.Contains(found[0].Reason, "unsigned") || found[1].Status != "VERIFIED" {
+				t.Fatalf("discover --key: %d\n%s%s", code, out, errs)
+			}
+
+			// Under another key nothing is trusted: check says so loudly and treats the image as
+			// one without a spec; fetch fails.
+			out, errs, code = runCLI(t, with("check", st.image, "--platform", "linux/amd64/v3", "--features", v2, "--key", other+".pub")...)
+			if code != 0 || !strings.Contains(errs, "WARNING: no trusted spec") || !strings.Contains(out, "WARNING: no trusted spec") {
+				t.Fatalf("check under another key: %d\n%s%s", code, out, errs)
+			}
+			if _, errs, code := runCLI(t, with("fetch", st.image, "--platform", "linux/amd64/v3", "--key", other+".pub")...); code != 1 || !strings.Contains(errs, "no trusted spec") {
+				t.Fatalf("fetch under another key: %d %s", code, errs)
+			}
+
+			// sign signs the newest spec of the platform afterwards.
+			out, errs, code = runCLI(t, with("sign", st.image, "--platform", "linux/amd64/v3", "--key", prefix+".key")...)
+			if code != 0 || !strings.Contains(out, "Signed ") {
+				t.Fatalf("sign: %d %s%s", code, out, errs)
+			}
+			out, errs, code = runCLI(t, with("fetch", st.image, "--platform", "linux/amd64/v3", "--key", prefix+".pub")...)
+			if code != 0 || !strings.Contains(out, "SSE42") {
+				t.Fatalf("fetch after sign: %d\n%s%s", code, out, errs)
+			}
+		})
+	}
+}
+
+func TestSignUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"verify", "localhost:1/x:1"},
+		{"sign", "localhost:1/x:1"},
+		{"attach", "localhost:1/x:1", "--spec", "x.cue", "--key", "k"},
+	} {
+		if _, _, code := runCLI(t, args...); code == 0 {
+			t.Errorf("%v: exit 0", args)
+		}
+	}
+	for _, c := range []string{"sign", "verify", "generate-key-pair"} {
+		out, _, code := runCLI(t, c, "--help")
+		if code != 0 || !strings.Contains(out, "Examples:") {
+			t.Errorf("%s --help: %d %s", c, code, out)
+		}
+	}
+	_ = os.Remove
+	_ = testregistry.Client
+}

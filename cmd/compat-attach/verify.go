@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
+)
+
+type verifyOptions struct {
+	target   targetOptions
+	platform platformOption
+	policy   policyOptions
+	output   outputOption
+	image    string
+}
+
+func verifyCmd() *cobra.Command {
+	var opts verifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE [--platform os/arch[/variant]] --policy FILE | --key PUB | --certificate-identity ... --certificate-oidc-issuer ...",
+		Short: "Check the signatures of the compatibility specs of an image against a trust policy",
+		Long: `List each compatibility spec of IMAGE (with --platform: of that platform's manifest and of the index;
+without: of the image and of every manifest of its index) with VERIFIED, or the reason it is not:
+unsigned; no trusted signature (wrong key, wrong identity, untrusted CA); certificate not valid at
+signing time; statement subject is another image (replay); predicate names another referrer (swap);
+spec content differs from the signed one (tampered).
+
+A spec is VERIFIED when a sigstore bundle attached to the same image verifies under the policy and
+its in-toto statement names exactly this image digest, this spec referrer digest and this spec.
+
+The policy file (--policy) is YAML; relative paths are relative to it:
+
+  # compatkit trust policy
+  keys: [{path: cosign.pub}]            # or {pem: "-----BEGIN PUBLIC KEY-----..."}
+  identities:
+    - issuer: https://token.actions.githubusercontent.com
+      subjectRegExp: ^https://github.com/myorg/.*
+  trustedRoot: trusted_root.json          # keyless; default: sigstore's public root through TUF
+  requireTransparencyLog: false
+
+The flags --key, --certificate-identity[-regexp], --certificate-oidc-issuer[-regexp] and
+--trusted-root say the same (and add to a policy file). check, fetch and discover take them too.
+
+Exit codes: 0 at least one spec verifies, 1 none does (or an error), 2 usage.`,
+		Example: `  compat-attach verify --plain-http localhost:5000/hello:1.0 --key cosign.pub
+  compat-attach verify --oci-layout build/oci:1.0 --platform linux/amd64/v3 --policy policy.yaml
+  compat-attach verify ghcr.io/org/app:1.0 --certificate-oidc-issuer https://token.actions.githubusercontent.com \
+      --certificate-identity-regexp '^https://github.com/org/.*' -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.image = args[0]
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			return runVerify(cmd, &opts)
+		},
+	}
+	opts.target.bind(cmd.Flags())
+	opts.platform.bind(cmd.Flags(), "verify the specs of this platform's manifest (os/arch[/variant]) and of the index")
+	opts.policy.bind(cmd.Flags())
+	opts.output.bind(cmd.Flags(), "text", "text", "json", "yaml")
+	return cmd
+}
+
+// verifiedEntry is one spec as verify prints it.
+type verifiedEntry struct {
+	Subject  string `json:"subject"`
+	Platform string `json:"platform,omitempty"`
+	Referrer string `json:"referrer"`
+	Created  string `json:"created,omitempty"`
+	Status   string `json:"status"` // VERIFIED or UNVERIFIED
+	Reason   string `json:"reason,omitempty"`
+	Signer   string `json:"signer,omitempty"`
+	Bundle   string `json:"bundle,omitempty"`
+}
+
+func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
+	ctx := cmd.Context()
+	if _, err := opts.platform.parse(); err != nil {
+		return err
+	}
+	if !opts.policy.active() {
+		return &exitError{code: exitUsage, msg: "Error: give a trust policy: --policy FILE, --key PUB, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]"}
+	}
+	v, err := opts.policy.verifier(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := resolveImage(ctx, opts.image, &opts.target, opts.platform.raw)
+	if err != nil {
+		return err
+	}
+	subjects := []ocispec.Descriptor{r.manifest}
+	if r.index != nil {
+		if opts.platform.raw == "" {
+			subjects = append(subjects, r.index.Manifests...)
+		} else {
+			subjects = append(subjects, r.root)
+		}
+	}
+	var rows []verifiedEntry
+	verified := 0
+	for _, sub := range subjects {
+		res, err := signing.VerifySpecs(ctx, r.target, sub, v)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, statusRows(r, res)...)
+	}
+	for _, row := range rows {
+		if row.Status == "VERIFIED" {
+			verified++
+		}
+	}
+	out := cmd.OutOrStdout()
+	if opts.output.format != "text" {
+		if err := writeData(out, opts.output.format, rows); err != nil {
+			return err
+		}
+	} else {
+		for _, row := range rows {
+			p := row.Platform
+			if p == "" {
+				p = "-"
+			}
+			fmt.Fprintf(out, "%s  %s  %s  %s\n", row.Referrer, p, row.Created, row.Status)
+			if row.Status == "VERIFIED" {
+				fmt.Fprintf(out, "    signed by %s (bundle %s)\n", row.Signer, row.Bundle)
+			} else {
+				fmt.Fprintf(out, "    %s\n", row.Reason)
+			}
+		}
+		if len(rows) == 0 {
+			fmt.Fprintf(out, "No compatibility spec is attached to %s\n", opts.image)
+		}
+	}
+	if verified == 0 {
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no spec of %s verifies under the policy (%s)\nNext: sign the spec with `compat-attach sign %s --key FILE` or check the policy's keys and identities", opts.image, v, opts.image)}
+	}
+	return nil
+}
+
+// statusRows turns a verification result into printable rows.
+func statusRows(r *resolved, res *signing.Result) []verifiedEntry {
+	var rows []verifiedEntry
+	for _, s := range res.Specs {
+		row := verifiedEntry{Subject: r.ref(s.Subject), Referrer: r.ref(s.Referrer), Status: "UNVERIFIED"}
+		if s.Subject.Platform != nil {
+			row.Platform = oci.FormatPlatform(s.Subject.Platform)
+		}
+		if !s.Created.IsZero() {
+			row.Created = s.Created.UTC().Format(time.RFC3339)
+		}
+		if s.Verified {
+			row.Status, row.Signer, row.Bundle = "VERIFIED", s.Signer, r.ref(s.Bundle)
+		} else {
+			row.Reason = s.Reason()
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}

@@ -1,0 +1,74 @@
+package author
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing/fstest"
+)
+
+// CUEPathEnv names the environment variable that gives Options.CUEPath when it is nil: directories
+// separated by the OS path list separator (":" on Linux).
+const CUEPathEnv = "COMPATKIT_CUE_PATH"
+
+func (o Options) cuePath() []string {
+	if o.CUEPath != nil {
+		return o.CUEPath
+	}
+	if env := os.Getenv(CUEPathEnv); env != "" {
+		return filepath.SplitList(env)
+	}
+	return nil
+}
+
+// mountCUEPath adds the .cue files of every directory of dirs to fsys under domains/, keeping their
+// relative paths: DIR/hpc/slurm/slurm.cue becomes domains/hpc/slurm/slurm.cue, imported as
+// "compatkit.dev/domains/hpc/slurm". It returns virtual path -> real path. A file that would
+// replace one of compatkit's own is an error.
+func mountCUEPath(fsys fstest.MapFS, dirs []string) (map[string]string, error) {
+	mounted := map[string]string{}
+	for _, dir := range dirs {
+		if dir == "" {
+			continue
+		}
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if n := d.Name(); p != dir && (strings.HasPrefix(n, ".") || n == "cue.mod") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if filepath.Ext(p) != ".cue" {
+				return nil
+			}
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			v := path.Join("domains", filepath.ToSlash(rel))
+			if _, dup := fsys[v]; dup {
+				if prev, ok := mounted[v]; ok {
+					return fmt.Errorf("%s and %s both give %s", prev, p, v)
+				}
+				return fmt.Errorf("%s would replace compatkit's own %s: use another directory name", p, v)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			fsys[v] = &fstest.MapFile{Data: b, Mode: 0o444}
+			mounted[v] = p
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("author: CUE path %s: %w", dir, err)
+		}
+	}
+	return mounted, nil
+}

@@ -1,0 +1,269 @@
+package author
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+// Inheritance: a derived image (FROM base) keeps what its base image requires and may only tighten
+// it.
+//
+//   - What the base requires is the rules that every base compatibility set has (its required
+//     rules: a host that fails one fails every base set). Rules only some base sets have are
+//     alternatives or preferences of the base, not requirements; they are not inherited.
+//   - Every required base rule is added to every derived set, unless the derived set already has a
+//     rule of the same name. Such a rule must be at least as strict: for every expression of the
+//     base rule's matchFeatures terms, the derived rule has an expression on the same feature and
+//     element that implies it (same expression; In with a subset of the values; Ge/Gt with a
+//     higher or equal integer bound; Le/Lt with a lower or equal one; any operator but
+//     DoesNotExist in place of Exists). Otherwise it is a conflict naming both sides. matchAny
+//     parts must be equal.
+//   - relax (in the derived document) names what the derived image no longer requires: a base
+//     rule name ("kernel new enough") drops that rule; "feature.element" ("cpu.cpuid.AVX512F")
+//     drops that expression from the base rules. Every relaxation yields a Warning and is
+//     recorded in Inheritance.Relaxed (for the provenance layer). A relax entry that matches
+//     nothing in the base is an error.
+
+// Warning is something the author should know but that does not stop compilation.
+type Warning struct {
+	// Item is what it is about (a relaxed rule name or feature.element).
+	Item string `json:"item"`
+	// Msg says what happened.
+	Msg string `json:"message"`
+}
+
+func (w Warning) String() string { return w.Item + ": " + w.Msg }
+
+// Inheritance records where a derived spec's inherited requirements come from, for the
+// provenance layer.
+type Inheritance struct {
+	// BaseRef is the base image reference as given.
+	BaseRef string `json:"baseRef"`
+	// BaseDigest is the digest part of BaseRef ("sha256:..."), "" when BaseRef has none.
+	BaseDigest string `json:"baseDigest,omitempty"`
+	// Inherited lists the names of the base rules added to the derived spec.
+	Inherited []string `json:"inherited,omitempty"`
+	// Relaxed lists the relax entries applied.
+	Relaxed []string `json:"relaxed,omitempty"`
+}
+
+// Conflict is a derived rule that weakens the base rule of the same name.
+type Conflict struct {
+	// Base names the base side: "<base ref> compatibilities[i].rules[j] (rule name)".
+	Base string
+	// Derived names the derived side: file:line:col when known, else its path in the spec.
+	Derived string
+	// Msg says what is weaker.
+	Msg string
+}
+
+// InheritError lists every conflict.
+type InheritError struct{ Conflicts []Conflict }
+
+func (e *InheritError) Error() string {
+	lines := make([]string, len(e.Conflicts))
+	for i, c := range e.Conflicts {
+		lines[i] = fmt.Sprintf("%s: %s (base: %s); tighten it or add the rule's name to relax", c.Derived, c.Msg, c.Base)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Inherit returns derived with what base requires added to every set (see above). pos, when not
+// nil, gives the file:line:col of the derived spec's rule j of set i (Result.RulePos).
+func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string, pos func(set, rule int) string) (*spec.Spec, *Inheritance, []Warning, error) {
+	if base == nil || derived == nil {
+		return nil, nil, nil, fmt.Errorf("author: Inherit needs a base and a derived spec")
+	}
+	rec := &Inheritance{BaseRef: baseRef}
+	if i := strings.LastIndex(baseRef, "@"); i >= 0 {
+		rec.BaseDigest = baseRef[i+1:]
+	}
+	// The base's required rules, with where they come from.
+	type baseRule struct {
+		rule spec.Rule
+		at   string
+	}
+	var required []baseRule
+	if len(base.Compatibilities) > 0 {
+		for j, r := range base.Compatibilities[0].Rules {
+			inAll := true
+			for _, c := range base.Compatibilities[1:] {
+				if !slices.ContainsFunc(c.Rules, func(o spec.Rule) bool { return reflect.DeepEqual(o, r) }) {
+					inAll = false
+					break
+				}
+			}
+			if inAll {
+				required = append(required, baseRule{rule: cloneRule(r), at: fmt.Sprintf("%s compatibilities[0].rules[%d] (%s)", baseRef, j, r.Name)})
+			}
+		}
+	}
+	// Relaxations.
+	var warnings []Warning
+	for _, item := range relax {
+		used := false
+		kept := required[:0]
+		for _, br := range required {
+			if br.rule.Name == item {
+				used = true
+				continue
+			}
+			for ti := range br.rule.MatchFeatures {
+				t := &br.rule.MatchFeatures[ti]
+				if el, ok := strings.CutPrefix(item, t.Feature+"."); ok {
+					if _, has := t.MatchExpressions[el]; has {
+						delete(t.MatchExpressions, el)
+						used = true
+					}
+				}
+			}
+			br.rule.MatchFeatures = slices.DeleteFunc(br.rule.MatchFeatures, func(t spec.FeatureMatcherTerm) bool {
+				return len(t.MatchExpressions) == 0 && t.MatchName == nil
+			})
+			if len(br.rule.MatchFeatures) == 0 && len(br.rule.MatchAny) == 0 {
+				continue
+			}
+			kept = append(kept, br)
+		}
+		required = kept
+		if !used {
+			return nil, nil, nil, fmt.Errorf("relax %q matches no rule name or feature.element of what %s requires", item, baseRef)
+		}
+		rec.Relaxed = append(rec.Relaxed, item)
+		warnings = append(warnings, Warning{Item: item, Msg: fmt.Sprintf("relaxed: no longer required although base image %s requires it", baseRef)})
+	}
+	out := &spec.Spec{Version: derived.Version}
+	var conflicts []Conflict
+	for i, c := range derived.Compatibilities {
+		nc := c
+		nc.Rules = nil
+		var added []spec.Rule
+		for _, br := range required {
+			j := slices.IndexFunc(c.Rules, func(r spec.Rule) bool { return r.Name == br.rule.Name })
+			if j < 0 {
+				added = append(added, cloneRule(br.rule))
+				if !slices.Contains(rec.Inherited, br.rule.Name) {
+					rec.Inherited = append(rec.Inherited, br.rule.Name)
+				}
+				continue
+			}
+			if msg := weaker(br.rule, c.Rules[j]); msg != "" {
+				where := fmt.Sprintf("compatibilities[%d].rules[%d] (%s)", i, j, c.Rules[j].Name)
+				if pos != nil {
+					if p := pos(i, j); p != "" {
+						where = p + ": " + where
+					}
+				}
+				conflicts = append(conflicts, Conflict{Base: br.at, Derived: where, Msg: msg})
+			}
+		}
+		nc.Rules = append(added, c.Rules...)
+		out.Compatibilities = append(out.Compatibilities, nc)
+	}
+	if len(conflicts) > 0 {
+		return nil, nil, warnings, &InheritError{Conflicts: conflicts}
+	}
+	if err := out.Validate(); err != nil {
+		return nil, nil, warnings, err
+	}
+	return out, rec, warnings, nil
+}
+
+func cloneRule(r spec.Rule) spec.Rule {
+	b, _ := json.Marshal(r)
+	var c spec.Rule
+	_ = json.Unmarshal(b, &c)
+	return c
+}
+
+// weaker says how derived is weaker than base (same name), or "".
+func weaker(base, derived spec.Rule) string {
+	if !reflect.DeepEqual(base.MatchAny, derived.MatchAny) {
+		return fmt.Sprintf("rule %q changes the base rule's matchAny", base.Name)
+	}
+	for _, bt := range base.MatchFeatures {
+		if bt.MatchName != nil && !slices.ContainsFunc(derived.MatchFeatures, func(dt spec.FeatureMatcherTerm) bool {
+			return dt.Feature == bt.Feature && reflect.DeepEqual(dt.MatchName, bt.MatchName)
+		}) {
+			return fmt.Sprintf("rule %q drops the base's matchName on %s", base.Name, bt.Feature)
+		}
+		for el, be := range bt.MatchExpressions {
+			ok := slices.ContainsFunc(derived.MatchFeatures, func(dt spec.FeatureMatcherTerm) bool {
+				de, has := dt.MatchExpressions[el]
+				return dt.Feature == bt.Feature && has && implies(de, be)
+			})
+			if !ok {
+				return fmt.Sprintf("rule %q: %s %s is weaker than or missing the base's %s", base.Name, bt.Feature, el, be)
+			}
+		}
+	}
+	return ""
+}
+
+// implies reports whether d is at least as strict as b.
+func implies(d, b *spec.MatchExpression) bool {
+	if reflect.DeepEqual(d, b) {
+		return true
+	}
+	if d.Type != b.Type {
+		return false
+	}
+	num := func(e *spec.MatchExpression) (int, bool) {
+		if len(e.Value) != 1 || e.Type != "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(e.Value[0])
+		return n, err == nil
+	}
+	switch b.Op {
+	case "Exists":
+		return d.Op != "DoesNotExist"
+	case "In":
+		if d.Op != "In" {
+			return false
+		}
+		for _, v := range d.Value {
+			if !slices.Contains(b.Value, v) {
+				return false
+			}
+		}
+		return true
+	case "Ge", "Gt":
+		bn, ok1 := num(b)
+		dn, ok2 := num(d)
+		if !ok1 || !ok2 {
+			return false
+		}
+		if b.Op == "Gt" {
+			bn++ // x > n  <=>  x >= n+1 on integers
+		}
+		if d.Op == "Gt" {
+			dn++
+		} else if d.Op != "Ge" {
+			return false
+		}
+		return dn >= bn
+	case "Le", "Lt":
+		bn, ok1 := num(b)
+		dn, ok2 := num(d)
+		if !ok1 || !ok2 {
+			return false
+		}
+		if b.Op == "Lt" {
+			bn--
+		}
+		if d.Op == "Lt" {
+			dn--
+		} else if d.Op != "Le" {
+			return false
+		}
+		return dn <= bn
+	}
+	return false
+}

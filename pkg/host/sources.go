@@ -1,0 +1,246 @@
+package host
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
+)
+
+// commandTimeout bounds every command a compatkit source runs (nvidia-smi, mpirun, runc, ...).
+const commandTimeout = 5 * time.Second
+
+// runCommand runs name with args and returns its combined output; an error when it is not in PATH,
+// fails or times out.
+var runCommand = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+	if _, err := exec.LookPath(name); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+}
+
+// readFile is os.ReadFile, replaced in tests.
+var readFile = os.ReadFile
+
+// versionElements adds prefix (the whole version), prefix.major and prefix.minor to el, from
+// version "M.m[...]".
+func versionElements(el map[string]string, prefix, version string) {
+	if version == "" {
+		return
+	}
+	dot := prefix + "."
+	el[prefix] = version
+	parts := strings.SplitN(version, ".", 3)
+	if n, err := strconv.Atoi(parts[0]); err == nil {
+		el[dot+"major"] = strconv.Itoa(n)
+		if len(parts) > 1 {
+			if m, err := strconv.Atoi(parts[1]); err == nil {
+				el[dot+"minor"] = strconv.Itoa(m)
+			}
+		}
+	}
+}
+
+// ---- compatkit.nvidia
+
+// NvidiaInfo is what compatkit.nvidia reports.
+type NvidiaInfo struct {
+	// Driver is the driver version ("535.104.05").
+	Driver string
+	// CUDA is the highest CUDA version the driver supports ("12.2"), from nvidia-smi's banner.
+	CUDA string
+	// ComputeCaps lists each GPU's compute capability ("8.0").
+	ComputeCaps []string
+}
+
+var (
+	reNvidiaProc   = regexp.MustCompile(`Kernel Module(?: for \S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)`)
+	reNvidiaCUDA   = regexp.MustCompile(`CUDA Version:\s*([0-9]+\.[0-9]+)`)
+	reVersionToken = regexp.MustCompile(`[0-9]+\.[0-9]+(?:\.[0-9]+)?`)
+)
+
+// ParseNvidiaProcVersion returns the driver version in /proc/driver/nvidia/version's content
+// ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  ..."), or "".
+func ParseNvidiaProcVersion(data string) string {
+	if m := reNvidiaProc.FindStringSubmatch(data); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// ParseNvidiaSMIQuery parses the output of `nvidia-smi
+// --query-gpu=driver_version,compute_cap --format=csv,noheader`: one "driver, cap" line per GPU.
+func ParseNvidiaSMIQuery(out string) (driver string, caps []string) {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, ",")
+		if len(f) != 2 {
+			continue
+		}
+		d, c := strings.TrimSpace(f[0]), strings.TrimSpace(f[1])
+		if !reVersionToken.MatchString(d) || !reVersionToken.MatchString(c) {
+			continue
+		}
+		driver = d
+		caps = append(caps, c)
+	}
+	return driver, caps
+}
+
+// ParseNvidiaSMIBanner returns the "CUDA Version: 12.2" of nvidia-smi's default output, or "".
+func ParseNvidiaSMIBanner(out string) string {
+	if m := reNvidiaCUDA.FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// Elements returns compatkit.nvidia's elements: driver, driver.major, driver.minor, cuda,
+// cuda.major, cuda.minor, compute_cap (of the least capable GPU), compute_cap.major,
+// compute_cap.minor, count.
+func (n NvidiaInfo) Elements() map[string]string {
+	el := map[string]string{}
+	versionElements(el, "driver", n.Driver)
+	versionElements(el, "cuda", n.CUDA)
+	lowest := ""
+	for _, c := range n.ComputeCaps {
+		if lowest == "" || lessVersion(c, lowest) {
+			lowest = c
+		}
+	}
+	versionElements(el, "compute_cap", lowest)
+	if len(n.ComputeCaps) > 0 {
+		el["count"] = strconv.Itoa(len(n.ComputeCaps))
+	}
+	return el
+}
+
+// lessVersion compares "M.m[.p]" numerically.
+func lessVersion(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, _ := strconv.Atoi(as[i])
+		y, _ := strconv.Atoi(bs[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return len(as) < len(bs)
+}
+
+// DetectNvidia reads /proc/driver/nvidia/version and runs nvidia-smi when present; ok is false on a
+// host without the NVIDIA driver.
+func DetectNvidia(ctx context.Context) (info NvidiaInfo, ok bool) {
+	if b, err := readFile("/proc/driver/nvidia/version"); err == nil {
+		info.Driver = ParseNvidiaProcVersion(string(b))
+	}
+	if out, err := runCommand(ctx, "nvidia-smi", "--query-gpu=driver_version,compute_cap", "--format=csv,noheader"); err == nil {
+		d, caps := ParseNvidiaSMIQuery(string(out))
+		if info.Driver == "" {
+			info.Driver = d
+		}
+		info.ComputeCaps = caps
+		if out, err := runCommand(ctx, "nvidia-smi"); err == nil {
+			info.CUDA = ParseNvidiaSMIBanner(string(out))
+		}
+	}
+	return info, info.Driver != ""
+}
+
+// ---- compatkit.runtime
+
+// RuntimeBinaries maps the element names of compatkit.runtime to the binaries looked up in PATH.
+var RuntimeBinaries = []struct{ Name, Binary string }{
+	{"runc", "runc"},
+	{"crun", "crun"},
+	{"runsc", "runsc"},
+	{"kata", "kata-runtime"},
+	{"youki", "youki"},
+	{"nvidia", "nvidia-container-runtime"},
+	{"wasmtime", "containerd-shim-wasmtime-v1"},
+	{"wasmedge", "containerd-shim-wasmedge-v1"},
+	{"spin", "containerd-shim-spin-v2"},
+}
+
+// ParseVersionOutput returns the first "M.m[.p]" in a --version output ("runc version 1.1.12",
+// "crun version 1.14.4", "containerd-shim-wasmtime-v1:\n  Version: v0.5.0"), or "unknown".
+func ParseVersionOutput(out string) string {
+	if m := reVersionToken.FindString(out); m != "" {
+		return m
+	}
+	return "unknown"
+}
+
+// DetectRuntimes returns compatkit.runtime's elements: one per runtime binary found in PATH, with
+// its version.
+func DetectRuntimes(ctx context.Context) map[string]string {
+	el := map[string]string{}
+	for _, r := range RuntimeBinaries {
+		if _, err := exec.LookPath(r.Binary); err != nil {
+			continue
+		}
+		flag := "--version"
+		if strings.HasPrefix(r.Binary, "containerd-shim-") {
+			flag = "-v"
+		}
+		out, _ := runCommand(ctx, r.Binary, flag)
+		el[r.Name] = ParseVersionOutput(string(out))
+	}
+	return el
+}
+
+// ---- compatkit.mpi
+
+var (
+	reOpenMPI = regexp.MustCompile(`\(Open MPI\)\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)`)
+	reIntel   = regexp.MustCompile(`Intel\(R\) MPI Library[^\n]*Version\s+([0-9]+(?:\.[0-9]+)*)`)
+	reMPICH   = regexp.MustCompile(`(?s)HYDRA build details:.*?Version:\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)`)
+)
+
+// ParseMPIVersion reads `mpirun --version`: Open MPI ("mpirun (Open MPI) 4.1.5"), Intel MPI
+// ("Intel(R) MPI Library for Linux* OS, Version 2021.10 Build ..."), MPICH (Hydra's "Version:").
+// implementation is "openmpi", "intel" or "mpich"; "" when not recognised.
+func ParseMPIVersion(out string) (implementation, version string) {
+	if m := reOpenMPI.FindStringSubmatch(out); m != nil {
+		return "openmpi", m[1]
+	}
+	if m := reIntel.FindStringSubmatch(out); m != nil {
+		return "intel", m[1]
+	}
+	if m := reMPICH.FindStringSubmatch(out); m != nil {
+		return "mpich", m[1]
+	}
+	return "", ""
+}
+
+// ---- the source
+
+// extraSource reports compatkit.nvidia, compatkit.runtime and compatkit.mpi; each is absent when
+// nothing is found.
+type extraSource struct{}
+
+func (extraSource) Name() string { return "compatkit.extra" }
+
+func (extraSource) Discover(ctx context.Context) (*Features, error) {
+	f := nfdv1alpha1.NewFeatures()
+	if info, ok := DetectNvidia(ctx); ok {
+		f.Attributes["compatkit.nvidia"] = nfdv1alpha1.AttributeFeatureSet{Elements: info.Elements()}
+	}
+	if el := DetectRuntimes(ctx); len(el) > 0 {
+		f.Attributes["compatkit.runtime"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
+	}
+	if out, err := runCommand(ctx, "mpirun", "--version"); err == nil || len(out) > 0 {
+		if impl, v := ParseMPIVersion(string(out)); impl != "" {
+			el := map[string]string{"implementation": impl}
+			versionElements(el, "version", v)
+			f.Attributes["compatkit.mpi"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
+		}
+	}
+	return f, nil
+}

@@ -1,0 +1,133 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
+)
+
+// Recorded outputs of real hosts.
+const (
+	procProprietary = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+	procOpen        = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.14  Release Build  (dvs-builder@U16-I3-B03-4-3)  Thu Feb 22 01:25:25 UTC 2024\n"
+	smiQuery        = "550.54.14, 9.0\n550.54.14, 8.0\n"
+	smiBanner       = `+---------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.54.14              Driver Version: 550.54.14      CUDA Version: 12.4     |
+|-----------------------------------------+------------------------+----------------------+`
+	ompi  = "mpirun (Open MPI) 4.1.5\n\nReport bugs to http://www.open-mpi.org/community/help/\n"
+	mpich = "HYDRA build details:\n    Version:                                 4.1.2\n    Release Date:                            Wed Jun  7 15:22:45 CDT 2023\n"
+	impi  = "Intel(R) MPI Library for Linux* OS, Version 2021.10 Build 20230619 (id: c2e19c2f3e)\nCopyright 2003-2023, Intel Corporation.\n"
+)
+
+func TestNvidiaParsers(t *testing.T) {
+	if got := ParseNvidiaProcVersion(procProprietary); got != "535.104.05" {
+		t.Errorf("proprietary: %q", got)
+	}
+	if got := ParseNvidiaProcVersion(procOpen); got != "550.54.14" {
+		t.Errorf("open: %q", got)
+	}
+	if got := ParseNvidiaProcVersion("no driver"); got != "" {
+		t.Errorf("none: %q", got)
+	}
+	d, caps := ParseNvidiaSMIQuery(smiQuery)
+	if d != "550.54.14" || strings.Join(caps, " ") != "9.0 8.0" {
+		t.Errorf("query: %q %q", d, caps)
+	}
+	if got := ParseNvidiaSMIBanner(smiBanner); got != "12.4" {
+		t.Errorf("banner: %q", got)
+	}
+	el := NvidiaInfo{Driver: d, CUDA: "12.4", ComputeCaps: caps}.Elements()
+	want := map[string]string{"driver": "550.54.14", "driver.major": "550", "driver.minor": "54",
+		"cuda": "12.4", "cuda.major": "12", "cuda.minor": "4",
+		"compute_cap": "8.0", "compute_cap.major": "8", "compute_cap.minor": "0", "count": "2"}
+	for k, v := range want {
+		if el[k] != v {
+			t.Errorf("%s = %q, want %q", k, el[k], v)
+		}
+	}
+}
+
+func TestMPIAndRuntimeParsers(t *testing.T) {
+	for _, c := range []struct{ out, impl, v string }{
+		{ompi, "openmpi", "4.1.5"}, {mpich, "mpich", "4.1.2"}, {impi, "intel", "2021.10"}, {"bash: mpirun: not found", "", ""},
+	} {
+		if impl, v := ParseMPIVersion(c.out); impl != c.impl || v != c.v {
+			t.Errorf("%q: got %s %s", c.out, impl, v)
+		}
+	}
+	for out, want := range map[string]string{
+		"runc version 1.1.12\ncommit: v1.1.12-0-g51d5e94\nspec: 1.0.2-dev\n":      "1.1.12",
+		"crun version 1.14.4\ncommit: a220ca661ce078f2c37b38c92e66cf66c012d9c1\n": "1.14.4",
+		"containerd-shim-wasmtime-v1:\n  Version: v0.5.0\n":                       "0.5.0",
+		"": "unknown",
+	} {
+		if got := ParseVersionOutput(out); got != want {
+			t.Errorf("%q: got %q want %q", out, got, want)
+		}
+	}
+}
+
+// TestAbsentTools: a host without GPU, MPI or runtimes gives no such features and no error.
+func TestAbsentTools(t *testing.T) {
+	oldRun, oldRead := runCommand, readFile
+	t.Cleanup(func() { runCommand, readFile = oldRun, oldRead })
+	runCommand = func(context.Context, string, ...string) ([]byte, error) { return nil, errors.New("not found") }
+	readFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
+	f, err := extraSource{}.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"compatkit.nvidia", "compatkit.mpi"} {
+		if _, ok := f.Attributes[n]; ok {
+			t.Errorf("%s present", n)
+		}
+	}
+	// With recorded outputs.
+	runCommand = func(_ context.Context, name string, args ...string) ([]byte, error) {
+		switch {
+		case name == "nvidia-smi" && len(args) > 0:
+			return []byte(smiQuery), nil
+		case name == "nvidia-smi":
+			return []byte(smiBanner), nil
+		case name == "mpirun":
+			return []byte(ompi), nil
+		}
+		return nil, errors.New("not found")
+	}
+	readFile = func(string) ([]byte, error) { return []byte(procOpen), nil }
+	f, _ = extraSource{}.Discover(context.Background())
+	if f.Attributes["compatkit.nvidia"].Elements["cuda.major"] != "12" || f.Attributes["compatkit.mpi"].Elements["version.minor"] != "1" {
+		t.Errorf("got %v", f.Attributes)
+	}
+}
+
+func TestNFDLocalFile(t *testing.T) {
+	f := nfdv1alpha1.NewFeatures()
+	f.Attributes["compatkit.nvidia"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"driver.major": "550", "driver": "550.54.14"}}
+	f.Attributes["kernel.version"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"major": "6"}}
+	var b bytes.Buffer
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := WriteNFDLocalFile(&b, f, exp); err != nil {
+		t.Fatal(err)
+	}
+	want := "# compatkit features for NFD's local source (compat-attach features --nfd-local-file)\n" +
+		"# +expiry-time=2030-01-02T03:04:05Z\n" +
+		"# +no-label\ncompatkit.nvidia.driver=550.54.14\n# +no-label\ncompatkit.nvidia.driver.major=550\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	p := filepath.Join(t.TempDir(), "compatkit")
+	if err := WriteNFDLocalFileAt(p, f, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(p); strings.Contains(string(data), "expiry") || !strings.Contains(string(data), "compatkit.nvidia.driver.major=550") {
+		t.Errorf("got %s", data)
+	}
+}

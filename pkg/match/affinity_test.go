@@ -1,0 +1,237 @@
+package match_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/compatkit/compatkit/pkg/host"
+	"github.com/compatkit/compatkit/pkg/match"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+// requirementMatches is Kubernetes' node selector requirement semantics
+// (k8s.io/component-helpers/scheduling/corev1/nodeaffinity, through labels.Selector): NotIn and
+// DoesNotExist match a node without the label; Gt and Lt need an integer label.
+func requirementMatches(r corev1.NodeSelectorRequirement, labels map[string]string) bool {
+	v, ok := labels[r.Key]
+	switch r.Operator {
+	case corev1.NodeSelectorOpIn:
+		return ok && slices.Contains(r.Values, v)
+	case corev1.NodeSelectorOpNotIn:
+		return !ok || !slices.Contains(r.Values, v)
+	case corev1.NodeSelectorOpExists:
+		return ok
+	case corev1.NodeSelectorOpDoesNotExist:
+		return !ok
+	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+		if !ok || len(r.Values) != 1 {
+			return false
+		}
+		have, err1 := strconv.ParseInt(v, 10, 64)
+		want, err2 := strconv.ParseInt(r.Values[0], 10, 64)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if r.Operator == corev1.NodeSelectorOpGt {
+			return have > want
+		}
+		return have < want
+	}
+	return false
+}
+
+// selectorMatches: terms are ORed, a term's requirements ANDed, an empty term matches nothing,
+// a nil selector matches every node.
+func selectorMatches(sel *corev1.NodeSelector, labels map[string]string) bool {
+	if sel == nil {
+		return true
+	}
+	for _, t := range sel.NodeSelectorTerms {
+		if len(t.MatchExpressions) == 0 && len(t.MatchFields) == 0 {
+			continue
+		}
+		ok := true
+		for _, r := range t.MatchExpressions {
+			ok = ok && requirementMatches(r, labels)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func ex(op spec.Op, v ...string) *spec.MatchExpression {
+	return &spec.MatchExpression{Op: op, Value: v}
+}
+
+func ft(feature string, m map[string]*spec.MatchExpression) spec.FeatureMatcherTerm {
+	return spec.FeatureMatcherTerm{Feature: feature, MatchExpressions: m}
+}
+
+// expressible: specs that the affinity expresses fully.
+var expressible = map[string]*spec.Spec{
+	"x86-64-v3 without AVX-512": {Version: spec.Version, Compatibilities: []spec.Compatibility{{Weight: 90, Rules: []spec.Rule{
+		{Name: "v3", MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.cpuid", map[string]*spec.MatchExpression{"AVX2": ex(spec.OpExists), "FMA3": ex(spec.OpExists)})}},
+		{Name: "no AVX-512", MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.cpuid", map[string]*spec.MatchExpression{"AVX512F": ex(spec.OpDoesNotExist)})}},
+	}}}},
+	"kernel and OS": {Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{
+		{Name: "kernel 5-6", MatchFeatures: []spec.FeatureMatcherTerm{ft("kernel.version", map[string]*spec.MatchExpression{"major": ex(spec.OpGeLe, "5", "6")})}},
+		{Name: "not rhel", MatchFeatures: []spec.FeatureMatcherTerm{ft("system.osrelease", map[string]*spec.MatchExpression{"ID": ex(spec.OpNotIn, "rhel")})}},
+	}}}},
+	"GPU or AVX-512 (sets)": {Version: spec.Version, Compatibilities: []spec.Compatibility{
+		{Tag: "gpu", Weight: 100, Rules: []spec.Rule{{Name: "NVIDIA or AMD GPU", MatchFeatures: []spec.FeatureMatcherTerm{
+			ft("pci.device", map[string]*spec.MatchExpression{"class": ex(spec.OpIn, "0300", "0302"), "vendor": ex(spec.OpIn, "10de", "1002")})}}}},
+		{Tag: "cpu", Weight: 20, Rules: []spec.Rule{{Name: "AVX-512", MatchFeatures: []spec.FeatureMatcherTerm{
+			ft("cpu.cpuid", map[string]*spec.MatchExpression{"AVX512F": ex(spec.OpExists)}),
+			ft("kernel.version", map[string]*spec.MatchExpression{"major": ex(spec.OpGt, "4")})}}}},
+	}},
+	"matchAny": {Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{
+		{Name: "AMD or AVX2", MatchAny: []spec.MatchAnyElem{
+			{MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.model", map[string]*spec.MatchExpression{"vendor_id": ex(spec.OpIn, "AMD")})}},
+			{MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.cpuid", map[string]*spec.MatchExpression{"AVX2": ex(spec.OpExists)})}},
+		}},
+		{Name: "kernel < 7", MatchFeatures: []spec.FeatureMatcherTerm{ft("kernel.version", map[string]*spec.MatchExpression{"major": ex(spec.OpLt, "7")})},
+			MatchAny: []spec.MatchAnyElem{
+				{MatchFeatures: []spec.FeatureMatcherTerm{ft("system.osrelease", map[string]*spec.MatchExpression{"ID": ex(spec.OpIn, "ubuntu")})}},
+				{MatchFeatures: []spec.FeatureMatcherTerm{ft("kernel.config", map[string]*spec.MatchExpression{"PREEMPT": ex(spec.OpIsTrue)})}},
+			}},
+	}}}},
+}
+
+// sampleLabels makes the labels of a random node, as NFD and the kubelet publish them.
+func sampleLabels(r *rand.Rand) map[string]string {
+	l := map[string]string{"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux"}
+	p := host.NFDLabelPrefix
+	l[p+"cpu-cpuid.AVX"] = "true" // every node has some cpuid label
+	for _, f := range []string{"AVX2", "FMA3", "AVX512F"} {
+		if r.IntN(2) == 0 {
+			l[p+"cpu-cpuid."+f] = "true"
+		}
+	}
+	l[p+"cpu-model.vendor_id"] = []string{"Intel", "AMD"}[r.IntN(2)]
+	l[p+"kernel-version.major"] = fmt.Sprint(4 + r.IntN(4))
+	if r.IntN(4) > 0 {
+		l[p+"system-os_release.ID"] = []string{"ubuntu", "rhel", "debian"}[r.IntN(3)]
+	}
+	if r.IntN(2) == 0 {
+		l[p+"kernel-config.PREEMPT"] = []string{"true", "false"}[r.IntN(2)]
+	}
+	for _, d := range []string{"0302_10de", "0300_1002", "0300_1a03"} {
+		if r.IntN(3) == 0 {
+			l[p+"pci-"+d+".present"] = "true"
+		}
+	}
+	return l
+}
+
+// TestAffinityAgreesWithCheck: for fully expressible specs, the generated required affinity
+// selects exactly the sample nodes whose labels (mapped back to features) match's verdict
+// accepts.
+func TestAffinityAgreesWithCheck(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var nodes []map[string]string
+	for range 300 {
+		nodes = append(nodes, sampleLabels(r))
+	}
+	for name, s := range expressible {
+		t.Run(name, func(t *testing.T) {
+			a := match.NodeAffinity(s)
+			if len(a.Omitted) > 0 {
+				t.Fatalf("omitted %v", a.Omitted)
+			}
+			na := a.NodeAffinity()
+			p, err := match.Compile(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			yes := 0
+			for _, l := range nodes {
+				res, err := p.Verdict(host.FeaturesFromLabels(l))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := selectorMatches(na.RequiredDuringSchedulingIgnoredDuringExecution, l); got != res.Compatible {
+					t.Fatalf("node %v: affinity %v, check %v\nterms %+v", l, got, res.Compatible, na.RequiredDuringSchedulingIgnoredDuringExecution)
+				}
+				if res.Compatible {
+					yes++
+				}
+			}
+			if yes == 0 || yes == len(nodes) {
+				t.Errorf("%d of %d nodes compatible: the sample does not discriminate", yes, len(nodes))
+			}
+		})
+	}
+}
+
+// TestAffinityWeakens: what cannot be expressed is listed and left out, so that the affinity never
+// rejects a node that check accepts.
+func TestAffinityWeakens(t *testing.T) {
+	s := &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Tag: "v3", Weight: 80, Rules: []spec.Rule{
+		{Name: "v3", MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.cpuid", map[string]*spec.MatchExpression{"AVX2": ex(spec.OpExists), "BMI2": ex(spec.OpExists)})}},
+		{Name: "kernel", MatchFeatures: []spec.FeatureMatcherTerm{ft("kernel.version", map[string]*spec.MatchExpression{
+			"full": {Op: spec.OpGe, Value: []string{"5.15"}, Type: "version"}, "major": ex(spec.OpGe, "5")})}},
+		{Name: "regexp", MatchFeatures: []spec.FeatureMatcherTerm{ft("system.osrelease", map[string]*spec.MatchExpression{"ID": ex(spec.OpInRegexp, "^ubu")})}},
+	}}, {Tag: "any", Weight: 10, Rules: []spec.Rule{
+		{Name: "NIC", MatchFeatures: []spec.FeatureMatcherTerm{ft("pci.device", map[string]*spec.MatchExpression{"class": ex(spec.OpIn, "0200"), "vendor": ex(spec.OpIn, "15b3")})}},
+	}}}}
+	a := match.NodeAffinity(s)
+	var whats []string
+	for _, o := range a.Omitted {
+		whats = append(whats, o.What)
+	}
+	want := []string{"cpu.cpuid: BMI2 Exists", "kernel.version: full Ge [5.15] (version)", "system.osrelease: ID InRegexp [^ubu]", "pci.device: class 0200"}
+	if !slices.Equal(whats, want) {
+		t.Errorf("omitted %q, want %q", whats, want)
+	}
+	na := a.NodeAffinity()
+	// The NIC set's only term is empty (unconstrained), so nothing is required.
+	if na.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		t.Errorf("required %+v", na.RequiredDuringSchedulingIgnoredDuringExecution)
+	}
+	if len(na.PreferredDuringSchedulingIgnoredDuringExecution) != 1 || na.PreferredDuringSchedulingIgnoredDuringExecution[0].Weight != 80 {
+		t.Errorf("preferred %+v", na.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	terms := a.Terms()
+	got := fmt.Sprint(terms[0].MatchExpressions)
+	if !strings.Contains(got, "cpu-cpuid.AVX2 In [true]") || !strings.Contains(got, "kernel-version.major Gt [4]") {
+		t.Errorf("v3 term %s", got)
+	}
+	// Weakened, never stricter: every node check accepts, the first term selects.
+	p, _ := match.Compile(s)
+	r := rand.New(rand.NewPCG(5, 6))
+	sel := &corev1.NodeSelector{NodeSelectorTerms: terms[:1]}
+	for range 300 {
+		l := sampleLabels(r)
+		f := host.FeaturesFromLabels(l)
+		res, _ := p.Verdict(f)
+		if res.Sets[0].Matched && !selectorMatches(sel, l) {
+			t.Fatalf("check accepts %v, the affinity does not", l)
+		}
+	}
+}
+
+func TestAffinityBoundsAlternatives(t *testing.T) {
+	var alts []spec.MatchAnyElem
+	for i := range 8 {
+		alts = append(alts, spec.MatchAnyElem{MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.model", map[string]*spec.MatchExpression{"id": ex(spec.OpIn, fmt.Sprint(i))})}})
+	}
+	s := &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{
+		{Name: "a", MatchAny: alts}, {Name: "b", MatchAny: alts}, {Name: "c", MatchAny: alts},
+	}}}}
+	a := match.NodeAffinity(s)
+	if n := len(a.Terms()); n > match.MaxAffinityTerms {
+		t.Errorf("%d terms", n)
+	}
+	// a gives 8 terms; a×b would give 64: b is left out, then c likewise.
+	if n := len(a.Terms()); n != 8 || len(a.Omitted) != 2 || a.Omitted[0].Rule != "b" || a.Omitted[1].Rule != "c" {
+		t.Errorf("omitted %v", a.Omitted)
+	}
+}

@@ -1,0 +1,552 @@
+package signing_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/sign"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/compatkit/compatkit/internal/testregistry"
+	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+func sampleSpec(weight int) *spec.Spec {
+	return &spec.Spec{
+		Version: spec.Version,
+		Compatibilities: []spec.Compatibility{{
+			Weight:      weight,
+			Description: fmt.Sprintf("weight %d", weight),
+			Rules: []spec.Rule{{
+				Name: "avx2",
+				MatchFeatures: []spec.FeatureMatcherTerm{{
+					Feature:          "cpu.cpuid",
+					MatchExpressions: map[string]*spec.MatchExpression{"AVX2": {Op: spec.OpExists}},
+				}},
+			}},
+		}},
+	}
+}
+
+func regOptions() oci.Options {
+	return oci.Options{PlainHTTP: true, HTTPClient: testregistry.Client(), Credentials: credentials.NewMemoryStore()}
+}
+
+type place struct {
+	name string
+	reg  *testregistry.Registry
+	open func(t *testing.T) *oci.Target // a new Target on the image
+	img  testregistry.Image
+}
+
+func places(t *testing.T) []place {
+	var out []place
+	o := testregistry.NewOCI(t)
+	oimg := testregistry.PushImage(t, o.Host(), "hello", "1.0")
+	out = append(out, place{name: "referrers-api", reg: o, img: oimg, open: func(t *testing.T) *oci.Target {
+		tg, err := oci.Open(context.Background(), o.Host()+"/hello:1.0", regOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}})
+	d := testregistry.NewDistribution(t)
+	dimg := testregistry.PushImage(t, d.Host(), "hello", "1.0")
+	out = append(out, place{name: "tag-fallback", reg: d, img: dimg, open: func(t *testing.T) *oci.Target {
+		tg, err := oci.Open(context.Background(), d.Host()+"/hello:1.0", regOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}})
+	dir := filepath.Join(t.TempDir(), "layout")
+	limg := testregistry.WriteLayout(t, dir, "1.0")
+	out = append(out, place{name: "oci-layout", img: limg, open: func(t *testing.T) *oci.Target {
+		tg, err := oci.Open(context.Background(), dir+":1.0", oci.Options{OCILayout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}})
+	return out
+}
+
+func newKey(t *testing.T) (crypto.Signer, []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := signing.MarshalPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, pub
+}
+
+func keyVerifier(t *testing.T, pubs ...[]byte) *signing.Verifier {
+	t.Helper()
+	p := &signing.Policy{}
+	for _, pub := range pubs {
+		p.Keys = append(p.Keys, signing.PolicyKey{PEM: string(pub)})
+	}
+	v, err := p.Compile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// attachAndSign pushes s to subject and signs it with signer.
+func attachAndSign(t *testing.T, tg *oci.Target, subject ocispec.Descriptor, s *spec.Spec, signer *signing.Signer, created time.Time) (ocispec.Descriptor, *signing.Signature) {
+	t.Helper()
+	ctx := context.Background()
+	ref, err := tg.PushSpec(ctx, subject, s, nil, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer == nil {
+		return ref, nil
+	}
+	sig, err := signing.Sign(ctx, tg, subject, ref, s, signer, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, sig
+}
+
+func TestSignVerifyWithKey(t *testing.T) {
+	ctx := context.Background()
+	key, pub := newKey(t)
+	_, otherPub := newKey(t)
+	signer, err := signing.KeySigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pl := range places(t) {
+		t.Run(pl.name, func(t *testing.T) {
+			tg := pl.open(t)
+			subject := pl.img.Manifests[1]
+			ref, sig := attachAndSign(t, tg, subject, sampleSpec(90), signer, t0)
+
+			// cosign's layout of the bundle referrer.
+			m, err := tg.FetchManifest(ctx, sig.Bundle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ArtifactType != signing.BundleMediaType || len(m.Layers) != 1 || m.Layers[0].MediaType != signing.BundleMediaType ||
+				m.Config.MediaType != ocispec.MediaTypeEmptyJSON || m.Subject == nil || m.Subject.Digest != subject.Digest ||
+				m.Annotations[signing.AnnotationBundleContent] != "dsse-envelope" ||
+				m.Annotations[signing.AnnotationBundlePredicateType] != signing.PredicateType ||
+				m.Annotations[ocispec.AnnotationCreated] == "" {
+				t.Fatalf("bundle manifest %+v", m)
+			}
+			if sig.Statement.Subject[0].Digest["sha256"] != subject.Digest.Encoded() || sig.Statement.Predicate.Referrer.Digest != ref.Digest {
+				t.Fatalf("statement %+v", sig.Statement)
+			}
+
+			// A fresh reader: the right key verifies, another does not; no image blob is read.
+			if pl.reg != nil {
+				pl.reg.Reset()
+			}
+			res, err := signing.VerifySpecs(ctx, pl.open(t), subject, keyVerifier(t, pub))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Specs) != 1 || !res.Specs[0].Verified || res.Newest() == nil || res.Newest().Spec.Compatibilities[0].Weight != 90 {
+				t.Fatalf("want one VERIFIED spec: %+v", res.Specs)
+			}
+			res, err = signing.VerifySpecs(ctx, pl.open(t), subject, keyVerifier(t, otherPub))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Newest() != nil || !errors.Is(res.Specs[0].Err, signing.ErrUntrusted) || !strings.Contains(res.Specs[0].Reason(), "wrong key") {
+				t.Fatalf("wrong key: %+v", res.Specs)
+			}
+			if pl.reg != nil {
+				for _, r := range pl.reg.Requests() {
+					for _, d := range pl.img.Blobs() {
+						if strings.Contains(r.Path, "/blobs/"+d.String()) {
+							t.Errorf("image blob requested: %s", r)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestKeyFormats(t *testing.T) {
+	privPEM, pubPEM, err := signing.GenerateKeyPair([]byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(privPEM, []byte("BEGIN "+signing.PEMTypeCosignEncrypted)) {
+		t.Fatalf("private key:\n%s", privPEM)
+	}
+	pass := func(pw string) signing.PassFunc { return func(bool) ([]byte, error) { return []byte(pw), nil } }
+	k, err := signing.ParsePrivateKey(privPEM, "cosign.key", pass("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := signing.ParsePublicKey(pubPEM, "cosign.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Public().(*ecdsa.PublicKey).Equal(pub) {
+		t.Fatal("public key does not match the private key")
+	}
+	if _, err := signing.ParsePrivateKey(privPEM, "cosign.key", pass("wrong")); !errors.Is(err, signing.ErrInvalidKey) || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sec1, _ := x509.MarshalECPrivateKey(ec)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	p8, _ := x509.MarshalPKCS8PrivateKey(ed)
+	for name, p := range map[string][]byte{
+		"sec1":    pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}),
+		"ed25519": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
+	} {
+		k, err := signing.ParsePrivateKey(p, name, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		s, err := signing.KeySigner(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Sign and verify a bundle with the key.
+		pubPEM, _ := signing.MarshalPublicKey(k.Public())
+		st, _ := signing.NewStatement("r/x", ocispec.Descriptor{Digest: digest.Digest("sha256:" + strings.Repeat("a", 64))}, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("b", 64))}, sampleSpec(1))
+		payload, _ := st.Marshal()
+		bj, err := s.SignStatement(context.Background(), payload)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, who, err := keyVerifier(t, pubPEM).VerifyBundle(bj); err != nil || !strings.HasPrefix(who, "key ") {
+			t.Fatalf("%s: verify: %v", name, err)
+		}
+	}
+	if _, err := signing.ParsePrivateKey([]byte("garbage"), "k", nil); !errors.Is(err, signing.ErrInvalidKey) {
+		t.Fatal(err)
+	}
+}
+
+func TestPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	_, pub := newKey(t)
+	os.WriteFile(filepath.Join(dir, "cosign.pub"), pub, 0o644)
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("# compatkit trust policy\nkeys: [{path: cosign.pub}]\nrequireTransparencyLog: false\n"), 0o644)
+	p, err := signing.LoadPolicy(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Compile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"keys: [{path: cosign.pub}]\nkeyz: []\n", "requireTransparencyLog: true\n", "identities: [{issuer: x}]\n"} {
+		p, err := signing.ParsePolicy([]byte(bad), "bad.yaml")
+		if err == nil {
+			_, err = p.Compile(context.Background())
+		}
+		if !errors.Is(err, signing.ErrInvalidPolicy) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// localCA stands in for Fulcio: it issues short-lived code-signing certificates carrying the OIDC
+// issuer (extension 1.3.6.1.4.1.57264.1.8) and a SAN URI or email.
+type localCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// for the next certificate
+	issuer, san         string
+	notBefore, notAfter time.Time
+}
+
+func newLocalCA(t *testing.T) *localCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "compatkit test fulcio"},
+		NotBefore:             time.Now().Add(-24 * time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &localCA{cert: cert, key: key, notBefore: time.Now().Add(-time.Minute), notAfter: time.Now().Add(10 * time.Minute)}
+}
+
+func (ca *localCA) GetCertificate(_ context.Context, kp sign.Keypair, _ *sign.CertificateProviderOptions) ([]byte, error) {
+	issuer, err := asn1.MarshalWithParams(ca.issuer, "utf8")
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		NotBefore:    ca.notBefore,
+		NotAfter:     ca.notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		ExtraExtensions: []pkix.Extension{{
+			Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}, Value: issuer,
+		}},
+	}
+	if strings.Contains(ca.san, "@") && !strings.Contains(ca.san, "://") {
+		tmpl.EmailAddresses = []string{ca.san}
+	} else {
+		u, err := url.Parse(ca.san)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.URIs = []*url.URL{u}
+	}
+	return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, kp.GetPublicKey(), ca.key)
+}
+
+func (ca *localCA) trustedRoot(t *testing.T) *root.TrustedRoot {
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
+		[]root.CertificateAuthority{&root.FulcioCertificateAuthority{Root: ca.cert}}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func identityVerifier(t *testing.T, tm root.TrustedMaterial, ids ...signing.PolicyIdentity) *signing.Verifier {
+	t.Helper()
+	v, err := (&signing.Policy{Identities: ids, TrustedMaterial: tm}).Compile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestKeylessOffline(t *testing.T) {
+	ctx := context.Background()
+	ca := newLocalCA(t)
+	ca.issuer, ca.san = "https://token.actions.githubusercontent.com", "https://github.com/myorg/app/.github/workflows/release.yml@refs/heads/main"
+	signer, err := signing.NewKeylessSigner(ctx, signing.KeylessOptions{CertificateProvider: ca, IDToken: "unused.by.local-ca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	tg, err := oci.Open(ctx, dir+":1.0", oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := img.Manifests[0]
+	attachAndSign(t, tg, subject, sampleSpec(50), signer, t0)
+
+	tm := ca.trustedRoot(t)
+	check := func(name string, v *signing.Verifier, wantErr error, wantText string) {
+		t.Helper()
+		res, err := signing.VerifySpecs(ctx, tg, subject, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := res.Specs[0]
+		if wantErr == nil {
+			if !st.Verified || !strings.Contains(st.Signer, "myorg/app") {
+				t.Fatalf("%s: want VERIFIED: %s", name, st.Reason())
+			}
+			return
+		}
+		if st.Verified || !errors.Is(st.Err, wantErr) || !strings.Contains(st.Reason(), wantText) {
+			t.Fatalf("%s: want %v (%q), got %s", name, wantErr, wantText, st.Reason())
+		}
+	}
+	check("exact identity", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), nil, "")
+	check("regexp identity", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, SubjectRegExp: `^https://github\.com/myorg/.*`}), nil, "")
+	check("wrong SAN", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, SubjectRegExp: `^https://github\.com/otherorg/.*`}), signing.ErrUntrusted, "wrong identity")
+	check("wrong issuer", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: "https://accounts.google.com", Subject: ca.san}), signing.ErrUntrusted, "wrong identity")
+	other := newLocalCA(t)
+	check("untrusted CA", identityVerifier(t, other.trustedRoot(t), signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), signing.ErrUntrusted, "not issued by a trusted CA")
+	_, pub := newKey(t)
+	check("keys only", keyVerifier(t, pub), signing.ErrUntrusted, "trusts no identity")
+
+	// A certificate that expired before the signature (no timestamp: checked at the current time).
+	ca.notBefore, ca.notAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	dir2 := filepath.Join(t.TempDir(), "layout")
+	img2 := testregistry.WriteLayout(t, dir2, "1.0")
+	tg2, _ := oci.Open(ctx, dir2+":1.0", oci.Options{OCILayout: true})
+	ref, err := tg2.PushSpec(ctx, img2.Manifests[0], sampleSpec(50), nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signing.Sign(ctx, tg2, img2.Manifests[0], ref, nil, signer, t0); err != nil {
+		t.Fatal(err)
+	}
+	res, err := signing.VerifySpecs(ctx, tg2, img2.Manifests[0], identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Specs[0]; st.Verified || !errors.Is(st.Err, signing.ErrCertificateExpired) {
+		t.Fatalf("expired certificate: %s", st.Reason())
+	}
+}
+
+// TestTampering: under a policy, a tampered, swapped, replayed or unsigned spec is never the one
+// used, and the reason says why.
+func TestTampering(t *testing.T) {
+	ctx := context.Background()
+	key, pub := newKey(t)
+	signer, _ := signing.KeySigner(key)
+	v := keyVerifier(t, pub)
+	for _, pl := range places(t) {
+		t.Run(pl.name, func(t *testing.T) {
+			tg := pl.open(t)
+			a, b := pl.img.Manifests[1], pl.img.Manifests[2]
+
+			// Unsigned newer spec next to a signed older one: the older one is used.
+			older, _ := attachAndSign(t, tg, a, sampleSpec(90), signer, t0)
+			newer, _ := attachAndSign(t, tg, a, sampleSpec(10), nil, t0.Add(time.Hour))
+			res, err := signing.VerifySpecs(ctx, pl.open(t), a, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Specs) != 2 || res.Specs[0].Referrer.Digest != newer.Digest || !errors.Is(res.Specs[0].Err, signing.ErrUnsigned) {
+				t.Fatalf("unsigned newer: %+v", res.Specs)
+			}
+			if n := res.Newest(); n == nil || n.Referrer.Digest != older.Digest || n.Spec.Compatibilities[0].Weight != 90 {
+				t.Fatalf("newest verified: %+v", n)
+			}
+
+			// Swap: a bundle of A's signed spec relabelled (copied) for the newer, unsigned spec.
+			_, aSig := signedBundle(t, tg, a, older, signer)
+			if _, err := signing.PushBundle(ctx, tg, a, aSig, newer.Digest, t0.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v)
+			if !errors.Is(res.Specs[0].Err, signing.ErrSwapped) || res.Newest().Referrer.Digest != older.Digest {
+				t.Fatalf("swap: %s", res.Specs[0].Reason())
+			}
+
+			// Replay: B's signed spec and bundle copied to A (a bundle whose statement signs B).
+			bRef, _ := attachAndSign(t, tg, b, sampleSpec(70), signer, t0)
+			_, bSig := signedBundle(t, tg, b, bRef, signer)
+			aCopy, err := tg.PushSpec(ctx, a, sampleSpec(70), nil, t0.Add(3*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := signing.PushBundle(ctx, tg, a, bSig, aCopy.Digest, t0.Add(3*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v)
+			if res.Specs[0].Referrer.Digest != aCopy.Digest || !errors.Is(res.Specs[0].Err, signing.ErrReplayed) || res.Newest().Referrer.Digest != older.Digest {
+				t.Fatalf("replay: %s", res.Specs[0].Reason())
+			}
+
+			// A trusted signature over another spec content naming the referrer: tampered.
+			evil := sampleSpec(5)
+			forged, err := tg.PushSpec(ctx, a, sampleSpec(100), nil, t0.Add(4*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := signing.NewStatement(tg.Name(), a, forged, evil)
+			payload, _ := st.Marshal()
+			bj, _ := signer.SignStatement(ctx, payload)
+			signing.PushBundle(ctx, tg, a, bj, forged.Digest, t0.Add(4*time.Hour))
+			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v)
+			if !errors.Is(res.Specs[0].Err, signing.ErrTampered) || res.Newest().Referrer.Digest != older.Digest {
+				t.Fatalf("tampered content: %s", res.Specs[0].Reason())
+			}
+
+			// One byte of the signed spec's blob changed in transit or at rest.
+			m, err := pl.open(t).FetchManifest(ctx, older)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blob := m.Layers[0]
+			orig, err := content.FetchAll(ctx, pl.open(t).Store(), blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			altered := bytes.Replace(orig, []byte("90"), []byte("99"), 1)
+			if pl.reg != nil {
+				pl.reg.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+					if strings.HasSuffix(r.URL.Path, "/blobs/"+blob.Digest.String()) && r.Method == http.MethodGet {
+						w.Header().Set("Content-Type", "application/octet-stream")
+						w.Header().Set("Docker-Content-Digest", blob.Digest.String())
+						w.Write(altered)
+						return true
+					}
+					return false
+				})
+				defer pl.reg.SetHook(nil)
+			} else {
+				p := filepath.Join(strings.TrimSuffix(tg.Name(), ":1.0"), "blobs", "sha256", blob.Digest.Encoded())
+				if err := os.WriteFile(p, altered, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err = signing.VerifySpecs(ctx, pl.open(t), a, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range res.Specs {
+				if s.Verified {
+					t.Fatalf("a spec verified after tampering: %+v", s)
+				}
+				if s.Referrer.Digest == older.Digest && !errors.Is(s.Err, signing.ErrTampered) {
+					t.Fatalf("altered blob: %s", s.Reason())
+				}
+			}
+			if res.Newest() != nil {
+				t.Fatal("newest verified after tampering")
+			}
+		})
+	}
+}
+
+// signedBundle signs ref of subject again and returns the bundle JSON (what an attacker copies).
+func signedBundle(t *testing.T, tg *oci.Target, subject, ref ocispec.Descriptor, s *signing.Signer) (*signing.Statement, []byte) {
+	t.Helper()
+	got, _, err := tg.FetchSpec(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := signing.NewStatement(tg.Name(), subject, ref, got)
+	payload, _ := st.Marshal()
+	bj, err := s.SignStatement(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, bj
+}
