@@ -24,6 +24,7 @@ type attachOptions struct {
 	image     string
 	doSign    bool
 	sign      signOptions
+	base      baseOptions
 }
 
 func attachCmd() *cobra.Command {
@@ -37,12 +38,22 @@ application/vnd.nfd.image-compatibility.v1alpha1), without changing the image.
 Subjects: for an image index, each platform manifest that --platform names; without --platform, the
 manifests of the platforms the document lists (and, when the document also has a top-level spec,
 every other manifest of the index), or the index itself when the document has no per-platform specs.
-Registries without the referrers API get the referrers tag schema (sha256-<hex>) instead.`,
+Registries without the referrers API get the referrers tag schema (sha256-<hex>) instead.
+
+Inheritance: with --base REF, or when the image's manifest names its base in the annotations
+org.opencontainers.image.base.name/.digest, the base image's newest spec (its newest verified one
+with --base-key/--base-policy) is composed with the image's own: the derived spec keeps every rule
+the base requires and may only tighten it; to drop a base rule or expression the document must say
+so in relax: [...], which prints a warning. The attached provenance layer records the base
+digest, its spec referrer, what was inherited and what was relaxed.`,
 		Example: `  # Attach the example's specs to its multi-platform OCI layout
   compat-attach attach --oci-layout examples/hello/build/oci:1.0 --spec examples/hello/compat.cue
 
   # Attach one spec to the linux/amd64/v3 manifest of an image in a local registry
   compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --platform linux/amd64/v3
+
+  # Inherit the base image's spec (the derived spec may only tighten it)
+  compat-attach attach --plain-http localhost:5000/app:1.0 --spec compat.cue --base localhost:5000/base:1.0
 
   # Attach and sign (a sigstore bundle referrer per spec; see 'compat-attach sign --help')
   COSIGN_PASSWORD=... compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --sign --key cosign.key`,
@@ -62,6 +73,7 @@ Registries without the referrers API get the referrers tag schema (sha256-<hex>)
 	cmd.Flags().StringVar(&opts.created, "created", "", "creation time to record (RFC 3339; default now), for reproducible digests")
 	cmd.Flags().BoolVar(&opts.doSign, "sign", false, "sign each attached spec (after it is pushed) with --key FILE or --keyless")
 	opts.sign.bind(cmd.Flags())
+	opts.base.bind(cmd.Flags())
 	_ = cmd.MarkFlagRequired("spec")
 	return cmd
 }
@@ -116,9 +128,14 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	} else if opts.sign.given() {
 		return &exitError{code: exitUsage, msg: "Error: --key and --keyless sign: add --sign"}
 	}
-	prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: res.Sources}
+	composed, err := inheritAll(ctx, cmd.ErrOrStderr(), opts, r, res, jobs)
+	if err != nil {
+		return err
+	}
 	var results []attachResult
-	for _, j := range jobs {
+	for i, j := range jobs {
+		j.spec = composed[i].spec
+		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: res.Sources, Base: composed[i].base}
 		d, err := r.target.PushSpec(ctx, j.subject, j.spec, prov, created)
 		if err != nil {
 			return fmt.Errorf("attaching to %s: %w", r.ref(j.subject), err)

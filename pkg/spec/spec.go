@@ -112,6 +112,26 @@ type Provenance struct {
 	Tool string `json:"tool,omitempty"`
 	// Source names the files the spec was compiled from, with their sha256 digests.
 	Source []SourceFile `json:"source,omitempty"`
+	// Base records the base image whose spec this one inherits, when it does.
+	Base *BaseProvenance `json:"base,omitempty"`
+}
+
+// BaseProvenance records an inherited base image spec: where it came from and what the derived
+// spec did with it.
+type BaseProvenance struct {
+	// Ref is the base image reference as given or found in the image's
+	// org.opencontainers.image.base.name/.digest annotations.
+	Ref string `json:"ref"`
+	// Digest is the digest of the base manifest (or index) whose spec was inherited.
+	Digest string `json:"digest"`
+	// Referrer is the digest of the base spec's referrer manifest.
+	Referrer string `json:"referrer"`
+	// Verified is true when the base spec's signature verified under the given trust policy.
+	Verified bool `json:"verified"`
+	// Inherited names the base rules added to the derived spec.
+	Inherited []string `json:"inherited,omitempty"`
+	// Relaxed lists what the derived spec explicitly no longer requires (its relax entries).
+	Relaxed []string `json:"relaxed,omitempty"`
 }
 
 // SourceFile names one input file of a compiled spec.
