@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 type attachOptions struct {
 	target    targetOptions
 	output    outputOption
+	cue       cueOptions
 	specFiles []string
 	platforms []string
 	created   string
@@ -68,6 +68,7 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
 	}
 	opts.target.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
+	opts.cue.bind(cmd.Flags())
 	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "spec file (.cue, .yaml, .json); repeat for a CUE package of several files")
 	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "attach to the manifest of this platform (os/arch[/variant]); repeatable")
 	cmd.Flags().StringVar(&opts.created, "created", "", "creation time to record (RFC 3339; default now), for reproducible digests")
@@ -105,8 +106,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 		}
 		created = t.UTC()
 	}
-	wd, _ := os.Getwd()
-	res, err := author.Compile(ctx, opts.specFiles, author.Options{Dir: wd})
+	res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
 	if err != nil {
 		return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/pkg/author"
@@ -10,6 +8,7 @@ import (
 
 type exportOptions struct {
 	output   outputOption
+	cue      cueOptions
 	platform string
 	files    []string
 }
@@ -36,13 +35,13 @@ referrer). A document with per-platform specs needs --platform.`,
 		},
 	}
 	opts.output.bind(cmd.Flags(), "yaml", "yaml", "json")
+	opts.cue.bind(cmd.Flags())
 	cmd.Flags().StringVar(&opts.platform, "platform", "", "the platform (os/arch[/variant]) whose spec to export")
 	return cmd
 }
 
 func runExport(cmd *cobra.Command, opts *exportOptions) error {
-	wd, _ := os.Getwd()
-	res, err := author.Compile(cmd.Context(), opts.files, author.Options{Dir: wd})
+	res, err := author.Compile(cmd.Context(), opts.files, opts.cue.options())
 	if err != nil {
 		return err
 	}

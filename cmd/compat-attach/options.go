@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
+	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/oci"
 )
 
@@ -67,4 +69,19 @@ func (o *outputOption) validate() error {
 		}
 	}
 	return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: unknown output format %q: use one of %v", o.format, o.allowed)}
+}
+
+// cueOptions says where CUE specs find domain modules beyond the embedded ones.
+type cueOptions struct {
+	path []string
+}
+
+func (o *cueOptions) bind(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.path, "cue-path", nil, "directory of extra domain modules, imported as compatkit.dev/domains/<dir> (repeatable; default $COMPATKIT_CUE_PATH)")
+}
+
+// options returns author.Options with positions relative to the working directory.
+func (o *cueOptions) options() author.Options {
+	wd, _ := os.Getwd()
+	return author.Options{Dir: wd, CUEPath: o.path}
 }

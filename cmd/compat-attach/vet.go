@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -13,6 +12,7 @@ import (
 
 type vetOptions struct {
 	output outputOption
+	cue    cueOptions
 	files  []string
 }
 
@@ -39,6 +39,7 @@ package, as the cue tool loads them; each .yaml/.yml/.json file is one spec. Pro
 		},
 	}
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
+	opts.cue.bind(cmd.Flags())
 	return cmd
 }
 
@@ -64,10 +65,9 @@ func vetGroups(files []string) [][]string {
 }
 
 func runVet(cmd *cobra.Command, opts *vetOptions) error {
-	wd, _ := os.Getwd()
 	var ae *author.Error
 	for _, g := range vetGroups(opts.files) {
-		err := author.Vet(cmd.Context(), g, author.Options{Dir: wd})
+		err := author.Vet(cmd.Context(), g, opts.cue.options())
 		var ge *author.Error
 		if err != nil && !errors.As(err, &ge) {
 			return err

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A domain written as CUE files only, outside the repository, is usable by a spec through
+// --cue-path without rebuilding anything.
+func TestCUEPathDomain(t *testing.T) {
+	t.Setenv("COMPATKIT_CUE_PATH", "")
+	dir := t.TempDir()
+	dom := filepath.Join(dir, "hpc", "slurm")
+	if err := os.MkdirAll(dom, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dom, "slurm.cue", `// Package slurm: what a Slurm job step image needs.
+package slurm
+
+// #Rule requires PMIx, which Slurm's MPI plugin uses, as compatkit's own mpi source publishes it.
+#Rule: {
+	name: "PMIx"
+	matchFeatures: [{feature: "compatkit.mpi", matchExpressions: pmix: {op: "Exists"}}]
+}
+`)
+	specFile := writeFile(t, t.TempDir(), "compat.cue", `import "compatkit.dev/domains/hpc/slurm"
+
+version: "v1alpha1"
+compatibilities: [{rules: [slurm.#Rule]}]
+`)
+	out, stderr, code := runCLI(t, "export", specFile, "--cue-path", dir)
+	if code != 0 || !strings.Contains(out, "compatkit.mpi") {
+		t.Fatalf("export with --cue-path: exit %d, %s %s", code, out, stderr)
+	}
+	_, stderr, code = runCLI(t, "vet", specFile)
+	if code == 0 || !strings.Contains(stderr, "hpc/slurm") {
+		t.Fatalf("vet without --cue-path must fail naming the import: exit %d, %s", code, stderr)
+	}
+}
