@@ -29,7 +29,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"testing/fstest"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -245,7 +244,7 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 		switch ext := strings.ToLower(filepath.Ext(f)); ext {
 		case ".cue":
 			v := path.Join(inputDir, fmt.Sprintf("f%04d.cue", i))
-			fsys[v] = &fstest.MapFile{Data: data, Mode: 0o444}
+			fsys[v] = data
 			virtual[v] = f
 			cueArgs = append(cueArgs, "/"+v)
 		case ".yaml", ".yml", ".json":

@@ -7,7 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"testing/fstest"
+
+	"github.com/compatkit/compatkit/internal/memfs"
 )
 
 // CUEPathEnv names the environment variable that gives Options.CUEPath when it is nil: directories
@@ -28,7 +29,7 @@ func (o Options) cuePath() []string {
 // relative paths: DIR/hpc/slurm/slurm.cue becomes domains/hpc/slurm/slurm.cue, imported as
 // "compatkit.dev/domains/hpc/slurm". It returns virtual path -> real path. A file that would
 // replace one of compatkit's own is an error.
-func mountCUEPath(fsys fstest.MapFS, dirs []string) (map[string]string, error) {
+func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 	mounted := map[string]string{}
 	for _, dir := range dirs {
 		if dir == "" {
@@ -62,7 +63,7 @@ func mountCUEPath(fsys fstest.MapFS, dirs []string) (map[string]string, error) {
 			if err != nil {
 				return err
 			}
-			fsys[v] = &fstest.MapFile{Data: b, Mode: 0o444}
+			fsys[v] = b
 			mounted[v] = p
 			return nil
 		})

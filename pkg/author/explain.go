@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
-	"testing/fstest"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -14,6 +13,7 @@ import (
 	"cuelang.org/go/cue/load"
 
 	"github.com/compatkit/compatkit"
+	"github.com/compatkit/compatkit/internal/memfs"
 )
 
 // Explanation describes one setting of compatkit's CUE module: its documentation, type, default
@@ -44,8 +44,8 @@ type FieldDoc struct {
 
 // moduleFS returns compatkit's embedded CUE module as a MapFS, with extra domain directories
 // (Options.CUEPath) mounted under domains/.
-func moduleFS(cuePath []string) (fstest.MapFS, map[string]string, error) {
-	fsys := fstest.MapFS{}
+func moduleFS(cuePath []string) (memfs.FS, map[string]string, error) {
+	fsys := memfs.FS{}
 	if err := fs.WalkDir(compatkit.CUEModule, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -54,7 +54,7 @@ func moduleFS(cuePath []string) (fstest.MapFS, map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		fsys[p] = &fstest.MapFile{Data: b, Mode: 0o444}
+		fsys[p] = b
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("author: reading the embedded CUE module: %w", err)
