@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/pkg/oci"
@@ -10,10 +12,11 @@ import (
 )
 
 type discoverOptions struct {
-	target targetOptions
-	output outputOption
-	policy policyOptions
-	image  string
+	target   targetOptions
+	output   outputOption
+	policy   policyOptions
+	platform platformOption
+	image    string
 }
 
 func discoverCmd() *cobra.Command {
@@ -43,6 +46,7 @@ signature bundles).`,
 	opts.target.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "table", "table", "json", "yaml")
 	opts.policy.bind(cmd.Flags())
+	opts.platform.bind(cmd.Flags(), "list only the specs of this platform's manifest (os/arch[/variant])")
 	return cmd
 }
 
@@ -72,6 +76,11 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	entries, err := t.Discover(ctx)
 	if err != nil {
 		return err
+	}
+	if opts.platform.raw != "" {
+		if entries, err = entriesOfPlatform(entries, opts.platform.raw); err != nil {
+			return withNext(fmt.Errorf("%s: %w", opts.image, err), "list every platform's specs without --platform")
+		}
 	}
 	// Under a policy: the status of every referrer, one verification per subject.
 	status := map[string]*signing.SpecStatus{}
@@ -153,4 +162,31 @@ func shortDigest(ref string) string {
 		}
 	}
 	return ref
+}
+
+// entriesOfPlatform keeps the entries whose subject is the manifest of platform, chosen among the
+// subjects as select and check choose (an exact match first).
+func entriesOfPlatform(entries []oci.Entry, platform string) ([]oci.Entry, error) {
+	idx := &ocispec.Index{}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if e.Subject.Platform != nil && !seen[e.Subject.Digest.String()] {
+			seen[e.Subject.Digest.String()] = true
+			idx.Manifests = append(idx.Manifests, e.Subject)
+		}
+	}
+	if len(idx.Manifests) == 0 {
+		return nil, nil
+	}
+	d, err := oci.SelectPlatform(idx, platform)
+	if err != nil {
+		return nil, err
+	}
+	var out []oci.Entry
+	for _, e := range entries {
+		if e.Subject.Digest == d.Digest {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

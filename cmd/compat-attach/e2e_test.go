@@ -138,6 +138,12 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("discover: %+v", found)
 			}
 
+			out, _, code = runCLI(t, with("discover", st.image, "--platform", "linux/amd64/v3", "-o", "json")...)
+			found = nil
+			if err := json.Unmarshal([]byte(out), &found); code != 0 || err != nil || len(found) != 1 || found[0].Platform != "linux/amd64/v3" {
+				t.Fatalf("discover --platform: exit %d, %+v %v", code, found, err)
+			}
+
 			out, stderr, code = runCLI(t, with("fetch", st.image, "--platform", "linux/amd64/v3")...)
 			if code != 0 {
 				t.Fatalf("fetch: exit %d: %s", code, stderr)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
@@ -63,6 +64,12 @@ func (o *outputOption) bind(fs *pflag.FlagSet, def string, allowed ...string) {
 }
 
 func (o *outputOption) validate() error {
+	// "table" and "text" name the same human-readable output wherever one of them is offered.
+	for _, alias := range [][2]string{{"table", "text"}, {"text", "table"}} {
+		if o.format == alias[0] && !slices.Contains(o.allowed, alias[0]) && slices.Contains(o.allowed, alias[1]) {
+			o.format = alias[1]
+		}
+	}
 	for _, a := range o.allowed {
 		if o.format == a {
 			return nil
