@@ -5,63 +5,15 @@
 # (no referrers API: the referrers tag schema). Needs docker-registry (scripts/test.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
-ORAS_VERSION=v1.3.6
-NFD_VERSION=v0.18.3
-peers=${COMPATKIT_PEERS:-$HOME/.cache/compatkit-peers}
-mkdir -p "$peers"
-
-build_peers() {
-	[ -x "$peers/oras-$ORAS_VERSION" ] && [ -x "$peers/nfd-$NFD_VERSION" ] && return
-	echo "building oras $ORAS_VERSION and nfd $NFD_VERSION from the Go module proxy (once)" >&2
-	local mod
-	mod=$(mktemp -d)
-	(
-		cd "$mod"
-		go mod init peers >/dev/null 2>&1
-		printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "oras.land/oras/cmd/oras"\n\t_ "sigs.k8s.io/node-feature-discovery/cmd/nfd"\n)\n' >tools.go
-		go get oras.land/oras@$ORAS_VERSION sigs.k8s.io/node-feature-discovery@$NFD_VERSION \
-			sigs.k8s.io/node-feature-discovery/api/nfd@$NFD_VERSION >/dev/null 2>&1
-		go mod tidy >/dev/null 2>&1
-		go build -o "$peers/oras-$ORAS_VERSION" oras.land/oras/cmd/oras
-		go build -o "$peers/nfd-$NFD_VERSION" sigs.k8s.io/node-feature-discovery/cmd/nfd
-	)
-	rm -rf "$mod"
-}
-build_peers
-oras="$peers/oras-$ORAS_VERSION"
-nfd="$peers/nfd-$NFD_VERSION"
-
-work=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$work/config.yml" <<CONFIG
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $work/data}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:$port}
-CONFIG
-docker-registry serve "$work/config.yml" >"$work/registry.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-reg=127.0.0.1:$port
-
-go build -o "$work/compat-attach" ./cmd/compat-attach
-examples/hello/build.sh "$work/oci" >/dev/null
-"$oras" cp --from-oci-layout "$work/oci:1.0" --to-plain-http "$reg/hello:1.0" >/dev/null
+. scripts/lib.sh
+oras=$(oras_bin)
+nfd=$(nfd_bin)
+start_registry
+push_example "$oras"
 "$work/compat-attach" attach --plain-http "$reg/hello:1.0" --spec examples/hello/compat.cue -o json >"$work/attached.json"
-
-v3=$(python3 -c 'import json,sys; print([a for a in json.load(open(sys.argv[1])) if a["platform"]=="linux/amd64/v3"][0]["subject"].split("@")[1])' "$work/attached.json")
-referrer=$(python3 -c 'import json,sys; print([a for a in json.load(open(sys.argv[1])) if a["platform"]=="linux/amd64/v3"][0]["referrer"].split("@")[1])' "$work/attached.json")
+v3=$(attached_field linux/amd64/v3 subject)
+referrer=$(attached_field linux/amd64/v3 referrer)
 
 echo "\$ oras discover --plain-http $reg/hello@$v3"
 "$oras" discover --plain-http "$reg/hello@$v3"

@@ -442,18 +442,7 @@ func (fp *FastProgram) FirstFailure(features *Features, r *Result) (set, rule st
 	if features == nil {
 		features = nfdv1alpha1.NewFeatures()
 	}
-	best, bestFails := -1, 0
-	for i, s := range r.Sets {
-		n := 0
-		for _, rr := range s.Rules {
-			if !rr.Matched {
-				n++
-			}
-		}
-		if best < 0 || n < bestFails {
-			best, bestFails = i, n
-		}
-	}
+	best := r.closestSet()
 	s := r.Sets[best]
 	for j, rr := range s.Rules {
 		if rr.Matched {

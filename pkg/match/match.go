@@ -184,6 +184,21 @@ func (r *Result) FirstFailure() (set, rule string, f *Failure, ok bool) {
 	if r.Compatible || len(r.Sets) == 0 {
 		return "", "", nil, false
 	}
+	s := r.Sets[r.closestSet()]
+	for _, rr := range s.Rules {
+		if !rr.Matched {
+			if len(rr.Failed) > 0 {
+				return s.Tag, rr.Name, &rr.Failed[0], true
+			}
+			return s.Tag, rr.Name, nil, true
+		}
+	}
+	return s.Tag, "", nil, true
+}
+
+// closestSet is the index of the set with the fewest failing rules (the first on ties); r has at
+// least one set.
+func (r *Result) closestSet() int {
 	best, bestFails := -1, 0
 	for i, s := range r.Sets {
 		n := 0
@@ -196,14 +211,5 @@ func (r *Result) FirstFailure() (set, rule string, f *Failure, ok bool) {
 			best, bestFails = i, n
 		}
 	}
-	s := r.Sets[best]
-	for _, rr := range s.Rules {
-		if !rr.Matched {
-			if len(rr.Failed) > 0 {
-				return s.Tag, rr.Name, &rr.Failed[0], true
-			}
-			return s.Tag, rr.Name, nil, true
-		}
-	}
-	return s.Tag, "", nil, true
+	return best
 }

@@ -23,23 +23,6 @@ import (
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-// sampleSpec returns a valid spec whose weight tells specs apart.
-func sampleSpec(weight int) *spec.Spec {
-	return &spec.Spec{
-		Version: spec.Version,
-		Compatibilities: []spec.Compatibility{{
-			Weight:      weight,
-			Description: fmt.Sprintf("weight %d", weight),
-			Rules: []spec.Rule{{
-				Name: "avx2",
-				MatchFeatures: []spec.FeatureMatcherTerm{{
-					Feature:          "cpu.cpuid",
-					MatchExpressions: map[string]*spec.MatchExpression{"AVX2": {Op: spec.OpExists}},
-				}},
-			}},
-		}},
-	}
-}
 
 // kind is one way to store an image: a registry with the referrers API, one without, a layout.
 type kind struct {
@@ -135,22 +118,22 @@ func testRoundTrip(t *testing.T, k *kind) {
 	t1 := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
 	t2 := t1.Add(time.Hour)
 	prov := &spec.Provenance{Tool: "compat-attach/test", Source: []spec.SourceFile{{Path: "compat.cue", Digest: digest.FromString("x").String()}}}
-	oldDesc, err := tg.PushSpec(ctx, amd, sampleSpec(10), prov, t1)
+	oldDesc, err := tg.PushSpec(ctx, amd, testregistry.SampleSpec(10), prov, t1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Pushed in the "wrong" order on purpose: the newer one is pushed second, the order of the
 	// list must come from the annotation, not from push order.
-	newDesc, err := tg.PushSpec(ctx, amd, sampleSpec(20), nil, t2)
+	newDesc, err := tg.PushSpec(ctx, amd, testregistry.SampleSpec(20), nil, t2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idxDesc, err := tg.PushSpec(ctx, root, sampleSpec(30), nil, t1)
+	idxDesc, err := tg.PushSpec(ctx, root, testregistry.SampleSpec(30), nil, t1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Reproducible: the same push gives the same digest.
-	again, err := tg.PushSpec(ctx, amd, sampleSpec(20), nil, t2)
+	again, err := tg.PushSpec(ctx, amd, testregistry.SampleSpec(20), nil, t2)
 	if err != nil || again.Digest != newDesc.Digest {
 		t.Fatalf("pushing the same spec again = %v, %v; want %s", again.Digest, err, newDesc.Digest)
 	}
@@ -197,7 +180,7 @@ func testRoundTrip(t *testing.T, k *kind) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, sampleSpec(20)) {
+	if !reflect.DeepEqual(got, testregistry.SampleSpec(20)) {
 		t.Fatalf("FetchSpec = %+v, want the spec pushed last", got)
 	}
 	if man.Subject == nil || man.Subject.Digest != amd.Digest || man.Annotations[ocispec.AnnotationCreated] != "2025-05-01T11:00:00Z" {
@@ -219,7 +202,7 @@ func testRoundTrip(t *testing.T, k *kind) {
 	}
 	// The older one still reads back, with its provenance layer.
 	old, oldMan, err := rd.FetchSpec(ctx, refs[1])
-	if err != nil || !reflect.DeepEqual(old, sampleSpec(10)) || len(oldMan.Layers) != 2 || oldMan.Layers[1].MediaType != spec.MediaTypeProvenance {
+	if err != nil || !reflect.DeepEqual(old, testregistry.SampleSpec(10)) || len(oldMan.Layers) != 2 || oldMan.Layers[1].MediaType != spec.MediaTypeProvenance {
 		t.Fatalf("older spec: %+v %v %v", old, oldMan, err)
 	}
 
@@ -343,7 +326,7 @@ func TestFailingRegistry(t *testing.T) {
 	}
 	t.Log(err)
 	subject := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, []byte("{}"))
-	_, err = tg.PushSpec(t.Context(), subject, sampleSpec(1), nil, time.Unix(0, 0))
+	_, err = tg.PushSpec(t.Context(), subject, testregistry.SampleSpec(1), nil, time.Unix(0, 0))
 	if err == nil || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("PushSpec against a failing registry = %v", err)
 	}
@@ -387,7 +370,7 @@ func TestBadArtifacts(t *testing.T) {
 
 	t.Run("wrong layer media type", func(t *testing.T) {
 		subject := k.img.Manifests[0]
-		y, _ := sampleSpec(1).MarshalYAML()
+		y, _ := testregistry.SampleSpec(1).MarshalYAML()
 		pushArtifact(t, k, subject, "text/plain", y)
 		tg := k.open(t, k.ref)
 		_, _, err := tg.FetchSpec(ctx, onlyReferrer(t, tg, subject))
@@ -418,8 +401,8 @@ func TestBadArtifacts(t *testing.T) {
 	t.Run("blob not matching its digest", func(t *testing.T) {
 		subject := k.img.Manifests[2]
 		tg := k.open(t, k.ref)
-		y, _ := sampleSpec(5).MarshalYAML()
-		if _, err := tg.PushSpec(ctx, subject, sampleSpec(5), nil, time.Unix(1, 0)); err != nil {
+		y, _ := testregistry.SampleSpec(5).MarshalYAML()
+		if _, err := tg.PushSpec(ctx, subject, testregistry.SampleSpec(5), nil, time.Unix(1, 0)); err != nil {
 			t.Fatal(err)
 		}
 		blob := digest.FromBytes(y)

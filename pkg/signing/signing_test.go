@@ -13,7 +13,6 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -36,22 +35,6 @@ import (
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-func sampleSpec(weight int) *spec.Spec {
-	return &spec.Spec{
-		Version: spec.Version,
-		Compatibilities: []spec.Compatibility{{
-			Weight:      weight,
-			Description: fmt.Sprintf("weight %d", weight),
-			Rules: []spec.Rule{{
-				Name: "avx2",
-				MatchFeatures: []spec.FeatureMatcherTerm{{
-					Feature:          "cpu.cpuid",
-					MatchExpressions: map[string]*spec.MatchExpression{"AVX2": {Op: spec.OpExists}},
-				}},
-			}},
-		}},
-	}
-}
 
 func regOptions() oci.Options {
 	return oci.Options{PlainHTTP: true, HTTPClient: testregistry.Client(), Credentials: credentials.NewMemoryStore()}
@@ -154,7 +137,7 @@ func TestSignVerifyWithKey(t *testing.T) {
 		t.Run(pl.name, func(t *testing.T) {
 			tg := pl.open(t)
 			subject := pl.img.Manifests[1]
-			ref, sig := attachAndSign(t, tg, subject, sampleSpec(90), signer, t0)
+			ref, sig := attachAndSign(t, tg, subject, testregistry.SampleSpec(90), signer, t0)
 
 			// cosign's layout of the bundle referrer.
 			m, err := tg.FetchManifest(ctx, sig.Bundle)
@@ -244,7 +227,7 @@ func TestKeyFormats(t *testing.T) {
 		}
 		// Sign and verify a bundle with the key.
 		pubPEM, _ := signing.MarshalPublicKey(k.Public())
-		st, _ := signing.NewStatement("r/x", ocispec.Descriptor{Digest: digest.Digest("sha256:" + strings.Repeat("a", 64))}, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("b", 64))}, sampleSpec(1))
+		st, _ := signing.NewStatement("r/x", ocispec.Descriptor{Digest: digest.Digest("sha256:" + strings.Repeat("a", 64))}, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("b", 64))}, testregistry.SampleSpec(1))
 		payload, _ := st.Marshal()
 		bj, err := s.SignStatement(context.Background(), payload)
 		if err != nil {
@@ -372,7 +355,7 @@ func TestKeylessOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := img.Manifests[0]
-	attachAndSign(t, tg, subject, sampleSpec(50), signer, t0)
+	attachAndSign(t, tg, subject, testregistry.SampleSpec(50), signer, t0)
 
 	tm := ca.trustedRoot(t)
 	check := func(name string, v *signing.Verifier, wantErr error, wantText string) {
@@ -406,7 +389,7 @@ func TestKeylessOffline(t *testing.T) {
 	dir2 := filepath.Join(t.TempDir(), "layout")
 	img2 := testregistry.WriteLayout(t, dir2, "1.0")
 	tg2, _ := oci.Open(ctx, dir2+":1.0", oci.Options{OCILayout: true})
-	ref, err := tg2.PushSpec(ctx, img2.Manifests[0], sampleSpec(50), nil, t0)
+	ref, err := tg2.PushSpec(ctx, img2.Manifests[0], testregistry.SampleSpec(50), nil, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,8 +418,8 @@ func TestTampering(t *testing.T) {
 			a, b := pl.img.Manifests[1], pl.img.Manifests[2]
 
 			// Unsigned newer spec next to a signed older one: the older one is used.
-			older, _ := attachAndSign(t, tg, a, sampleSpec(90), signer, t0)
-			newer, _ := attachAndSign(t, tg, a, sampleSpec(10), nil, t0.Add(time.Hour))
+			older, _ := attachAndSign(t, tg, a, testregistry.SampleSpec(90), signer, t0)
+			newer, _ := attachAndSign(t, tg, a, testregistry.SampleSpec(10), nil, t0.Add(time.Hour))
 			res, err := signing.VerifySpecs(ctx, pl.open(t), a, v)
 			if err != nil {
 				t.Fatal(err)
@@ -459,9 +442,9 @@ func TestTampering(t *testing.T) {
 			}
 
 			// Replay: B's signed spec and bundle copied to A (a bundle whose statement signs B).
-			bRef, _ := attachAndSign(t, tg, b, sampleSpec(70), signer, t0)
+			bRef, _ := attachAndSign(t, tg, b, testregistry.SampleSpec(70), signer, t0)
 			_, bSig := signedBundle(t, tg, b, bRef, signer)
-			aCopy, err := tg.PushSpec(ctx, a, sampleSpec(70), nil, t0.Add(3*time.Hour))
+			aCopy, err := tg.PushSpec(ctx, a, testregistry.SampleSpec(70), nil, t0.Add(3*time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -474,8 +457,8 @@ func TestTampering(t *testing.T) {
 			}
 
 			// A trusted signature over another spec content naming the referrer: tampered.
-			evil := sampleSpec(5)
-			forged, err := tg.PushSpec(ctx, a, sampleSpec(100), nil, t0.Add(4*time.Hour))
+			evil := testregistry.SampleSpec(5)
+			forged, err := tg.PushSpec(ctx, a, testregistry.SampleSpec(100), nil, t0.Add(4*time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
