@@ -37,33 +37,26 @@ compat-attach verify --oci-layout "$layout:1.0" --key "$keys.pub"
 step compat-attach discover --oci-layout "$layout:1.0"
 compat-attach discover --oci-layout "$layout:1.0"
 
-# check exits 3 when the host cannot run the image: report it, it is not a failure of the demo.
-check() {
-	step compat-attach check --oci-layout "$layout:1.0" "$@"
+# check and select exit 3 when the host cannot run the image (or no manifest fits): the demo
+# reports it and goes on.
+verdict() {
+	local sub=$1
+	shift
+	step compat-attach "$sub" --oci-layout "$layout:1.0" "$@"
 	local rc=0
-	compat-attach check --oci-layout "$layout:1.0" "$@" || rc=$?
-	case $rc in
-	0 | 3) echo "(exit code $rc)" ;;
-	*) exit "$rc" ;;
-	esac
-}
-# select: the best manifest of the index for a host (exit 3 when none fits).
-select_best() {
-	step compat-attach select --oci-layout "$layout:1.0" "$@"
-	local rc=0
-	compat-attach select --oci-layout "$layout:1.0" "$@" || rc=$?
+	compat-attach "$sub" --oci-layout "$layout:1.0" "$@" || rc=$?
 	case $rc in
 	0 | 3) echo "(exit code $rc)" ;;
 	*) exit "$rc" ;;
 	esac
 }
 arch=$(go env GOARCH)
-select_best
+verdict select
 if [ "$arch" = amd64 ]; then
-	select_best --features examples/profiles/x86-64-v2-no-avx2.json
-	check --platform linux/amd64/v3 --key "$keys.pub"
-	check --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
-	check --platform linux/amd64
+	verdict select --features examples/profiles/x86-64-v2-no-avx2.json
+	verdict check --platform linux/amd64/v3 --key "$keys.pub"
+	verdict check --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
+	verdict check --platform linux/amd64
 else
-	check --platform "linux/$arch" --key "$keys.pub"
+	verdict check --platform "linux/$arch" --key "$keys.pub"
 fi

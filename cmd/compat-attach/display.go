@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 // writeData prints v as JSON (indented) or YAML.
@@ -42,3 +44,16 @@ func newTable(w io.Writer, header ...string) *table {
 func (t *table) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t")) }
 
 func (t *table) flush() error { return t.tw.Flush() }
+
+// writeSpec prints a spec as JSON, or as the artifact's YAML (the layer's exact bytes).
+func writeSpec(w io.Writer, format string, s *spec.Spec) error {
+	if format == "json" {
+		return writeData(w, "json", s)
+	}
+	y, err := s.MarshalYAML()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(y)
+	return err
+}

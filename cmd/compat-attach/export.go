@@ -49,13 +49,5 @@ func runExport(cmd *cobra.Command, opts *exportOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.output.format == "json" {
-		return writeData(cmd.OutOrStdout(), "json", s)
-	}
-	y, err := s.MarshalYAML()
-	if err != nil {
-		return err
-	}
-	_, err = cmd.OutOrStdout().Write(y)
-	return err
+	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)
 }

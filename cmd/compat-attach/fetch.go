@@ -70,13 +70,5 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	if err != nil {
 		return withNext(err, "list what is attached with `compat-attach discover %s`", opts.image)
 	}
-	if opts.output.format == "json" {
-		return writeData(cmd.OutOrStdout(), "json", s)
-	}
-	y, err := s.MarshalYAML()
-	if err != nil {
-		return err
-	}
-	_, err = cmd.OutOrStdout().Write(y)
-	return err
+	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)
 }

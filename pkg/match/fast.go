@@ -415,13 +415,7 @@ func (fp *FastProgram) Verdict(features *Features) (*Result, error) {
 			}
 			sr.Rules[j] = rr
 		}
-		if sr.Matched {
-			res.Compatible = true
-			if res.Best < 0 || sr.Weight > res.Score {
-				res.Score, res.Best = sr.Weight, i
-			}
-		}
-		res.Sets[i] = sr
+		res.record(i, sr)
 	}
 	return res, nil
 }

@@ -167,13 +167,7 @@ func (p *Program) evaluate(features *Features, explain bool) (*Result, error) {
 			}
 			sr.Rules[j] = rr
 		}
-		if sr.Matched {
-			res.Compatible = true
-			if res.Best < 0 || sr.Weight > res.Score {
-				res.Score, res.Best = sr.Weight, i
-			}
-		}
-		res.Sets[i] = sr
+		res.record(i, sr)
 	}
 	return res, nil
 }
@@ -212,4 +206,15 @@ func (r *Result) closestSet() int {
 		}
 	}
 	return best
+}
+
+// record stores set i's outcome and updates the verdict, the best set and the score.
+func (res *Result) record(i int, sr SetResult) {
+	if sr.Matched {
+		res.Compatible = true
+		if res.Best < 0 || sr.Weight > res.Score {
+			res.Score, res.Best = sr.Weight, i
+		}
+	}
+	res.Sets[i] = sr
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-
 // kind is one way to store an image: a registry with the referrers API, one without, a layout.
 type kind struct {
 	name string

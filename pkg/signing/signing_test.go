@@ -35,7 +35,6 @@ import (
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-
 func regOptions() oci.Options {
 	return oci.Options{PlainHTTP: true, HTTPClient: testregistry.Client(), Credentials: credentials.NewMemoryStore()}
 }
