@@ -295,6 +295,11 @@ func newLocalCA(t *testing.T) *localCA {
 }
 
 func (ca *localCA) GetCertificate(_ context.Context, kp sign.Keypair, _ *sign.CertificateProviderOptions) ([]byte, error) {
+	return ca.issue(kp.GetPublicKey())
+}
+
+// issue returns the DER of a certificate for pub with the CA's next issuer and SAN.
+func (ca *localCA) issue(pub crypto.PublicKey) ([]byte, error) {
 	issuer, err := asn1.MarshalWithParams(ca.issuer, "utf8")
 	if err != nil {
 		return nil, err
@@ -318,7 +323,7 @@ func (ca *localCA) GetCertificate(_ context.Context, kp sign.Keypair, _ *sign.Ce
 		}
 		tmpl.URIs = []*url.URL{u}
 	}
-	return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, kp.GetPublicKey(), ca.key)
+	return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 }
 
 func (ca *localCA) trustedRoot(t *testing.T) *root.TrustedRoot {
