@@ -1,0 +1,257 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/compatkit/compatkit/pkg/host"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+// Status is the outcome of one image on one node.
+type Status string
+
+// The statuses of a cell.
+const (
+	// Compatible: every spec that applies has a matching compatibility set.
+	Compatible Status = "compatible"
+	// Incompatible: a spec that applies has no matching set, or an index has no manifest for the
+	// node's platform.
+	Incompatible Status = "incompatible"
+	// NoSpec: no spec is attached; the image is treated as compatible, as runtimes do.
+	NoSpec Status = "nospec"
+	// Error: the image or its spec could not be read or compiled.
+	Error Status = "error"
+)
+
+// Runs reports whether an image with this status would be scheduled and run on the node
+// (compatible, or no spec).
+func (s Status) Runs() bool { return s == Compatible || s == NoSpec }
+
+// Image is one image of the report: a reference and the pods that use it.
+type Image struct {
+	// Ref is the reference as given (in an images file or a pod's spec).
+	Ref string `json:"ref"`
+	// Pods lists "namespace/name" of the pods that use the image (from a pod list).
+	Pods []string `json:"pods,omitempty"`
+}
+
+// Node is one node of the report: a name, its platform and its features.
+type Node struct {
+	// Name of the node (Kubernetes node name, profile name or file name).
+	Name string `json:"name"`
+	// Platform is os/arch[/variant]; "" when unknown.
+	Platform string `json:"platform,omitempty"`
+	// Features of the node.
+	Features *host.Features `json:"-"`
+	// FromLabels is true when Features were rebuilt from NFD's node labels (lossy, see
+	// host.FeaturesFromLabels).
+	FromLabels bool `json:"fromLabels,omitempty"`
+}
+
+// Cell is the outcome of one image on one node. Cells with the same outcome are shared: do not
+// modify them.
+type Cell struct {
+	Status Status `json:"status"`
+	// Score is the lowest score among the specs evaluated (each must hold), when Compatible.
+	Score int `json:"score,omitempty"`
+	// Platform is the platform of the manifest chosen from an index.
+	Platform string `json:"platform,omitempty"`
+	// Failure is the first failing rule, when Incompatible.
+	Failure *Failure `json:"failure,omitempty"`
+	// Error says what could not be read, when Error.
+	Error string `json:"error,omitempty"`
+}
+
+// Failure is why a cell is Incompatible: the first failing rule and expression of the spec that
+// failed (match.Result.FirstFailure), or a missing platform.
+type Failure struct {
+	// Subject is "manifest" or "index": where the failing spec is attached.
+	Subject string `json:"subject,omitempty"`
+	// Set is the tag of the closest compatibility set.
+	Set string `json:"set,omitempty"`
+	// Rule is the name of the first failing rule of that set.
+	Rule string `json:"rule,omitempty"`
+	// Expression is the failing expression ("cpu.cpuid: AVX2 Exists (not present on the host)").
+	Expression string `json:"expression,omitempty"`
+}
+
+// String prints the failure on one line.
+func (f *Failure) String() string {
+	if f == nil {
+		return ""
+	}
+	var parts []string
+	if f.Set != "" {
+		parts = append(parts, "set "+f.Set)
+	}
+	if f.Rule != "" {
+		parts = append(parts, "rule "+f.Rule)
+	}
+	s := strings.Join(parts, ", ")
+	if f.Expression != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += f.Expression
+	}
+	if f.Subject == "index" {
+		s = "index spec: " + s
+	}
+	return s
+}
+
+// Short prints the cell in a few characters, for a matrix: "ok 90", "FAIL", "-" (no spec), "ERR".
+func (c *Cell) Short() string {
+	switch c.Status {
+	case Compatible:
+		return fmt.Sprintf("ok %d", c.Score)
+	case Incompatible:
+		return "FAIL"
+	case NoSpec:
+		return "-"
+	}
+	return "ERR"
+}
+
+// Detail prints the cell with its reason.
+func (c *Cell) Detail() string {
+	switch c.Status {
+	case Compatible:
+		return fmt.Sprintf("compatible (score %d)", c.Score)
+	case Incompatible:
+		return "not compatible: " + c.Failure.String()
+	case NoSpec:
+		return "no spec (treated as compatible)"
+	}
+	return "error: " + c.Error
+}
+
+// Totals counts the cells of a row or column by status.
+type Totals struct {
+	Compatible   int `json:"compatible"`
+	Incompatible int `json:"incompatible"`
+	NoSpec       int `json:"nospec"`
+	Error        int `json:"error"`
+	// Breaks counts the cells that run on the baseline but not on the target.
+	Breaks int `json:"breaks,omitempty"`
+}
+
+func (t *Totals) add(s Status) {
+	switch s {
+	case Compatible:
+		t.Compatible++
+	case Incompatible:
+		t.Incompatible++
+	case NoSpec:
+		t.NoSpec++
+	default:
+		t.Error++
+	}
+}
+
+// ImageRow is one image of the report with its totals.
+type ImageRow struct {
+	Image
+	// Digest of the resolved manifest or index.
+	Digest string `json:"digest,omitempty"`
+	// Error says why the image could not be resolved (all its cells are Error).
+	Error  string `json:"error,omitempty"`
+	Totals Totals `json:"totals"`
+	// SBOMs attached to the image (Options.SBOMs, compatible images only).
+	SBOMs []SBOM `json:"sboms,omitempty"`
+	// SBOMError says why the SBOMs could not be listed.
+	SBOMError string `json:"sbomError,omitempty"`
+}
+
+// NodeCol is one node of the report with its totals.
+type NodeCol struct {
+	Node
+	// Group numbers the distinct feature sets: nodes with the same Group have identical features.
+	Group  int    `json:"group"`
+	Totals Totals `json:"totals"`
+}
+
+// Break is a cell that runs on the baseline but not on the target: what the migration breaks.
+type Break struct {
+	Image string `json:"image"`
+	Node  string `json:"node"`
+	// Baseline is the baseline node the image runs on today: the node of the same name, or the
+	// first baseline node it runs on when the target node has no namesake.
+	Baseline string `json:"baseline"`
+	Was      *Cell  `json:"was"`
+	Now      *Cell  `json:"now"`
+	// ImageIndex and NodeIndex locate the cell in Report.Cells.
+	ImageIndex int `json:"imageIndex"`
+	NodeIndex  int `json:"nodeIndex"`
+}
+
+// Summary sums the report up.
+type Summary struct {
+	Images              int    `json:"images"`
+	Nodes               int    `json:"nodes"`
+	DistinctSpecs       int    `json:"distinctSpecs"`
+	DistinctFeatureSets int    `json:"distinctFeatureSets"`
+	Totals              Totals `json:"totals"`
+	// Baseline is true when a baseline was given; the fields below count what breaks.
+	Baseline      bool `json:"baseline"`
+	BrokenImages  int  `json:"brokenImages,omitempty"`
+	BrokenNodes   int  `json:"brokenNodes,omitempty"`
+	BaselineNodes int  `json:"baselineNodes,omitempty"`
+}
+
+// String prints "3 images would break on 12 nodes" (with a baseline) or the totals.
+func (s Summary) String() string {
+	if s.Baseline {
+		if s.BrokenImages == 0 {
+			return fmt.Sprintf("no image would break: every image that runs on the %d baseline nodes runs on the %d target nodes", s.BaselineNodes, s.Nodes)
+		}
+		return fmt.Sprintf("%s would break on %s", plural(s.BrokenImages, "image"), plural(s.BrokenNodes, "node"))
+	}
+	return fmt.Sprintf("%s on %s: %d compatible, %d not compatible, %d without spec, %d errors",
+		plural(s.Images, "image"), plural(s.Nodes, "node"), s.Totals.Compatible, s.Totals.Incompatible, s.Totals.NoSpec, s.Totals.Error)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// Report is the matrix of images by nodes.
+type Report struct {
+	Summary Summary `json:"summary"`
+	// Breaks lists the cells the migration breaks (with a baseline), by image then node.
+	Breaks []Break    `json:"breaks,omitempty"`
+	Images []ImageRow `json:"images"`
+	Nodes  []NodeCol  `json:"nodes"`
+	// Cells[i][j] is image i on node j. In JSON, each distinct cell is written once in
+	// "outcomes" and "cells" holds indexes into it (see MarshalJSON).
+	Cells [][]*Cell `json:"-"`
+}
+
+// Subject is one manifest or index of a fetched image and its newest spec.
+type Subject struct {
+	// Digest of the manifest or index.
+	Digest string
+	// Platform of a manifest chosen from an index.
+	Platform string
+	// Spec is the newest spec; nil with Err nil when none is attached.
+	Spec *spec.Spec
+	// Err is set when the spec is attached but unreadable (or the referrers cannot be listed).
+	Err error
+}
+
+// Fetched is an image resolved, with the specs that apply to each requested platform.
+type Fetched struct {
+	// Digest of the resolved manifest or index.
+	Digest string
+	// Index is the index itself (with the spec attached to it), nil for a single manifest.
+	Index *Subject
+	// Manifest is the single manifest when Index is nil.
+	Manifest *Subject
+	// Platforms maps each requested platform to the manifest the index gives for it; a platform
+	// absent from the map has no manifest in the index.
+	Platforms map[string]*Subject
+}
