@@ -7,8 +7,9 @@
 //
 // Inputs:
 //   - .cue files: all of them are loaded together as one CUE instance (they must share one package
-//     clause, or have none), like `cue export a.cue b.cue`. They may import the embedded module and
-//     CUE's standard library, nothing else.
+//     clause, or have none), like `cue export a.cue b.cue`. They may import the embedded module,
+//     CUE's standard library, domain directories of Options.CUEPath, and modules from a CUE
+//     registry that the user's own cue.mod/module.cue declares in deps (see registry.go).
 //   - .yaml, .yml and .json files: each is one document (a YAML stream of several documents is an
 //     error), with positions from the file itself.
 //   - Mixed inputs are unified into a single document, as `cue export a.cue b.yaml` would: a YAML
@@ -258,11 +259,22 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 			return nil, fmt.Errorf("author: %s: unsupported file type %q (want .cue, .yaml, .yml or .json)", f, ext)
 		}
 	}
+	var userFiles []string // the .cue inputs, as given
+	for _, v := range cueArgs {
+		userFiles = append(userFiles, virtual[strings.TrimPrefix(v, "/")])
+	}
+	deps, err := readUserDeps(userFiles)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &load.Config{
 		FS:  fsys,
 		Dir: "/",
 		FromFSPath: func(p string) string {
 			p = strings.TrimPrefix(p, "/")
+			if real, ok := deps.realPath(p); ok {
+				return real
+			}
 			if real, ok := virtual[p]; ok {
 				return real
 			}
@@ -272,9 +284,17 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 			return embeddedPrefix + p
 		},
 	}
+	if deps != nil {
+		if err := deps.apply(fsys, cfg); err != nil {
+			return nil, err
+		}
+	}
 	insts := load.Instances([]string{"./cue"}, cfg)
 	if len(insts) != 1 || insts[0].Err != nil {
 		if len(insts) == 1 {
+			if cfg.Registry != nil {
+				return nil, fmt.Errorf("author: loading the embedded schema: %w %s", insts[0].Err, deps.hint())
+			}
 			return nil, fmt.Errorf("author: loading the embedded schema: %w", insts[0].Err)
 		}
 		return nil, fmt.Errorf("author: loading the embedded schema: %d instances", len(insts))
@@ -284,7 +304,11 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 		insts := load.Instances(cueArgs, cfg)
 		for _, inst := range insts {
 			if inst.Err != nil {
-				problems = append(problems, pm.problems(inst.Err)...)
+				ps := pm.problems(inst.Err)
+				if cfg.Registry != nil {
+					ps = deps.annotate(ps)
+				}
+				problems = append(problems, ps...)
 			}
 		}
 		if len(insts) == 1 && insts[0].Err == nil {
