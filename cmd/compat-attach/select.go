@@ -231,7 +231,7 @@ func selectFeatures(ctx context.Context, cmd *cobra.Command, opts *selectOptions
 	for _, n := range nodes {
 		if n.Name == opts.node {
 			if n.FromLabels {
-				cmd.PrintErrf("note: features of node %s come from NFD's labels, which omit some cpuid flags (e.g. BMI2, LZCNT); NodeFeature objects (kubectl get nodefeatures -A -o json) have them all\n", n.Name)
+				cmd.PrintErrf("note: features of node %s come from NFD's labels, which omit some cpuid flags; inferred from the labelled ones: %s; NodeFeature objects (kubectl get nodefeatures -A -o json) have them all\n", n.Name, strings.Join(n.Inferred, " "))
 			}
 			return n.Features, "node " + n.Name, nil
 		}

@@ -74,6 +74,21 @@ func TestSelect(t *testing.T) {
 		}
 	}
 
+	// Kubernetes nodes from `kubectl get nodes -o json`: the platform comes from the kubelet's
+	// labels, the cpuid flags NFD does not label are inferred from those it does.
+	nodes := writeFile(t, tmp, "nodes.json", `{"kind": "List", "items": [
+ {"kind": "Node", "metadata": {"name": "arm-1", "labels": {"kubernetes.io/arch": "arm64", "kubernetes.io/os": "linux",
+   "feature.node.kubernetes.io/cpu-cpuid.ASIMD": "true", "feature.node.kubernetes.io/kernel-version.major": "6"}}},
+ {"kind": "Node", "metadata": {"name": "x86-1", "labels": {"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
+   "feature.node.kubernetes.io/cpu-cpuid.AVX": "true", "feature.node.kubernetes.io/cpu-cpuid.AVX2": "true",
+   "feature.node.kubernetes.io/cpu-cpuid.FMA3": "true", "feature.node.kubernetes.io/kernel-version.major": "6"}}}]}`)
+	for node, digest := range map[string]string{"arm-1": arm, "x86-1": v3} {
+		out, stderr, code := runCLI(t, "select", image, "--plain-http", "--node", node, "--nodes", nodes)
+		if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+digest {
+			t.Fatalf("select --node %s: exit %d, %q (%s), want %s", node, code, out, stderr, digest)
+		}
+	}
+
 	// Nothing fits: exit 3 and every manifest's reason.
 	f := writeFile(t, tmp, "old.json", hostOld)
 	out, stderr, code := runCLI(t, "select", image, "--plain-http", "--features", f, "-o", "json")

@@ -31,6 +31,8 @@ type Node struct {
 	// FromLabels is true when Features were rebuilt from NFD's node labels, which omit some
 	// features (see NFDUnlabelledCPUID, and every instance attribute but class and vendor).
 	FromLabels bool `json:"fromLabels,omitempty"`
+	// Inferred lists the cpuid flags InferUnlabelledCPUID added to features rebuilt from labels.
+	Inferred []string `json:"inferred,omitempty"`
 }
 
 // ReadNodes reads hosts from path: a Kubernetes Node, a List of Nodes (`kubectl get nodes -o
@@ -114,7 +116,8 @@ func parseKubeNode(raw []byte, source string) (Node, error) {
 	}
 	switch obj.Kind {
 	case "Node":
-		return Node{Name: obj.Metadata.Name, Features: FeaturesFromLabels(obj.Metadata.Labels), FromLabels: true}, nil
+		f := FeaturesFromLabels(obj.Metadata.Labels)
+		return Node{Name: obj.Metadata.Name, Features: f, FromLabels: true, Inferred: InferUnlabelledCPUID(f)}, nil
 	case "NodeFeature":
 		if len(obj.Spec.Features) == 0 {
 			return Node{}, fmt.Errorf("%s: %w: NodeFeature %s has no spec.features", source, ErrFeatureFile, obj.Metadata.Name)
@@ -162,6 +165,7 @@ func mergeNodeFeatures(nodes []Node) []Node {
 //	usb-ff_1d6b_0003.present=true → instance usb.device {class: ff, vendor: 1d6b, device: 0003}
 //	memory-numa=true              → attributes memory.numa is_numa
 //	compatkit-<feature>.<elem>    → attributes compatkit.<feature> <elem> (compatkit's own local labels)
+//	kubernetes.io/os, /arch       → attributes compatkit.platform os, arch
 //
 // Labels of other prefixes, and custom rule labels, are ignored. The result is lossy: NFD does not
 // label every flag (NFDUnlabelledCPUID) nor every attribute.
@@ -180,6 +184,15 @@ func FeaturesFromLabels(labels map[string]string) *Features {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// The kubelet's well-known labels give the platform, as compatkit's own source does.
+	if arch := labels["kubernetes.io/arch"]; arch != "" {
+		os := labels["kubernetes.io/os"]
+		if os == "" {
+			os = "linux"
+		}
+		attr("compatkit.platform", "os", os)
+		attr("compatkit.platform", "arch", arch)
+	}
 	for _, key := range keys {
 		v := labels[key]
 		name, ok := strings.CutPrefix(key, NFDLabelPrefix)
@@ -256,4 +269,47 @@ func FeaturesFromLabels(labels map[string]string) *Features {
 		}
 	}
 	return f
+}
+
+// cpuidImplied lists, for a labelled cpuid flag, unlabelled flags every CPU that has it also has
+// (x86-64: AVX arrived with Sandy Bridge and Bulldozer, which have every x86-64-v2 flag; AVX2 with
+// Haswell and Excavator, which have BMI1, BMI2, F16C and LZCNT; both hold for every later CPU).
+var cpuidImplied = map[string][]string{
+	"AVX":  {"CX16", "LAHF", "POPCNT", "SSE3", "SSSE3", "SSE4", "SSE42"},
+	"AVX2": {"BMI1", "BMI2", "F16C", "LZCNT"},
+}
+
+// x86-64 baseline flags (psABI x86-64-v1) that NFD does not label: every amd64 CPU has them.
+var x8664Baseline = []string{"CMOV", "CMPXCHG8", "FXSR", "MMX", "SSE", "SSE2"}
+
+// InferUnlabelledCPUID adds to features rebuilt from labels (FeaturesFromLabels) the cpuid flags
+// NFD does not label (NFDUnlabelledCPUID) but that the node certainly has: on amd64 the x86-64
+// baseline, and the flags implied by a labelled AVX or AVX2 (see cpuidImplied). Flags that cannot
+// be inferred stay absent. It returns the flags it added, sorted.
+func InferUnlabelledCPUID(f *Features) []string {
+	if f.Attributes["compatkit.platform"].Elements["arch"] != "amd64" {
+		return nil
+	}
+	set, ok := f.Flags["cpu.cpuid"]
+	if !ok {
+		set = nfdv1alpha1.FlagFeatureSet{Elements: map[string]nfdv1alpha1.Nil{}}
+	}
+	var added []string
+	add := func(flags ...string) {
+		for _, fl := range flags {
+			if _, has := set.Elements[fl]; !has {
+				set.Elements[fl] = nfdv1alpha1.Nil{}
+				added = append(added, fl)
+			}
+		}
+	}
+	add(x8664Baseline...)
+	for labelled, implied := range cpuidImplied {
+		if _, has := set.Elements[labelled]; has {
+			add(implied...)
+		}
+	}
+	f.Flags["cpu.cpuid"] = set
+	sort.Strings(added)
+	return added
 }

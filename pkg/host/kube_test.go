@@ -51,6 +51,18 @@ func TestParseNodes(t *testing.T) {
 	if len(usb) != 1 || usb[0].Attributes["device"] != "0003" {
 		t.Errorf("usb %v", usb)
 	}
+	if f.Attributes["compatkit.platform"].Elements["arch"] != "amd64" {
+		t.Errorf("platform from kubernetes.io labels: %v", f.Attributes["compatkit.platform"])
+	}
+	// AVX2 is labelled: the x86-64 baseline and what AVX2 implies are inferred; what only AVX
+	// would imply is not.
+	inferred := strings.Join(nodes[0].Inferred, " ")
+	if !strings.Contains(inferred, "BMI2") || !strings.Contains(inferred, "SSE2") || strings.Contains(inferred, "POPCNT") {
+		t.Errorf("inferred %q", inferred)
+	}
+	if _, ok := f.Flags["cpu.cpuid"].Elements["LZCNT"]; !ok {
+		t.Error("LZCNT not inferred from AVX2")
+	}
 	if _, ok := nodes[1].Features.Flags["cpu.cpuid"].Elements["BMI2"]; !ok {
 		t.Error("NodeFeature features lost")
 	}
