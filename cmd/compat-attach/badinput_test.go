@@ -92,10 +92,29 @@ func TestUsageErrors(t *testing.T) {
 		{"check", "x", "-o", "xml"},
 		{"attach", "x"},
 		{"attach", "x", "--spec", "f", "--created", "yesterday"},
+		{"bogus"},
+		{"vet", "--nope", "x"},
+		{"export"},
+		{"check", "x", "extra"},
+		{"check", "x", "--platform", "garbage"},
 	} {
 		_, stderr, code := runCLI(t, args...)
-		if code == 0 || stderr == "" {
-			t.Errorf("%v: exit %d, stderr %q: want an error", args, code, stderr)
+		if code != exitUsage || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q: want exit %d and an error", args, code, stderr, exitUsage)
+		}
+	}
+}
+
+func TestInputSizeLimits(t *testing.T) {
+	for _, args := range [][]string{
+		{"vet", "/dev/zero"},
+		{"export", "/dev/zero"},
+		{"check", "x", "--features", "/dev/zero"},
+		{"verify", "x", "--key", "/dev/zero"},
+	} {
+		_, stderr, code := runCLI(t, args...)
+		if code != exitFailure || !strings.Contains(stderr, "/dev/zero") || !strings.Contains(stderr, "large") {
+			t.Errorf("%v: exit %d, stderr %q: want a size error naming the file", args, code, stderr)
 		}
 	}
 }

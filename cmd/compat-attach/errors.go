@@ -35,3 +35,9 @@ func withNext(err error, format string, args ...any) error {
 	}
 	return &recommendedError{err: err, next: fmt.Sprintf(format, args...)}
 }
+
+// usageError marks a wrong command line: exit code exitUsage.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }

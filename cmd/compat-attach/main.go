@@ -10,12 +10,34 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 )
+
+// interruptGrace is how long a command may take to stop after SIGINT or SIGTERM cancelled its
+// context: network calls return at once, but a CUE evaluation does not look at the context.
+const interruptGrace = 2 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		stop() // a second signal now ends the process the default way
+		select {
+		case <-done:
+		case <-time.After(interruptGrace):
+			fmt.Fprintln(os.Stderr, "Interrupted.")
+			os.Exit(130)
+		}
+	}()
 	err := newRootCmd().ExecuteContext(ctx)
+	close(done)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -34,9 +56,32 @@ func exitCode(err error, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "Error:", err)
+	if isUsageError(err) {
+		fmt.Fprintln(stderr, "Run with --help for usage.")
+		return exitUsage
+	}
 	var re *recommendedError
 	if errors.As(err, &re) && re.next != "" {
 		fmt.Fprintln(stderr, "Next:", re.next)
 	}
 	return 1
+}
+
+// isUsageError recognises the errors cobra returns for a wrong command line (unknown command or
+// flag, wrong number of arguments, missing required flag), which exit with exitUsage. cobra has no
+// error types for them, so they are told by their fixed messages; flag errors are also marked by
+// usageError through the root's FlagErrorFunc.
+func isUsageError(err error) bool {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "required flag(s)",
+		"accepts ", "requires at least", "requires at most", "flag needs an argument", "invalid argument"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
 }

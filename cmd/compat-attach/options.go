@@ -44,7 +44,7 @@ func (o *platformOption) parse() (*ocispec.Platform, error) {
 	}
 	p, err := oci.ParsePlatform(o.raw)
 	if err != nil {
-		return nil, fmt.Errorf("--platform %q: %w", o.raw, err)
+		return nil, &usageError{err: fmt.Errorf("--platform %q: %w", o.raw, err)}
 	}
 	return &p, nil
 }

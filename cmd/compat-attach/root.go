@@ -35,6 +35,7 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 			quietKlog(verbose)
 		},
 	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	cmd.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "print the log of NFD's feature sources on stderr")
 	cmd.AddCommand(
 		vetCmd(),

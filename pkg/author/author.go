@@ -24,12 +24,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/compatkit/compatkit/internal/fileutil"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -42,6 +43,10 @@ import (
 
 	"github.com/compatkit/compatkit/pkg/spec"
 )
+
+// MaxInputBytes bounds each input file (.cue, .yaml, .json): the compiled spec is at most
+// spec.MaxSpecBytes, so a larger source is a mistake, refused before CUE spends time on it.
+const MaxInputBytes = 1 << 20
 
 // Options tune Compile and Vet.
 type Options struct {
@@ -235,7 +240,7 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(f)
+		data, err := fileutil.ReadLimited(f, MaxInputBytes)
 		if err != nil {
 			return nil, err
 		}

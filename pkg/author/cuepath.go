@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/compatkit/compatkit/internal/fileutil"
+
 	"github.com/compatkit/compatkit/internal/memfs"
 )
 
@@ -59,7 +61,7 @@ func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 				}
 				return fmt.Errorf("%s would replace compatkit's own %s: use another directory name", p, v)
 			}
-			b, err := os.ReadFile(p)
+			b, err := fileutil.ReadLimited(p, MaxInputBytes)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/compatkit/compatkit/internal/fileutil"
+
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/parser"
@@ -79,7 +81,7 @@ func readUserDeps(cueFiles []string) (*userDeps, error) {
 			continue
 		}
 		seen[mf] = true
-		data, err := os.ReadFile(mf)
+		data, err := fileutil.ReadLimited(mf, MaxInputBytes)
 		if err != nil {
 			return nil, fmt.Errorf("author: %w", err)
 		}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
+
+	"github.com/compatkit/compatkit/internal/fileutil"
 
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 	"sigs.k8s.io/yaml"
@@ -39,12 +40,9 @@ type Node struct {
 // json`), a NodeFeature or a List of them (`kubectl get nodefeatures -A -o json`), or a saved
 // feature file (ParseFeatures; the node is named after the file). JSON or YAML.
 func ReadNodes(path string) ([]Node, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileutil.ReadLimited(path, MaxFeatureFileBytes*16)
 	if err != nil {
 		return nil, fmt.Errorf("reading nodes: %w", err)
-	}
-	if len(data) > MaxFeatureFileBytes*16 {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFeatureFile, MaxFeatureFileBytes*16)
 	}
 	return ParseNodes(data, path)
 }

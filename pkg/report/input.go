@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/compatkit/compatkit/internal/fileutil"
+
 	"sigs.k8s.io/yaml"
 
 	"github.com/compatkit/compatkit/pkg/host"
@@ -32,14 +34,7 @@ func ReadImages(path string) ([]Image, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > MaxInputBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxInputBytes)
-	}
-	return os.ReadFile(path)
+	return fileutil.ReadLimited(path, MaxInputBytes)
 }
 
 type podList struct {

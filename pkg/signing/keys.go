@@ -12,7 +12,8 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"os"
+
+	"github.com/compatkit/compatkit/internal/fileutil"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -190,9 +191,12 @@ func ParsePrivateKey(data []byte, source string, pass PassFunc) (crypto.Signer, 
 	return s, nil
 }
 
+// maxKeyBytes bounds key files: a PEM key is a few hundred bytes.
+const maxKeyBytes = 64 << 10
+
 // LoadPrivateKey reads and parses a private key file (ParsePrivateKey).
 func LoadPrivateKey(path string, pass PassFunc) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileutil.ReadLimited(path, maxKeyBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
@@ -214,7 +218,7 @@ func ParsePublicKey(data []byte, source string) (crypto.PublicKey, error) {
 
 // LoadPublicKey reads and parses a public key file (ParsePublicKey).
 func LoadPublicKey(path string) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileutil.ReadLimited(path, maxKeyBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/compatkit/compatkit/internal/fileutil"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -75,7 +76,7 @@ func ParsePolicy(data []byte, source string) (*Policy, error) {
 
 // LoadPolicy reads a policy file; relative paths in it are relative to its directory.
 func LoadPolicy(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileutil.ReadLimited(path, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidPolicy, err)
 	}
@@ -126,7 +127,7 @@ func (p *Policy) Compile(ctx context.Context) (*Verifier, error) {
 		case k.Path != "" && k.PEM != "":
 			return nil, fmt.Errorf("%w: %s: give path or pem, not both", ErrInvalidPolicy, src)
 		case k.Path != "":
-			b, err := os.ReadFile(p.path(k.Path))
+			b, err := fileutil.ReadLimited(p.path(k.Path), maxKeyBytes)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrInvalidPolicy, src, err)
 			}
