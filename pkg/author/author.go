@@ -220,7 +220,7 @@ const (
 
 // loadInputs reads and parses every file; it evaluates nothing.
 func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, error) {
-	pm := &pathMapper{user: map[string]bool{}}
+	pm := &pathMapper{user: map[string]bool{}, virtual: map[string]string{}}
 	if opts.Dir != "" {
 		d, err := filepath.Abs(opts.Dir)
 		if err != nil {
@@ -233,7 +233,7 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 	if err != nil {
 		return nil, err
 	}
-	virtual := map[string]string{} // virtual path -> path as given
+	virtual := pm.virtual // virtual path -> path as given
 	var cueArgs []string
 	var problems []Problem
 	for i, f := range files {

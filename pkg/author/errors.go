@@ -3,6 +3,7 @@ package author
 import (
 	stderrors "errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -82,9 +83,10 @@ func (e *Error) Errors() []Problem { return e.Problems }
 
 // pathMapper turns file names as CUE reports them into the names users see.
 type pathMapper struct {
-	dir    string // Options.Dir, absolute, "" if unset
-	user   map[string]bool
-	values []cue.Value // the user's values, to find a position in them by path
+	dir     string            // Options.Dir, absolute, "" if unset
+	virtual map[string]string // virtual path of a user .cue file in the loader's FS -> path as given
+	user    map[string]bool
+	values  []cue.Value // the user's values, to find a position in them by path
 }
 
 func (m *pathMapper) rel(file string) string {
@@ -130,7 +132,7 @@ func (m *pathMapper) problems(err error) []Problem {
 	list := cueerrors.Errors(err)
 	if len(list) == 0 && err != nil {
 		// Not a CUE error (a YAML decoder's, for example): keep its text, which names the file.
-		return []Problem{{Msg: err.Error()}}
+		return m.devirtualize([]Problem{{Msg: err.Error()}})
 	}
 	for _, e := range list {
 		format, args := e.Msg()
@@ -195,7 +197,7 @@ func (m *pathMapper) problems(err error) []Problem {
 		}
 	}
 	sortProblems(out)
-	return out
+	return m.devirtualize(out)
 }
 
 func sortProblems(ps []Problem) {
@@ -371,4 +373,27 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// devirtualize replaces the loader's names for the user's .cue files ("/compatkit.input/f0000.cue",
+// "f0000.cue") with the paths the user gave, in positions and in messages (CUE's own messages,
+// such as "found packages x (f0000.cue) and y (f0001.cue)", name files by their FS path).
+func (m *pathMapper) devirtualize(ps []Problem) []Problem {
+	if len(m.virtual) == 0 {
+		return ps
+	}
+	fix := func(s string) string {
+		for v, real := range m.virtual {
+			shown := m.rel(real)
+			s = strings.ReplaceAll(s, "/"+v, shown)
+			s = strings.ReplaceAll(s, v, shown)
+			s = strings.ReplaceAll(s, "("+path.Base(v)+")", "("+shown+")")
+		}
+		return s
+	}
+	for i := range ps {
+		ps[i].File = fix(ps[i].File)
+		ps[i].Msg = strings.TrimSuffix(fix(ps[i].Msg), ` in "/"`)
+	}
+	return ps
 }

@@ -1,0 +1,36 @@
+package author
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Errors never name the loader's virtual files, only the user's.
+func TestErrorsNameUserFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	nul := write("nul.cue", "version: \"v1alpha1\"\n\x00\n")
+	p1, p2 := write("p1.cue", "package x\n"), write("p2.cue", "package y\n")
+	for _, files := range [][]string{{nul}, {p1, p2}} {
+		err := Vet(context.Background(), files, Options{Dir: dir})
+		if err == nil {
+			t.Fatalf("%v: no error", files)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, inputDir) || strings.Contains(msg, "f0000") {
+			t.Errorf("%v: error names a virtual file: %s", files, msg)
+		}
+		if !strings.Contains(msg, filepath.Base(files[0])) {
+			t.Errorf("%v: error does not name the file: %s", files, msg)
+		}
+	}
+}
