@@ -69,7 +69,7 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
 	opts.target.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
 	opts.cue.bind(cmd.Flags())
-	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "spec file (.cue, .yaml, .json); repeat for a CUE package of several files")
+	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "spec file (.cue, .yaml, .json); repeat for the .cue files of one CUE package")
 	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "attach to the manifest of this platform (os/arch[/variant]); repeatable")
 	cmd.Flags().StringVar(&opts.created, "created", "", "creation time to record (RFC 3339; default now), for reproducible digests")
 	cmd.Flags().BoolVar(&opts.doSign, "sign", false, "sign each attached spec (after it is pushed) with --key FILE or --keyless")
@@ -98,6 +98,9 @@ type attachResult struct {
 
 func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	ctx := cmd.Context()
+	if err := oneDocument(opts.specFiles); err != nil {
+		return err
+	}
 	created := time.Now().UTC().Truncate(time.Second)
 	if opts.created != "" {
 		t, err := time.Parse(time.RFC3339, opts.created)
@@ -145,7 +148,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 			// The spec referrer exists now: sign it (never a signature for nothing).
 			sr, err := signSpec(ctx, r, j.subject, j.platform, d, j.spec, signer)
 			if err != nil {
-				return withNext(err, "the spec %s is attached but unsigned: sign it with `compat-attach sign %s`", ar.Referrer, opts.image)
+				return withNext(err, "the spec %s is attached but unsigned: sign it with `compat-attach sign %s`", ar.Referrer, opts.target.ref(opts.image))
 			}
 			ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
 		}

@@ -97,6 +97,7 @@ func TestUsageErrors(t *testing.T) {
 		{"export"},
 		{"check", "x", "extra"},
 		{"check", "x", "--platform", "garbage"},
+		{"export", "a.yaml", "b.yaml"},
 	} {
 		_, stderr, code := runCLI(t, args...)
 		if code != exitUsage || stderr == "" {

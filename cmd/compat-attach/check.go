@@ -23,6 +23,8 @@ type checkOptions struct {
 	features string
 	policy   policyOptions
 	image    string
+	// requireTrusted makes a subject whose specs all fail verification incompatible.
+	requireTrusted bool
 }
 
 func checkCmd() *cobra.Command {
@@ -44,9 +46,10 @@ only specs that verify are used: the newest verified spec of each subject is eva
 newer spec that does not verify is named on stderr with the reason. When a subject has specs but
 none verifies, check treats it like an image without a spec (compatible, as runtimes without
 compatkit behave) and says so loudly on stderr and in the report ("untrusted"): an unsigned spec can
-neither make an image incompatible nor compatible.
+neither make an image incompatible nor compatible. With --require-trusted, such an image is not
+compatible (exit 3): for admission checks that must not pass on a wrong key or a stripped signature.
 
-Exit codes: 0 compatible, 3 not compatible, 1 error.`,
+Exit codes: 0 compatible, 3 not compatible, 1 error, 2 usage.`,
 		Example: `  # Can this machine run the example's x86-64-v3 image?
   compat-attach check --oci-layout examples/hello/build/oci:1.0 --platform linux/amd64/v3
 
@@ -68,6 +71,7 @@ Exit codes: 0 compatible, 3 not compatible, 1 error.`,
 	opts.platform.bind(cmd.Flags(), "check the manifest of this platform (os/arch[/variant]); default: the host's")
 	opts.output.bind(cmd.Flags(), "text", "text", "json", "yaml")
 	cmd.Flags().StringVar(&opts.features, "features", "", "read features from FILE (- for stdin) instead of discovering this host's")
+	cmd.Flags().BoolVar(&opts.requireTrusted, "require-trusted", false, "under a trust policy: an image whose specs all fail verification is not compatible")
 	opts.policy.bind(cmd.Flags())
 	return cmd
 }
@@ -83,6 +87,8 @@ type checkReport struct {
 	Score int `json:"score"`
 	// Untrusted lists the subjects whose specs were all ignored under the trust policy.
 	Untrusted []string `json:"untrusted,omitempty"`
+	// RequireTrusted is true when untrusted subjects make the image incompatible.
+	RequireTrusted bool `json:"requireTrusted,omitempty"`
 }
 
 // checkedSpec is one evaluated spec: where it is attached and the outcome.
@@ -137,8 +143,13 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 			continue
 		}
 		if isNoTrustedSpec(err) {
-			cmd.PrintErrf("WARNING: %v\nWARNING: no trusted spec for %s: it is treated as an image without a spec (compatible)\n", err, r.ref(subject))
 			rep.Untrusted = append(rep.Untrusted, r.ref(subject))
+			if rep.RequireTrusted = opts.requireTrusted; opts.requireTrusted {
+				cmd.PrintErrf("%v\nNo trusted spec for %s: not compatible (--require-trusted)\n", err, r.ref(subject))
+				rep.Compatible = false
+				continue
+			}
+			cmd.PrintErrf("WARNING: %v\nWARNING: no trusted spec for %s: it is treated as an image without a spec (compatible); --require-trusted makes it incompatible\n", err, r.ref(subject))
 			continue
 		}
 		if err != nil {
@@ -214,6 +225,10 @@ func printCheck(w io.Writer, rep *checkReport) {
 	}
 	fmt.Fprintf(w, "\nFeatures: %s\n", rep.Features)
 	for _, u := range rep.Untrusted {
+		if rep.RequireTrusted {
+			fmt.Fprintf(w, "\nNo trusted spec for %s: its specs do not verify under the policy;\n  with --require-trusted it is not compatible. See `compat-attach verify`.\n", u)
+			continue
+		}
 		fmt.Fprintf(w, "\nWARNING: no trusted spec for %s: its specs do not verify under the policy and are ignored;\n  it is treated as an image without a spec (compatible). See `compat-attach verify`.\n", u)
 	}
 	if len(rep.Specs) == 0 && len(rep.Untrusted) == 0 {
@@ -254,6 +269,10 @@ func printCheck(w io.Writer, rep *checkReport) {
 	if rep.Compatible {
 		fmt.Fprintf(w, "Verdict: COMPATIBLE (score %d)\n", rep.Score)
 	} else {
-		fmt.Fprintln(w, "Verdict: NOT COMPATIBLE: no compatibility set matches")
+		if rep.RequireTrusted && len(rep.Untrusted) > 0 {
+			fmt.Fprintln(w, "Verdict: NOT COMPATIBLE: no trusted spec")
+		} else {
+			fmt.Fprintln(w, "Verdict: NOT COMPATIBLE: no compatibility set matches")
+		}
 	}
 }

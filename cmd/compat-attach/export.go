@@ -28,6 +28,9 @@ referrer). A document with per-platform specs needs --platform.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.files = args
+			if err := oneDocument(args); err != nil {
+				return err
+			}
 			if err := opts.output.validate(); err != nil {
 				return err
 			}

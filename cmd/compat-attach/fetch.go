@@ -62,13 +62,13 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	if v != nil {
 		s, _, err = trustedSpec(ctx, r, r.manifest, v, cmd.ErrOrStderr())
 		if isNoTrustedSpec(err) {
-			return withNext(err, "see why with `compat-attach verify %s`", opts.image)
+			return withNext(err, "see why with `compat-attach verify %s`", opts.target.ref(opts.image))
 		}
 	} else {
 		s, _, err = r.target.NewestSpec(ctx, r.manifest)
 	}
 	if err != nil {
-		return withNext(err, "list what is attached with `compat-attach discover %s`", opts.image)
+		return withNext(err, "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
 	}
 	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)
 }

@@ -24,6 +24,17 @@ func (o *targetOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.plainHTTP, "plain-http", false, "talk HTTP instead of HTTPS to the registry")
 }
 
+// ref renders IMAGE with the flags that locate it, for the commands printed in "Next:" hints.
+func (o *targetOptions) ref(image string) string {
+	switch {
+	case o.ociLayout:
+		return "--oci-layout " + image
+	case o.plainHTTP:
+		return "--plain-http " + image
+	}
+	return image
+}
+
 func (o *targetOptions) options() oci.Options {
 	return oci.Options{OCILayout: o.ociLayout, PlainHTTP: o.plainHTTP}
 }

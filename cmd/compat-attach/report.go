@@ -136,6 +136,11 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	if err := report.Write(cmd.OutOrStdout(), rep, opts.output.format); err != nil {
 		return err
 	}
+	t := rep.Summary.Totals
+	if t.Error > 0 && t.Compatible+t.Incompatible+t.NoSpec == 0 {
+		// Nothing could be evaluated: a wrong registry flag or an unreachable registry, not a report.
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no image could be read (%d error cells): check the references and --plain-http / --oci-layout", t.Error)}
+	}
 	if rep.Summary.Baseline && rep.Summary.BrokenImages > 0 {
 		return &exitError{code: exitIncompatible}
 	}

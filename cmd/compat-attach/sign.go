@@ -184,7 +184,7 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 			}
 		}
 		if len(jobs) == 0 {
-			return withNext(fmt.Errorf("%w: nothing to sign in %s", oci.ErrNoSpec, opts.image), "attach a spec first: `compat-attach attach %s --spec FILE --sign ...`", opts.image)
+			return withNext(fmt.Errorf("%w: nothing to sign in %s", oci.ErrNoSpec, opts.image), "attach a spec first: `compat-attach attach %s --spec FILE --sign ...`", opts.target.ref(opts.image))
 		}
 	}
 	// Find every spec before signing anything.

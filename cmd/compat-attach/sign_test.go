@@ -87,6 +87,10 @@ func TestSignVerify(t *testing.T) {
 			if code != 0 || !strings.Contains(errs, "WARNING: no trusted spec") || !strings.Contains(out, "WARNING: no trusted spec") {
 				t.Fatalf("check under another key: %d\n%s%s", code, out, errs)
 			}
+			out, errs, code = runCLI(t, with("check", st.image, "--platform", "linux/amd64/v3", "--features", v2, "--key", other+".pub", "--require-trusted")...)
+			if code != exitIncompatible || !strings.Contains(out, "NOT COMPATIBLE: no trusted spec") {
+				t.Fatalf("check --require-trusted under another key: %d\n%s%s", code, out, errs)
+			}
 			if _, errs, code := runCLI(t, with("fetch", st.image, "--platform", "linux/amd64/v3", "--key", other+".pub")...); code != 1 || !strings.Contains(errs, "no trusted spec") {
 				t.Fatalf("fetch under another key: %d %s", code, errs)
 			}

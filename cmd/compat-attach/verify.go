@@ -140,7 +140,7 @@ func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 		}
 	}
 	if verified == 0 {
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no spec of %s verifies under the policy (%s)\nNext: sign the spec with `compat-attach sign %s --key FILE` or check the policy's keys and identities", opts.image, v, opts.image)}
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no spec of %s verifies under the policy (%s)\nNext: sign the spec with `compat-attach sign %s --key FILE` or check the policy's keys and identities", opts.image, v, opts.target.ref(opts.image))}
 	}
 	return nil
 }

@@ -106,3 +106,12 @@ func runVet(cmd *cobra.Command, opts *vetOptions) error {
 	fmt.Fprintf(out, "%d file(s) valid\n", len(opts.files))
 	return nil
 }
+
+// oneDocument checks that files form one document, as export and attach compile them: the .cue
+// files of one directory (a CUE package), or a single YAML or JSON file.
+func oneDocument(files []string) error {
+	if g := vetGroups(files); len(g) > 1 {
+		return &usageError{err: fmt.Errorf("%d documents given (%s and %s): give one, the .cue files of one directory or one YAML/JSON file (vet checks several at once)", len(g), g[0][0], g[1][0])}
+	}
+	return nil
+}
