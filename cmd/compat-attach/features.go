@@ -23,11 +23,12 @@ func featuresCmd() *cobra.Command {
 compatkit's own (compatkit.platform, compatkit.libc), and print them as NFD's Features JSON, the
 shape 'nfd export features' prints. Save it to check images against this machine from elsewhere
 (check --features FILE). Sources that fail (missing DMI or /proc/modules) are reported on stderr.`,
-		Example: `  compat-attach features > node.json
+		Example: `  # Save this machine's features, and check an image against them from anywhere
+  compat-attach features > node.json
+  compat-attach check --oci-layout examples/hello/build/oci:1.0 --features node.json
 
   # Publish compatkit's own features (GPU driver, libc, runtimes, MPI) to NFD on this node
-  compat-attach features --nfd-local-file /etc/kubernetes/node-feature-discovery/features.d/compatkit --nfd-local-expiry 24h
-  compat-attach check --oci-layout examples/hello/build/oci:1.0 --features node.json`,
+  compat-attach features --nfd-local-file /etc/kubernetes/node-feature-discovery/features.d/compatkit --nfd-local-expiry 24h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.output.validate(); err != nil {

@@ -83,7 +83,8 @@ error, 2 usage.`,
 			return runReport(cmd, &opts)
 		},
 	}
-	opts.target.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.target.ociLayout, "oci-layout", false, "the references in --images are OCI image layouts, PATH[:TAG] or PATH@DIGEST")
+	cmd.Flags().BoolVar(&opts.target.plainHTTP, "plain-http", false, "talk HTTP instead of HTTPS to the registries of --images")
 	opts.platform.bind(cmd.Flags(), "evaluate the manifest of this platform (os/arch[/variant]) on every node, instead of each node's own")
 	opts.output.bind(cmd.Flags(), "table", report.Formats...)
 	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json)")

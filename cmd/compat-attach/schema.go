@@ -16,7 +16,7 @@ func schemaCmd() *cobra.Command {
 		Long: `Print the JSON Schema (draft 2020-12) of compat.#Document, generated from compatkit's CUE
 schema, for editors that validate YAML and JSON spec files. The repository commits it as
 schema/compat.schema.json (go generate ./pkg/author regenerates it).`,
-		Example: `  compat-attach schema -o schema/compat.schema.json`,
+		Example: `  compat-attach schema -f schema/compat.schema.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := author.JSONSchema()
@@ -30,6 +30,6 @@ schema/compat.schema.json (go generate ./pkg/author regenerates it).`,
 			return os.WriteFile(file, b, 0o644)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "output-file", "o", "", "write the schema to this file instead of standard output")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "write the schema to this file instead of standard output")
 	return cmd
 }

@@ -71,6 +71,9 @@ never taken from the spec alone.`,
 			if opts.features != "" && opts.node != "" {
 				return &exitError{code: exitUsage, msg: "Error: give --features or --node, not both"}
 			}
+			if opts.nodes != "" && opts.node == "" {
+				return &exitError{code: exitUsage, msg: "Error: --nodes needs --node NAME (the node to select for); for every node, use `compat-attach report`"}
+			}
 			return runSelect(cmd, &opts)
 		},
 	}

@@ -12,7 +12,7 @@ import (
 	"cuelang.org/go/encoding/jsonschema"
 )
 
-//go:generate go run ../../cmd/compat-attach schema -o ../../schema/compat.schema.json
+//go:generate go run ../../cmd/compat-attach schema -f ../../schema/compat.schema.json
 
 // SchemaID is the $id of the generated JSON Schema.
 const SchemaID = "https://compatkit.dev/schema/compat.schema.json"

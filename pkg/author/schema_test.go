@@ -7,7 +7,7 @@ import (
 )
 
 // TestSchemaUpToDate: regenerating the JSON Schema gives the committed schema/compat.schema.json
-// (regenerate with `go generate ./pkg/author` or `compat-attach schema -o schema/compat.schema.json`).
+// (regenerate with `go generate ./pkg/author` or `compat-attach schema -f schema/compat.schema.json`).
 func TestSchemaUpToDate(t *testing.T) {
 	got, err := JSONSchema()
 	if err != nil {

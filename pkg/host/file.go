@@ -63,8 +63,15 @@ func ParseFeatures(data []byte, source string) (*Features, error) {
 			Features json.RawMessage `json:"features"`
 		} `json:"spec"`
 	}
+	if len(j) > 0 && j[0] != '{' {
+		return nil, fmt.Errorf("%s: %w: want a JSON or YAML object (the output of `nfd export features` or `compat-attach features`)", source, ErrFeatureFile)
+	}
 	if err := json.Unmarshal(j, &probe); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", source, ErrFeatureFile, err)
+	}
+	switch probe.Kind {
+	case "List", "NodeList", "Node", "NodeFeatureList":
+		return nil, fmt.Errorf("%s: %w: a Kubernetes %s holds several nodes or only labels: use `select --node NAME --nodes %s` or `report --nodes %s`", source, ErrFeatureFile, probe.Kind, source, source)
 	}
 	if probe.Kind == "NodeFeature" {
 		if len(probe.Spec.Features) == 0 {

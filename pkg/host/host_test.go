@@ -81,7 +81,8 @@ func TestParseFeatures(t *testing.T) {
 		{"", "empty"},
 		{`{"flag": {}}`, `unknown field "flag"`},
 		{`{"flags": {}}`, "no flags, attributes or instances"},
-		{`[1, 2]`, "cannot unmarshal"},
+		{`[1, 2]`, "want a JSON or YAML object"},
+		{`{"kind": "List", "items": []}`, "select --node NAME"},
 		{"kind: NodeFeature\nspec: {}\n", "without spec.features"},
 	} {
 		_, err := ParseFeatures([]byte(tc.in), "f.json")
