@@ -162,6 +162,12 @@ func (r *Result) For(platform string) (*spec.Spec, error) {
 		if s, ok := r.Platforms[platform]; ok {
 			return s, nil
 		}
+		// linux/arm64 and linux/arm64/v8 name the same platform (image-spec's default variant).
+		for k, s := range r.Platforms {
+			if canonicalPlatform(k) == canonicalPlatform(platform) {
+				return s, nil
+			}
+		}
 	}
 	if r.Default != nil {
 		return r.Default, nil
@@ -520,4 +526,12 @@ func (in *inputs) sourceName() string {
 		names[i] = in.pm.rel(s.Path)
 	}
 	return strings.Join(names, ", ")
+}
+
+// canonicalPlatform drops arm64's default variant v8, so that linux/arm64 equals linux/arm64/v8.
+func canonicalPlatform(p string) string {
+	if rest, ok := strings.CutSuffix(p, "/arm64/v8"); ok {
+		return rest + "/arm64"
+	}
+	return p
 }

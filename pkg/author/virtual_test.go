@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 // Errors never name the loader's virtual files, only the user's.
@@ -32,5 +34,18 @@ func TestErrorsNameUserFiles(t *testing.T) {
 		if !strings.Contains(msg, filepath.Base(files[0])) {
 			t.Errorf("%v: error does not name the file: %s", files, msg)
 		}
+	}
+}
+
+func TestForArm64Variant(t *testing.T) {
+	s := &spec.Spec{Version: spec.Version}
+	r := &Result{Platforms: map[string]*spec.Spec{"linux/arm64/v8": s}}
+	for _, p := range []string{"linux/arm64", "linux/arm64/v8"} {
+		if got, err := r.For(p); err != nil || got != s {
+			t.Errorf("For(%q) = %v, %v", p, got, err)
+		}
+	}
+	if _, err := r.For("linux/amd64"); err == nil {
+		t.Error("For(linux/amd64) found a spec")
 	}
 }
