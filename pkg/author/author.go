@@ -23,11 +23,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
@@ -486,16 +488,28 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 	res := &Result{Platforms: map[string]*spec.Spec{}, Sources: in.sources, Relax: doc.Relax, val: val, pm: in.pm}
 	source := in.sourceName()
 	var problems []Problem
-	parse := func(name string, v json.RawMessage) *spec.Spec {
+	parse := func(name string, at []string, v json.RawMessage) *spec.Spec {
 		s, err := spec.Parse(v, source+" ("+name+")")
-		if err != nil {
+		var fe *spec.FieldError
+		switch {
+		case errors.As(err, &fe):
+			// Checks CUE leaves to spec.Parse (regexps, integer operands, ranges): point at the
+			// user's field when the path leads there (sugar-generated sets have no source field).
+			p := Problem{Path: strings.Join(append(append([]string{}, at...), fe.Path), "."), Msg: fe.Msg}
+			if pos := in.pm.locate(append(append([]string{}, at...), splitFieldPath(fe.Path)...)); pos.IsValid() {
+				p.File, p.Line, p.Column = in.pm.rel(pos.Filename()), pos.Line(), pos.Column()
+			} else {
+				p.Msg = name + ": " + p.Msg
+			}
+			problems = append(problems, p)
+		case err != nil:
 			problems = append(problems, Problem{Msg: err.Error()})
 		}
 		return s
 	}
 	if len(doc.Compatibilities) > 0 {
 		b, _ := json.Marshal(map[string]any{"version": doc.Version, "compatibilities": doc.Compatibilities})
-		res.Default = parse("default spec", b)
+		res.Default = parse("default spec", nil, b)
 	}
 	for p, v := range doc.Platforms {
 		// Keep only the spec's own fields: the #Requirements sugar has compiled to compatibilities.
@@ -507,7 +521,7 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 			return nil, fmt.Errorf("author: decoding the exported spec of platform %s: %w", p, err)
 		}
 		b, _ := json.Marshal(ps)
-		res.Platforms[p] = parse("platform "+p, b)
+		res.Platforms[p] = parse("platform "+p, []string{"platforms", strconv.Quote(p)}, b)
 	}
 	if res.Default == nil && len(doc.Platforms) == 0 && len(problems) == 0 {
 		problems = append(problems, Problem{Msg: "the document has no spec: give version and compatibilities, or platforms"})
@@ -534,4 +548,23 @@ func canonicalPlatform(p string) string {
 		return rest + "/arm64"
 	}
 	return p
+}
+
+// splitFieldPath turns a spec.FieldError path ("compatibilities[0].rules[1].name") into CUE path
+// elements ("compatibilities", "0", "rules", "1", "name").
+func splitFieldPath(p string) []string {
+	var out []string
+	for _, part := range strings.Split(p, ".") {
+		name, idx, _ := strings.Cut(part, "[")
+		if name != "" {
+			out = append(out, name)
+		}
+		for idx != "" {
+			var n string
+			n, idx, _ = strings.Cut(idx, "]")
+			out = append(out, n)
+			idx = strings.TrimPrefix(idx, "[")
+		}
+	}
+	return out
 }

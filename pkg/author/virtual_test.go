@@ -49,3 +49,16 @@ func TestForArm64Variant(t *testing.T) {
 		t.Error("For(linux/amd64) found a spec")
 	}
 }
+
+// Checks left to spec.Parse (regexps, integer operands) still point at the user's field.
+func TestParseChecksHavePositions(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "re.yaml")
+	doc := "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n    - feature: cpu.cpuid\n      matchExpressions:\n        X: {op: InRegexp, value: [\"(\"]}\n"
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Vet(context.Background(), []string{p}, Options{Dir: filepath.Dir(p)})
+	if err == nil || !strings.HasPrefix(err.Error(), "re.yaml:8:") || !strings.Contains(err.Error(), "invalid regexp") {
+		t.Fatalf("got %v, want re.yaml:8:...: invalid regexp", err)
+	}
+}
