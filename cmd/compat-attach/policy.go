@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
+	"github.com/compatkit/compatkit/internal/fileutil"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -56,6 +59,14 @@ func (o *policyOptions) verifier(ctx context.Context) (*signing.Verifier, error)
 		}
 	}
 	for _, k := range o.keys {
+		// Check the flag's key here, so that the error names the flag rather than a policy entry.
+		if _, err := signing.LoadPublicKey(k); err != nil {
+			hint := "give the public key file (PEM PUBLIC KEY, e.g. cosign.pub)"
+			if b, rerr := fileutil.ReadLimited(k, 64<<10); rerr == nil && strings.Contains(string(b), "PRIVATE KEY") {
+				hint = "this is a private key: give its public half (" + strings.TrimSuffix(k, filepath.Ext(k)) + ".pub)"
+			}
+			return nil, withNext(fmt.Errorf("--key %s: %w", k, err), "%s", hint)
+		}
 		p.Keys = append(p.Keys, signing.PolicyKey{Path: absFromCwd(k, p.Dir)})
 	}
 	hasID := o.identity != "" || o.identityRegexp != ""
