@@ -119,3 +119,15 @@ func TestInputSizeLimits(t *testing.T) {
 		}
 	}
 }
+
+// A local OCI layout given without --oci-layout is refused at once, never tried as a registry.
+func TestLayoutWithoutFlag(t *testing.T) {
+	dir := t.TempDir() + "/layout"
+	testregistry.WriteLayout(t, dir, "1.0")
+	for _, cmd := range []string{"check", "discover", "select", "fetch"} {
+		_, stderr, code := runCLI(t, cmd, dir+":1.0")
+		if code != exitUsage || !strings.Contains(stderr, "add --oci-layout") {
+			t.Errorf("%s: exit %d, %q", cmd, code, stderr)
+		}
+	}
+}

@@ -69,6 +69,9 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.target.guardLayout(opts.image); err != nil {
+		return err
+	}
 	t, err := oci.Open(ctx, opts.image, opts.target.options())
 	if err != nil {
 		return err

@@ -29,6 +29,9 @@ type resolved struct {
 // resolveImage opens IMAGE and, for an index, picks the manifest of platform ("" = keep the
 // index as the subject).
 func resolveImage(ctx context.Context, image string, topts *targetOptions, platform string) (*resolved, error) {
+	if err := topts.guardLayout(image); err != nil {
+		return nil, err
+	}
 	t, err := oci.Open(ctx, image, topts.options())
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 
@@ -33,6 +34,21 @@ func (o *targetOptions) ref(image string) string {
 		return "--plain-http " + image
 	}
 	return image
+}
+
+// guardLayout refuses a registry reference that names an OCI image layout on this machine
+// (PATH[:TAG|@DIGEST] whose PATH holds an oci-layout file): the user forgot --oci-layout, and
+// trying it as a registry would only end in a DNS error.
+func (o *targetOptions) guardLayout(image string) error {
+	if o.ociLayout {
+		return nil
+	}
+	if path, _, err := oci.ParseLayoutReference(image); err == nil {
+		if _, err := os.Stat(filepath.Join(path, "oci-layout")); err == nil {
+			return &usageError{err: fmt.Errorf("%s is an OCI image layout on this machine: add --oci-layout", path)}
+		}
+	}
+	return nil
 }
 
 func (o *targetOptions) options() oci.Options {

@@ -127,6 +127,9 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: --platform %q: %v", platform, err)}
 	}
+	if err := opts.target.guardLayout(opts.image); err != nil {
+		return err
+	}
 	t, err := oci.Open(ctx, opts.image, opts.target.options())
 	if err != nil {
 		return err
