@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,7 +26,8 @@ func discoverCmd() *cobra.Command {
 		Use:   "discover IMAGE",
 		Short: "List the compatibility specs attached to an image and, for an index, to its manifests",
 		Long: `List the compatibility referrers of IMAGE and, when IMAGE is an index, of each of its manifests:
-subject, platform, referrer digest and creation time, newest first per subject. Reads manifests
+subject, platform, referrer digest, creation time and the tags of the spec's compatibility sets,
+newest first per subject. Reads manifests
 and the referrers list only; no blob is downloaded.
 
 Under a trust policy (--policy, --key, --certificate-identity ...; see 'compat-attach verify --help'),
@@ -56,7 +58,9 @@ type discoverEntry struct {
 	Platform     string `json:"platform,omitempty"`
 	Referrer     string `json:"referrer"`
 	ArtifactType string `json:"artifactType"`
-	Created      string `json:"created,omitempty"`
+	// Tags are the tags of the spec's compatibility sets, as its referrer announces them.
+	Tags    []string `json:"tags,omitempty"`
+	Created string   `json:"created,omitempty"`
 	// Status is VERIFIED or UNVERIFIED under a trust policy, empty without one.
 	Status string `json:"status,omitempty"`
 	// Reason says why an entry is UNVERIFIED.
@@ -110,6 +114,7 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 			Platform:     oci.FormatPlatform(e.Subject.Platform),
 			Referrer:     t.Name() + "@" + e.Referrer.Digest.String(),
 			ArtifactType: e.Referrer.ArtifactType,
+			Tags:         oci.Tags(e.Referrer),
 		}
 		if !e.Created.IsZero() {
 			row.Created = e.Created.UTC().Format(time.RFC3339)
@@ -129,7 +134,7 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	if opts.output.format != "table" {
 		return writeData(out, opts.output.format, rows)
 	}
-	header := []string{"SUBJECT", "PLATFORM", "REFERRER", "CREATED"}
+	header := []string{"SUBJECT", "PLATFORM", "REFERRER", "CREATED", "TAGS"}
 	if v != nil {
 		header = append(header, "SIGNATURE", "REASON")
 	}
@@ -139,7 +144,11 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 		if p == "" {
 			p = "-"
 		}
-		cols := []string{shortDigest(r.Subject), p, shortDigest(r.Referrer), r.Created}
+		tags := strings.Join(r.Tags, ",")
+		if tags == "" {
+			tags = "-"
+		}
+		cols := []string{shortDigest(r.Subject), p, shortDigest(r.Referrer), r.Created, tags}
 		if v != nil {
 			cols = append(cols, r.Status, r.Reason)
 		}

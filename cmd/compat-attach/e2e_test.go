@@ -134,7 +134,8 @@ func TestEndToEnd(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &found); err != nil {
 				t.Fatal(err)
 			}
-			if len(found) != 2 || found[0].ArtifactType != spec.ArtifactType || found[0].Created != "2026-01-02T03:04:05Z" {
+			if len(found) != 2 || found[0].ArtifactType != spec.ArtifactType || found[0].Created != "2026-01-02T03:04:05Z" ||
+				strings.Join(found[0].Tags, ",") != "x86-64-v3" {
 				t.Fatalf("discover: %+v", found)
 			}
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,12 +178,14 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 	if created.IsZero() {
 		created = time.Now()
 	}
+	ann := map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)}
+	if tags := specTags(s); tags != "" {
+		ann[AnnotationSpecTags] = tags
+	}
 	opts := oras.PackManifestOptions{
-		Subject: &subject,
-		Layers:  layers,
-		ManifestAnnotations: map[string]string{
-			ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339),
-		},
+		Subject:             &subject,
+		Layers:              layers,
+		ManifestAnnotations: ann,
 	}
 	desc, err := oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
 	if isAlreadyExists(err) {
@@ -280,4 +283,31 @@ func (t *Target) NewestSpec(ctx context.Context, subject ocispec.Descriptor) (*s
 		return nil, ocispec.Descriptor{}, err
 	}
 	return s, refs[0], nil
+}
+
+// AnnotationSpecTags is a referrer manifest annotation listing the tags of the spec's compatibility
+// sets (comma-separated, in spec order, without repeats). Referrers listings carry manifest
+// annotations (image-spec v1.1 referrers, and the tag schema's index), so discover shows the tags
+// without fetching any spec.
+const AnnotationSpecTags = "dev.compatkit.image-compatibility.tags"
+
+// specTags joins the distinct set tags of s.
+func specTags(s *spec.Spec) string {
+	var tags []string
+	seen := map[string]bool{}
+	for _, c := range s.Compatibilities {
+		if c.Tag != "" && !seen[c.Tag] {
+			seen[c.Tag] = true
+			tags = append(tags, c.Tag)
+		}
+	}
+	return strings.Join(tags, ",")
+}
+
+// Tags returns the set tags a referrer descriptor announces (AnnotationSpecTags), nil when none.
+func Tags(referrer ocispec.Descriptor) []string {
+	if v := referrer.Annotations[AnnotationSpecTags]; v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
