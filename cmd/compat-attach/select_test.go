@@ -145,3 +145,27 @@ compatibilities: [{rules: [{name: "AVX-512", matchFeatures: [{feature: "cpu.cpui
 		t.Fatalf("the index's spec must apply to every manifest: exit %d, %s", code, stderr)
 	}
 }
+
+// TestSelectExample attaches the shipped example's compat.cue to an index of the example's shape
+// (linux/amd64, linux/amd64/v3, linux/arm64/v8) and selects for the shipped machine profiles.
+func TestSelectExample(t *testing.T) {
+	reg := testregistry.NewOCI(t)
+	img := testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+	image := reg.Host() + "/hello:1.0"
+	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", "../../examples/hello/compat.cue"); code != 0 {
+		t.Fatalf("attach the example's spec: %s", stderr)
+	}
+	v1, v3, arm := img.Manifests[0].Digest.String(), img.Manifests[1].Digest.String(), img.Manifests[2].Digest.String()
+	for profile, want := range map[string]string{
+		"aws-c5-xeon-platinum-8275cl":     v3,  // x86-64-v4: the v3 image
+		"amd-epyc-7763-nvidia-a100":       v3,  // Zen 3, x86-64-v3
+		"intel-xeon-e5-2670-sandy-bridge": v1,  // AVX but no AVX2: the v1 image
+		"x86-64-v2-no-avx2":               v1,  // no AVX at all
+		"aws-c6g-graviton2":               arm, // arm64
+	} {
+		out, stderr, code := runCLI(t, "select", image, "--plain-http", "--features", "../../examples/profiles/"+profile+".json")
+		if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+want {
+			t.Errorf("%s: exit %d, %q (%s), want %s", profile, code, out, stderr, want)
+		}
+	}
+}
