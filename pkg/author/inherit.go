@@ -38,6 +38,7 @@ type Warning struct {
 	Msg string `json:"message"`
 }
 
+// String prints "item: message".
 func (w Warning) String() string { return w.Item + ": " + w.Msg }
 
 // Inheritance records where a derived spec's inherited requirements come from, for the
@@ -66,6 +67,7 @@ type Conflict struct {
 // InheritError lists every conflict.
 type InheritError struct{ Conflicts []Conflict }
 
+// Error prints one line per conflict, derived side first, with what to do.
 func (e *InheritError) Error() string {
 	lines := make([]string, len(e.Conflicts))
 	for i, c := range e.Conflicts {

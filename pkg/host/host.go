@@ -35,6 +35,7 @@ type Warning struct {
 	Err string `json:"error"`
 }
 
+// String prints "source: error".
 func (w Warning) String() string { return w.Source + ": " + w.Err }
 
 // Discoverer runs a fixed list of sources. Use New.

@@ -51,6 +51,7 @@ type Omission struct {
 	Why string `json:"why"`
 }
 
+// String prints the omitted expression and why it cannot be a node selector requirement.
 func (o Omission) String() string {
 	return fmt.Sprintf("set %s, rule %s: %s: %s", o.Set, o.Rule, o.What, o.Why)
 }

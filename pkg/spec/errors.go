@@ -21,6 +21,7 @@ type FieldError struct {
 	Msg string
 }
 
+// Error prints "source: path: message".
 func (e *FieldError) Error() string {
 	p := e.Path
 	if e.Source != "" {
