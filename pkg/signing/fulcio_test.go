@@ -10,13 +10,11 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/compatkit/compatkit/internal/testregistry"
-	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 )
 
@@ -103,12 +101,7 @@ func TestKeylessThroughFulcioAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "layout")
-	img := testregistry.WriteLayout(t, dir, "1.0")
-	tg, err := oci.Open(ctx, dir+":1.0", oci.Options{OCILayout: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, tg := newLayout(t)
 	attachAndSign(t, tg, img.Manifests[0], testregistry.SampleSpec(50), signer, t0)
 	if fulcioCalls.Load() != 1 {
 		t.Fatalf("Fulcio got %d requests, want 1", fulcioCalls.Load())

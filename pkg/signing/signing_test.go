@@ -352,12 +352,7 @@ func TestKeylessOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "layout")
-	img := testregistry.WriteLayout(t, dir, "1.0")
-	tg, err := oci.Open(ctx, dir+":1.0", oci.Options{OCILayout: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, tg := newLayout(t)
 	subject := img.Manifests[0]
 	attachAndSign(t, tg, subject, testregistry.SampleSpec(50), signer, t0)
 
@@ -390,9 +385,7 @@ func TestKeylessOffline(t *testing.T) {
 
 	// A certificate that expired before the signature (no timestamp: checked at the current time).
 	ca.notBefore, ca.notAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
-	dir2 := filepath.Join(t.TempDir(), "layout")
-	img2 := testregistry.WriteLayout(t, dir2, "1.0")
-	tg2, _ := oci.Open(ctx, dir2+":1.0", oci.Options{OCILayout: true})
+	img2, tg2 := newLayout(t)
 	ref, err := tg2.PushSpec(ctx, img2.Manifests[0], testregistry.SampleSpec(50), nil, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -536,4 +529,16 @@ func signedBundle(t *testing.T, tg *oci.Target, subject, ref ocispec.Descriptor,
 		t.Fatal(err)
 	}
 	return st, bj
+}
+
+// newLayout writes the test image into a fresh OCI layout and opens it.
+func newLayout(t *testing.T) (testregistry.Image, *oci.Target) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	tg, err := oci.Open(context.Background(), dir+":1.0", oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, tg
 }
