@@ -98,6 +98,8 @@ func TestUsageErrors(t *testing.T) {
 		{"check", "x", "extra"},
 		{"check", "x", "--platform", "garbage"},
 		{"export", "a.yaml", "b.yaml"},
+		{"check", "x", "--require-trusted"},
+		{"check", "x", "--require-tlog"},
 	} {
 		_, stderr, code := runCLI(t, args...)
 		if code != exitUsage || stderr == "" {

@@ -101,6 +101,9 @@ type checkedSpec struct {
 
 func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	ctx := cmd.Context()
+	if opts.requireTrusted && !opts.policy.active() {
+		return &usageError{err: fmt.Errorf("--require-trusted needs a trust policy: add --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy")}
+	}
 	if _, err := opts.platform.parse(); err != nil {
 		return err
 	}

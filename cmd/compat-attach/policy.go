@@ -49,6 +49,9 @@ func (o *policyOptions) active() bool {
 // verifier compiles the policy; nil when none was given.
 func (o *policyOptions) verifier(ctx context.Context) (*signing.Verifier, error) {
 	if !o.active() {
+		if o.requireTlog || o.trustedRoot != "" {
+			return nil, &usageError{err: fmt.Errorf("--require-tlog and --trusted-root refine a trust policy: add --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy")}
+		}
 		return nil, nil
 	}
 	p := &signing.Policy{}

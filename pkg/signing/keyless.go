@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/compatkit/compatkit/internal/fileutil"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -47,7 +48,7 @@ func NewKeylessSigner(ctx context.Context, o KeylessOptions) (*Signer, error) {
 	var sc *root.SigningConfig
 	switch {
 	case o.SigningConfig != "":
-		if sc, err = root.NewSigningConfigFromPath(o.SigningConfig); err != nil {
+		if sc, err = loadSigningConfig(o.SigningConfig); err != nil {
 			return nil, fmt.Errorf("signing config %s: %w", o.SigningConfig, err)
 		}
 	case o.FulcioURL == "" && o.CertificateProvider == nil:
@@ -87,7 +88,7 @@ func NewKeylessSigner(ctx context.Context, o KeylessOptions) (*Signer, error) {
 		s.TimestampAuthorities = append(s.TimestampAuthorities, sign.NewTimestampAuthority(&sign.TimestampAuthorityOptions{URL: tsa, Timeout: 30 * time.Second, Retries: 1}))
 	}
 	if o.TrustedRoot != "" {
-		tr, err := root.NewTrustedRootFromPath(o.TrustedRoot)
+		tr, err := loadTrustedRoot(o.TrustedRoot)
 		if err != nil {
 			return nil, fmt.Errorf("trusted root %s: %w", o.TrustedRoot, err)
 		}
@@ -151,4 +152,26 @@ func CertificateIdentity(cert *x509.Certificate) (issuer, subject string, err er
 		return "", "", err
 	}
 	return sum.Extensions.Issuer, sum.SubjectAlternativeName, nil
+}
+
+// maxRootBytes bounds trusted_root.json and signing_config.json files (sigstore's public ones are
+// tens of kilobytes).
+const maxRootBytes = 4 << 20
+
+// loadTrustedRoot reads a sigstore trusted_root.json with a size limit.
+func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
+	data, err := fileutil.ReadLimited(path, maxRootBytes)
+	if err != nil {
+		return nil, err
+	}
+	return root.NewTrustedRootFromJSON(data)
+}
+
+// loadSigningConfig reads a sigstore signing_config.json with a size limit.
+func loadSigningConfig(path string) (*root.SigningConfig, error) {
+	data, err := fileutil.ReadLimited(path, maxRootBytes)
+	if err != nil {
+		return nil, err
+	}
+	return root.NewSigningConfigFromJSON(data)
 }

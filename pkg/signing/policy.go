@@ -170,7 +170,7 @@ func (p *Policy) Compile(ctx context.Context) (*Verifier, error) {
 	case p.TrustedMaterial != nil:
 		v.trusted = p.TrustedMaterial
 	case p.TrustedRoot != "":
-		tr, err := root.NewTrustedRootFromPath(p.path(p.TrustedRoot))
+		tr, err := loadTrustedRoot(p.path(p.TrustedRoot))
 		if err != nil {
 			return nil, fmt.Errorf("%w: trusted root %s: %v", ErrInvalidPolicy, p.path(p.TrustedRoot), err)
 		}
