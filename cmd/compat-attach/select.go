@@ -13,6 +13,7 @@ import (
 	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/match"
 	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 type selectOptions struct {
@@ -25,6 +26,7 @@ type selectOptions struct {
 	allowedRuntimes   []string
 	noAnnotations     bool
 	verifyAnnotations bool
+	policy            policyOptions
 	image             string
 }
 
@@ -52,7 +54,12 @@ referrers win).
 
 Runtimes: with --allowed-runtimes, a compatibility set that needs a runtime (compatkit.runtime)
 outside the list does not count, and the runtime the chosen set needs is reported; a runtime is
-never taken from the spec alone.`,
+never taken from the spec alone.
+
+Under a trust policy (--key, --policy, --certificate-identity ...; see 'compat-attach verify
+--help'), only verified specs count: each manifest's newest verified spec is used, a manifest whose
+specs all fail verification ranks as one without a spec, and the index annotations (which carry no
+signature) are not used.`,
 		Example: `  # The best image of the example for this machine
   compat-attach select --oci-layout examples/hello/build/oci:1.0
 
@@ -86,6 +93,7 @@ never taken from the spec alone.`,
 	cmd.Flags().StringSliceVar(&opts.allowedRuntimes, "allowed-runtimes", nil, "runtime handlers the administrator allows (comma-separated)")
 	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs in the index's annotations; read the referrers")
 	cmd.Flags().BoolVar(&opts.verifyAnnotations, "verify-annotations", false, "read the referrers and report annotations that disagree with them")
+	opts.policy.bind(cmd.Flags())
 	return cmd
 }
 
@@ -130,9 +138,24 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	if err := opts.target.guardLayout(opts.image); err != nil {
 		return err
 	}
+	v, err := opts.policy.verifier(ctx)
+	if err != nil {
+		return err
+	}
 	t, err := oci.Open(ctx, opts.image, opts.target.options())
 	if err != nil {
 		return err
+	}
+	read := t.NewestSpec
+	if v != nil {
+		read = func(ctx context.Context, subject ocispec.Descriptor) (*spec.Spec, ocispec.Descriptor, error) {
+			s, ref, err := trustedSpec(ctx, &resolved{target: t}, subject, v, cmd.ErrOrStderr())
+			if isNoTrustedSpec(err) {
+				cmd.PrintErrf("WARNING: %v: ranked as a manifest without a spec\n", err)
+				return nil, ocispec.Descriptor{}, fmt.Errorf("%w: %v", oci.ErrNoSpec, err)
+			}
+			return s, ref, err
+		}
 	}
 	root, err := t.Resolve(ctx)
 	if err != nil {
@@ -141,7 +164,7 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	rep := &selectReport{Image: opts.image, Platform: platform, Features: source}
 	var cands []match.Candidate
 	if !isIndex(root) {
-		s, _, err := t.NewestSpec(ctx, root)
+		s, _, err := read(ctx, root)
 		if err != nil && !isNoSpec(err) {
 			return err
 		}
@@ -151,7 +174,8 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 			Filter: func(d ocispec.Descriptor) bool {
 				return d.Platform != nil && d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture
 			},
-			UseAnnotations:    !opts.noAnnotations,
+			SpecFunc:          read,
+			UseAnnotations:    !opts.noAnnotations && v == nil,
 			VerifyAnnotations: opts.verifyAnnotations,
 		})
 		if err != nil {

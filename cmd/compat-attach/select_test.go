@@ -169,3 +169,34 @@ func TestSelectExample(t *testing.T) {
 		}
 	}
 }
+
+// Under a trust policy, an unsigned newer spec cannot steer select.
+func TestSelectUnderPolicy(t *testing.T) {
+	dir := t.TempDir() + "/layout"
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	image := dir + ":1.0"
+	tmp := t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test")
+	keys := tmp + "/k"
+	if _, stderr, code := runCLI(t, "generate-key-pair", "--output-key-prefix", keys); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", writeFile(t, tmp, "compat.cue", selectSpec), "--sign", "--key", keys+".key"); code != 0 {
+		t.Fatal(stderr)
+	}
+	impossible := writeFile(t, tmp, "newer.cue", `version: "v1alpha1"
+compatibilities: [{rules: [{name: "AMX", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AMXTILE: {op: "Exists"}}]}]}]
+`)
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", impossible, "--platform", "linux/amd64/v3", "--created", "2099-01-01T00:00:00Z"); code != 0 {
+		t.Fatal(stderr)
+	}
+	host := writeFile(t, tmp, "v3.json", hostV3)
+	out, _, _ := runCLI(t, "select", "--oci-layout", image, "--features", host)
+	if !strings.HasSuffix(strings.TrimSpace(out), img.Manifests[0].Digest.String()) {
+		t.Fatalf("without a policy the newest (unsigned) spec counts: want v1, got %q", out)
+	}
+	out, stderr, code := runCLI(t, "select", "--oci-layout", image, "--features", host, "--key", keys+".pub")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), img.Manifests[1].Digest.String()) || !strings.Contains(stderr, "Ignoring spec") {
+		t.Fatalf("under --key the unsigned spec is ignored: want v3, got exit %d %q\n%s", code, out, stderr)
+	}
+}
