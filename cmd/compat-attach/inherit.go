@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -51,6 +52,9 @@ func inheritAll(ctx context.Context, stderr io.Writer, opts *attachOptions, r *r
 		out[i].spec = j.spec
 	}
 	if opts.base.noBase {
+		if len(res.Relax) > 0 {
+			fmt.Fprintf(stderr, "warning: --no-base: the document's relax %v has no effect\n", res.Relax)
+		}
 		return out, nil
 	}
 	v, err := opts.base.policy.verifier(ctx)
@@ -58,6 +62,12 @@ func inheritAll(ctx context.Context, stderr io.Writer, opts *attachOptions, r *r
 		return nil, err
 	}
 	bases := map[string]*resolved{}
+	inherited := false
+	defer func() {
+		if !inherited && len(res.Relax) > 0 {
+			fmt.Fprintf(stderr, "warning: the document relaxes %v, but no base spec was inherited: relax has no effect\n", res.Relax)
+		}
+	}()
 	for i, j := range jobs {
 		ref, baseOpts, err := baseRef(ctx, opts, r, j.subject)
 		if err != nil {
@@ -91,6 +101,13 @@ func inheritAll(ctx context.Context, stderr io.Writer, opts *attachOptions, r *r
 			baseSpec, referrer, err = b.target.NewestSpec(ctx, subject)
 		}
 		if isNoSpec(err) {
+			if b.index != nil && subject.Digest == b.root.Digest {
+				// The derived spec goes on an index; the base may have specs on its manifests only.
+				if entries, derr := b.target.Discover(ctx); derr == nil && len(entries) > 0 {
+					return nil, withNext(fmt.Errorf("base image %s has specs on its platform manifests only, and %s gets one spec for all platforms", ref, r.ref(j.subject)),
+						"attach per platform (--platform P, or platforms: in the document) to inherit each platform's base spec, or pass --no-base")
+				}
+			}
 			fmt.Fprintf(stderr, "note: base image %s has no compatibility spec: nothing to inherit\n", b.ref(subject))
 			continue
 		}
@@ -102,12 +119,17 @@ func inheritAll(ctx context.Context, stderr io.Writer, opts *attachOptions, r *r
 		}
 		baseName := b.ref(subject)
 		derived, inh, warnings, err := res.Inherit(j.platform, baseSpec, baseName)
-		if err != nil {
+		var ie *author.InheritError
+		if errors.As(err, &ie) {
 			return nil, withNext(err, "make the rule at least as strict as the base's, or name it in relax: [...] to drop it explicitly")
+		}
+		if err != nil {
+			return nil, err
 		}
 		for _, w := range warnings {
 			fmt.Fprintf(stderr, "warning: %s (relaxed from base %s)\n", w, baseName)
 		}
+		inherited = true
 		out[i] = inheritedSpec{spec: derived, base: &spec.BaseProvenance{
 			Ref: ref, Digest: subject.Digest.String(), Referrer: referrer.Digest.String(), Verified: v != nil,
 			Inherited: inh.Inherited, Relaxed: inh.Relaxed,

@@ -14,21 +14,23 @@ import (
 // Inheritance: a derived image (FROM base) keeps what its base image requires and may only tighten
 // it.
 //
-//   - What the base requires is the rules that every base compatibility set has (its required
-//     rules: a host that fails one fails every base set). Rules only some base sets have are
-//     alternatives or preferences of the base, not requirements; they are not inherited.
-//   - Every required base rule is added to every derived set, unless the derived set already has a
-//     rule of the same name. Such a rule must be at least as strict: for every expression of the
-//     base rule's matchFeatures terms, the derived rule has an expression on the same feature and
-//     element that implies it (same expression; In with a subset of the values; Ge/Gt with a
-//     higher or equal integer bound; Le/Lt with a lower or equal one; any operator but
-//     DoesNotExist in place of Exists). Otherwise it is a conflict naming both sides. matchAny
-//     parts must be equal.
+//   - Each base compatibility set is an alternative the base accepts, so the derived image must
+//     satisfy one of its own sets and one of the base's: every derived set is combined with every
+//     minimal base set (a base set whose rules include all of another's adds nothing and is
+//     skipped, so a base whose sets only add preferences to a common core gives one combination).
+//     Weights, tags and descriptions come from the derived sets. At most MaxInheritedSets sets.
+//   - A combination holds the base set's rules plus the derived set's, unless the derived set
+//     already has a rule of the same name. Such a rule must be at least as strict: for every
+//     expression of the base rule's matchFeatures terms, the derived rule has an expression on the
+//     same feature and element that implies it (same expression; In with a subset of the values,
+//     or integers within the base's bound; Ge/Gt with a higher or equal integer bound; Le/Lt with
+//     a lower or equal one; a GtLt/GeLe range inside the bound; any operator but DoesNotExist in
+//     place of Exists). Otherwise it is a conflict naming both sides. matchAny parts must be equal.
 //   - relax (in the derived document) names what the derived image no longer requires: a base
 //     rule name ("kernel new enough") drops that rule; "feature.element" ("cpu.cpuid.AVX512F")
 //     drops that expression from the base rules. Every relaxation yields a Warning and is
 //     recorded in Inheritance.Relaxed (for the provenance layer). A relax entry that matches
-//     nothing in the base is an error.
+//     nothing in the base is a *RelaxError.
 
 // Warning is something the author should know but that does not stop compilation.
 type Warning struct {
@@ -86,87 +88,111 @@ func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string
 	if i := strings.LastIndex(baseRef, "@"); i >= 0 {
 		rec.BaseDigest = baseRef[i+1:]
 	}
-	// The base's required rules, with where they come from.
+	// Each base set is an alternative the base image accepts; the derived image must satisfy its
+	// own set and one of the base's: every derived set is combined with every base set (its
+	// rules, with where they come from).
 	type baseRule struct {
 		rule spec.Rule
 		at   string
 	}
-	var required []baseRule
-	if len(base.Compatibilities) > 0 {
-		for j, r := range base.Compatibilities[0].Rules {
-			inAll := true
-			for _, c := range base.Compatibilities[1:] {
-				if !slices.ContainsFunc(c.Rules, func(o spec.Rule) bool { return reflect.DeepEqual(o, r) }) {
-					inAll = false
-					break
-				}
-			}
-			if inAll {
-				required = append(required, baseRule{rule: cloneRule(r), at: fmt.Sprintf("%s compatibilities[0].rules[%d] (%s)", baseRef, j, r.Name)})
-			}
+	baseSets := make([][]baseRule, len(base.Compatibilities))
+	for j, c := range base.Compatibilities {
+		for r, rule := range c.Rules {
+			baseSets[j] = append(baseSets[j], baseRule{rule: cloneRule(rule), at: fmt.Sprintf("%s compatibilities[%d].rules[%d] (%s)", baseRef, j, r, rule.Name)})
 		}
 	}
-	// Relaxations.
+	if len(baseSets) == 0 {
+		baseSets = [][]baseRule{nil}
+	}
+	// A base set whose rules include all of another's adds nothing once combined (a host matching
+	// it matches the smaller one too, and weights come from the derived sets): keep the minimal
+	// ones. A base whose sets only add preferences to a common core thus gives one combination.
+	var minimal [][]baseRule
+	for j, set := range baseSets {
+		redundant := false
+		for k, other := range baseSets {
+			if k != j && containsRules(set, other, func(b baseRule) spec.Rule { return b.rule }) && (len(other) < len(set) || k < j) {
+				redundant = true
+				break
+			}
+		}
+		if !redundant {
+			minimal = append(minimal, set)
+		}
+	}
+	baseSets = minimal
+	if n := len(derived.Compatibilities) * len(baseSets); n > MaxInheritedSets {
+		return nil, nil, nil, fmt.Errorf("inheriting from %s gives %d compatibility sets (%d derived x %d base), more than %d: relax base rules or merge sets", baseRef, n, len(derived.Compatibilities), len(baseSets), MaxInheritedSets)
+	}
+	// Relaxations apply to every base set.
 	var warnings []Warning
 	for _, item := range relax {
 		used := false
-		kept := required[:0]
-		for _, br := range required {
-			if br.rule.Name == item {
-				used = true
-				continue
-			}
-			for ti := range br.rule.MatchFeatures {
-				t := &br.rule.MatchFeatures[ti]
-				if el, ok := strings.CutPrefix(item, t.Feature+"."); ok {
-					if _, has := t.MatchExpressions[el]; has {
-						delete(t.MatchExpressions, el)
-						used = true
+		for j, set := range baseSets {
+			kept := set[:0]
+			for _, br := range set {
+				if br.rule.Name == item {
+					used = true
+					continue
+				}
+				for ti := range br.rule.MatchFeatures {
+					t := &br.rule.MatchFeatures[ti]
+					if el, ok := strings.CutPrefix(item, t.Feature+"."); ok {
+						if _, has := t.MatchExpressions[el]; has {
+							delete(t.MatchExpressions, el)
+							used = true
+						}
 					}
 				}
+				br.rule.MatchFeatures = slices.DeleteFunc(br.rule.MatchFeatures, func(t spec.FeatureMatcherTerm) bool {
+					return len(t.MatchExpressions) == 0 && t.MatchName == nil
+				})
+				if len(br.rule.MatchFeatures) == 0 && len(br.rule.MatchAny) == 0 {
+					continue
+				}
+				kept = append(kept, br)
 			}
-			br.rule.MatchFeatures = slices.DeleteFunc(br.rule.MatchFeatures, func(t spec.FeatureMatcherTerm) bool {
-				return len(t.MatchExpressions) == 0 && t.MatchName == nil
-			})
-			if len(br.rule.MatchFeatures) == 0 && len(br.rule.MatchAny) == 0 {
-				continue
-			}
-			kept = append(kept, br)
+			baseSets[j] = kept
 		}
-		required = kept
 		if !used {
-			return nil, nil, nil, fmt.Errorf("relax %q matches no rule name or feature.element of what %s requires", item, baseRef)
+			return nil, nil, nil, &RelaxError{Item: item, BaseRef: baseRef}
 		}
 		rec.Relaxed = append(rec.Relaxed, item)
-		warnings = append(warnings, Warning{Item: item, Msg: fmt.Sprintf("relaxed: no longer required although base image %s requires it", baseRef)})
+		warnings = append(warnings, Warning{Item: item, Msg: "relaxed: no longer required although the base image requires it"})
 	}
 	out := &spec.Spec{Version: derived.Version}
 	var conflicts []Conflict
 	for i, c := range derived.Compatibilities {
-		nc := c
-		nc.Rules = nil
-		var added []spec.Rule
-		for _, br := range required {
-			j := slices.IndexFunc(c.Rules, func(r spec.Rule) bool { return r.Name == br.rule.Name })
-			if j < 0 {
-				added = append(added, cloneRule(br.rule))
-				if !slices.Contains(rec.Inherited, br.rule.Name) {
-					rec.Inherited = append(rec.Inherited, br.rule.Name)
-				}
-				continue
+		for j, required := range baseSets {
+			nc := c
+			if len(baseSets) > 1 && base.Compatibilities[j].Tag != "" {
+				nc.Description = strings.TrimSpace(c.Description + " (with base set " + base.Compatibilities[j].Tag + ")")
 			}
-			if msg := weaker(br.rule, c.Rules[j]); msg != "" {
-				where := fmt.Sprintf("compatibilities[%d].rules[%d] (%s)", i, j, c.Rules[j].Name)
-				if pos != nil {
-					if p := pos(i, j); p != "" {
-						where = p + ": " + where
+			var added []spec.Rule
+			for _, br := range required {
+				k := slices.IndexFunc(c.Rules, func(r spec.Rule) bool { return r.Name == br.rule.Name })
+				if k < 0 {
+					added = append(added, cloneRule(br.rule))
+					if !slices.Contains(rec.Inherited, br.rule.Name) {
+						rec.Inherited = append(rec.Inherited, br.rule.Name)
+					}
+					continue
+				}
+				if msg := weaker(br.rule, c.Rules[k]); msg != "" {
+					where := fmt.Sprintf("compatibilities[%d].rules[%d] (%s)", i, k, c.Rules[k].Name)
+					if pos != nil {
+						if p := pos(i, k); p != "" {
+							where = p + ": " + where
+						}
+					}
+					if !slices.ContainsFunc(conflicts, func(o Conflict) bool { return o.Base == br.at && o.Derived == where }) {
+						conflicts = append(conflicts, Conflict{Base: br.at, Derived: where, Msg: msg})
 					}
 				}
-				conflicts = append(conflicts, Conflict{Base: br.at, Derived: where, Msg: msg})
 			}
+			nc.Rules = append(added, c.Rules...)
+			out.Compatibilities = append(out.Compatibilities, nc)
 		}
-		nc.Rules = append(added, c.Rules...)
-		out.Compatibilities = append(out.Compatibilities, nc)
 	}
 	if len(conflicts) > 0 {
 		return nil, nil, warnings, &InheritError{Conflicts: conflicts}
@@ -175,6 +201,20 @@ func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string
 		return nil, nil, warnings, err
 	}
 	return out, rec, warnings, nil
+}
+
+// MaxInheritedSets bounds the sets Inherit produces (derived sets x base sets).
+const MaxInheritedSets = 64
+
+// RelaxError is a relax entry that names nothing the base requires.
+type RelaxError struct {
+	// Item is the relax entry; BaseRef the base image.
+	Item, BaseRef string
+}
+
+// Error says what the entry should name.
+func (e *RelaxError) Error() string {
+	return fmt.Sprintf("relax %q matches no rule name or feature.element of what %s requires: name a base rule (e.g. \"kernel\") or feature.element (e.g. \"cpu.cpuid.AVX512F\"), or remove it", e.Item, e.BaseRef)
 }
 
 func cloneRule(r spec.Rule) spec.Rule {
@@ -223,6 +263,21 @@ func implies(d, b *spec.MatchExpression) bool {
 		n, err := strconv.Atoi(e.Value[0])
 		return n, err == nil
 	}
+	// A derived In on integers implies a base bound when every value satisfies it.
+	if d.Op == "In" && d.Type == "" && (b.Op == "Gt" || b.Op == "Ge" || b.Op == "Lt" || b.Op == "Le") {
+		for _, v := range d.Value {
+			if !implies(&spec.MatchExpression{Op: "Ge", Value: []string{v}}, b) && !implies(&spec.MatchExpression{Op: "Le", Value: []string{v}}, b) {
+				return false
+			}
+		}
+		return len(d.Value) > 0
+	}
+	// A derived range implies a base bound on the side the base bounds.
+	if (d.Op == "GtLt" || d.Op == "GeLe") && len(d.Value) == 2 {
+		lo, hi := map[bool]string{true: "Gt", false: "Ge"}[d.Op == "GtLt"], map[bool]string{true: "Lt", false: "Le"}[d.Op == "GtLt"]
+		return implies(&spec.MatchExpression{Op: spec.Op(lo), Value: d.Value[:1], Type: d.Type}, b) ||
+			implies(&spec.MatchExpression{Op: spec.Op(hi), Value: d.Value[1:], Type: d.Type}, b)
+	}
 	switch b.Op {
 	case "Exists":
 		return d.Op != "DoesNotExist"
@@ -268,4 +323,14 @@ func implies(d, b *spec.MatchExpression) bool {
 		return dn <= bn
 	}
 	return false
+}
+
+// containsRules reports whether every rule of sub is (deeply equal to) a rule of set.
+func containsRules[T any](set, sub []T, rule func(T) spec.Rule) bool {
+	for _, r := range sub {
+		if !slices.ContainsFunc(set, func(o T) bool { return reflect.DeepEqual(rule(o), rule(r)) }) {
+			return false
+		}
+	}
+	return true
 }

@@ -11,8 +11,8 @@ import (
 
 const baseRef = "registry.example/base@sha256:1111111111111111111111111111111111111111111111111111111111111111"
 
-// baseSpec requires a kernel >= 4 and AVX2 and AVX512F in every set; SSE42 only in one (an
-// alternative, not a requirement).
+// baseSpec requires a kernel >= 4 and AVX2 and AVX512F in every set; SSE42 only in one (a
+// preference on top of the other set: combining with that set adds nothing, so it is not used).
 func baseSpec(t *testing.T) *spec.Spec {
 	t.Helper()
 	s, err := spec.Parse([]byte(`{"version": "v1alpha1", "compatibilities": [
@@ -87,7 +87,7 @@ required: [{name: "gpu", matchFeatures: [{feature: "pci.device", matchExpression
 	if _, ok := cpu["AVX512F"]; ok || cpu["AVX2"] == nil {
 		t.Errorf("cpu rule: %v", cpu)
 	}
-	if len(warns) != 2 || strings.Join(rec.Relaxed, ",") != "cpu.cpuid.AVX512F,kernel" || !strings.Contains(warns[0].String(), baseRef) {
+	if len(warns) != 2 || strings.Join(rec.Relaxed, ",") != "cpu.cpuid.AVX512F,kernel" || warns[0].Item != "cpu.cpuid.AVX512F" || !strings.Contains(warns[0].String(), "relaxed") {
 		t.Errorf("warnings %v, record %+v", warns, rec)
 	}
 	// A relax entry that matches nothing is an error.
@@ -110,9 +110,57 @@ required: [
 		t.Fatalf("got %v", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"derived.cue:4:2: compatibilities[0].rules[1] (kernel)", baseRef + " compatibilities[0].rules[0] (kernel)", "kernel.version major", "relax"} {
+	for _, want := range []string{"derived.cue:4:2: compatibilities[0].rules[1] (kernel)", baseRef + " compatibilities[1].rules[0] (kernel)", "kernel.version major", "relax"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("want %q in\n%s", want, msg)
 		}
+	}
+}
+
+// A base with real alternatives (AVX on x86, ASIMD on arm): every derived set is combined with
+// each of them, so the derived image keeps "one of the base's sets", not only what they share.
+func TestInheritAlternatives(t *testing.T) {
+	base, err := spec.Parse([]byte(`{"version": "v1alpha1", "compatibilities": [
+ {"tag": "x86", "rules": [{"name": "avx", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"AVX": {"op": "Exists"}}}]}]},
+ {"tag": "arm", "rules": [{"name": "asimd", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"ASIMD": {"op": "Exists"}}}]}]}]}`), "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := compileDerived(t, `package app
+version: "v1alpha1"
+compatibilities: [{weight: 40, rules: [{name: "kernel", matchFeatures: [{feature: "kernel.version", matchExpressions: major: {op: "In", value: ["6"]}}]}]}]
+`)
+	out, rec, _, err := res.Inherit("", base, baseRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Compatibilities) != 2 || ruleNames(out, 0) != "avx,kernel" || ruleNames(out, 1) != "asimd,kernel" ||
+		out.Compatibilities[1].Weight != 40 || strings.Join(rec.Inherited, ",") != "avx,asimd" {
+		t.Fatalf("got %d sets: %s | %s, inherited %v", len(out.Compatibilities), ruleNames(out, 0), ruleNames(out, 1), rec.Inherited)
+	}
+}
+
+// A derived In or range on integers that lies within the base's bound is stricter, not a conflict.
+func TestInheritStricterForms(t *testing.T) {
+	base, err := spec.Parse([]byte(`{"version": "v1alpha1", "compatibilities": [{"rules": [
+ {"name": "kernel", "matchFeatures": [{"feature": "kernel.version", "matchExpressions": {"major": {"op": "Gt", "value": ["4"]}}}]}]}]}`), "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, expr := range []string{`{op: "In", value: ["6"]}`, `{op: "GtLt", value: ["4", "9"]}`, `{op: "GeLe", value: ["5", "9"]}`} {
+		res := compileDerived(t, `package app
+version: "v1alpha1"
+compatibilities: [{rules: [{name: "kernel", matchFeatures: [{feature: "kernel.version", matchExpressions: major: `+expr+`}]}]}]
+`)
+		if _, _, _, err := res.Inherit("", base, baseRef); err != nil {
+			t.Errorf("%s: %v", expr, err)
+		}
+	}
+	res := compileDerived(t, `package app
+version: "v1alpha1"
+compatibilities: [{rules: [{name: "kernel", matchFeatures: [{feature: "kernel.version", matchExpressions: major: {op: "In", value: ["4", "6"]}}]}]}]
+`)
+	if _, _, _, err := res.Inherit("", base, baseRef); err == nil {
+		t.Error("In [4, 6] is not within Gt 4: want a conflict")
 	}
 }
