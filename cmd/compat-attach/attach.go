@@ -148,7 +148,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 			// The spec referrer exists now: sign it (never a signature for nothing).
 			sr, err := signSpec(ctx, r, j.subject, j.platform, d, j.spec, signer)
 			if err != nil {
-				return withNext(err, "the spec %s is attached but unsigned: sign it with `compat-attach sign %s`", ar.Referrer, opts.target.ref(opts.image))
+				return withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(opts.image))
 			}
 			ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
 		}

@@ -218,7 +218,7 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	if rep.Selected == "" {
 		var why []string
 		for _, r := range rep.Ranking {
-			why = append(why, fmt.Sprintf("  %s (%s): %s", r.Manifest, r.Platform, r.Reason))
+			why = append(why, fmt.Sprintf("  %s %s: %s", r.Manifest, strings.Trim(r.Platform, "()"), r.Reason))
 		}
 		return &exitError{code: exitIncompatible, msg: fmt.Sprintf("No manifest of %s fits %s:\n%s", opts.image, source, strings.Join(why, "\n"))}
 	}
@@ -261,7 +261,11 @@ func selectFeatures(ctx context.Context, cmd *cobra.Command, opts *selectOptions
 	for _, n := range nodes {
 		if n.Name == opts.node {
 			if n.FromLabels {
-				cmd.PrintErrf("note: features of node %s come from NFD's labels, which omit some cpuid flags; inferred from the labelled ones: %s; NodeFeature objects (kubectl get nodefeatures -A -o json) have them all\n", n.Name, strings.Join(n.Inferred, " "))
+				inferred := "none"
+				if len(n.Inferred) > 0 {
+					inferred = strings.Join(n.Inferred, " ")
+				}
+				cmd.PrintErrf("note: features of node %s come from NFD's labels, which omit some cpuid flags (inferred from the labelled ones: %s); NodeFeature objects (kubectl get nodefeatures -A -o json) have them all\n", n.Name, inferred)
 			}
 			return n.Features, "node " + n.Name, nil
 		}

@@ -113,7 +113,7 @@ func (a *Affinity) NodeAffinity() *corev1.NodeAffinity {
 		if len(t.reqs) == 0 {
 			unconstrained = true
 		}
-		if t.weight > 0 && !slices.Contains(weights, t.weight) {
+		if !slices.Contains(weights, t.weight) {
 			weights = append(weights, t.weight)
 		}
 	}
@@ -124,7 +124,8 @@ func (a *Affinity) NodeAffinity() *corev1.NodeAffinity {
 		}
 		na.RequiredDuringSchedulingIgnoredDuringExecution = sel
 	}
-	// Preferences only matter when the sets differ in weight.
+	// Preferences only matter when the sets differ in weight (a weight of 0 is a difference too:
+	// the other sets are preferred; Kubernetes needs 1-100, so weight-0 sets get no term).
 	if len(weights) > 1 {
 		for _, t := range a.terms {
 			if t.weight > 0 && len(t.reqs) > 0 {

@@ -235,3 +235,15 @@ func TestAffinityBoundsAlternatives(t *testing.T) {
 		t.Errorf("omitted %v", a.Omitted)
 	}
 }
+
+// Sets of weights 70 and 0 differ: the 70 set becomes a preferred term.
+func TestAffinityPrefersWeightedSet(t *testing.T) {
+	set := func(w int, flag string) spec.Compatibility {
+		return spec.Compatibility{Weight: w, Rules: []spec.Rule{{Name: flag, MatchFeatures: []spec.FeatureMatcherTerm{{
+			Feature: "cpu.cpuid", MatchExpressions: map[string]*spec.MatchExpression{flag: {Op: spec.OpExists}}}}}}}
+	}
+	na := match.NodeAffinity(&spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{set(70, "AVX2"), set(0, "AVX")}}).NodeAffinity()
+	if len(na.PreferredDuringSchedulingIgnoredDuringExecution) != 1 || na.PreferredDuringSchedulingIgnoredDuringExecution[0].Weight != 70 {
+		t.Fatalf("preferred terms: %+v", na.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+}

@@ -204,12 +204,12 @@ type Summary struct {
 func (s Summary) String() string {
 	if s.Baseline {
 		if s.BrokenImages == 0 {
-			return fmt.Sprintf("no image would break: every image that runs on the %d baseline nodes runs on the %d target nodes", s.BaselineNodes, s.Nodes)
+			return fmt.Sprintf("no image would break: every image that runs on the %s runs on the %s", plural(s.BaselineNodes, "baseline node"), plural(s.Nodes, "target node"))
 		}
 		return fmt.Sprintf("%s would break on %s", plural(s.BrokenImages, "image"), plural(s.BrokenNodes, "node"))
 	}
-	return fmt.Sprintf("%s on %s: %d compatible, %d not compatible, %d without spec, %d errors",
-		plural(s.Images, "image"), plural(s.Nodes, "node"), s.Totals.Compatible, s.Totals.Incompatible, s.Totals.NoSpec, s.Totals.Error)
+	return fmt.Sprintf("%s on %s: %d compatible, %d not compatible, %d without spec, %s",
+		plural(s.Images, "image"), plural(s.Nodes, "node"), s.Totals.Compatible, s.Totals.Incompatible, s.Totals.NoSpec, plural(s.Totals.Error, "error"))
 }
 
 func plural(n int, what string) string {
