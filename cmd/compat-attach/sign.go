@@ -220,7 +220,7 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 func signSpec(ctx context.Context, r *resolved, subject ocispec.Descriptor, platform string, ref ocispec.Descriptor, s *spec.Spec, signer *signing.Signer) (signResult, error) {
 	sig, err := signing.Sign(ctx, r.target, subject, ref, s, signer, time.Time{})
 	if err != nil {
-		return signResult{}, fmt.Errorf("signing %s: %w", r.ref(ref), err)
+		return signResult{}, err // signing.Sign names the spec referrer
 	}
 	return signResult{Subject: r.ref(subject), Platform: platform, Spec: r.ref(ref), Bundle: r.ref(sig.Bundle), Signer: signer.Identity}, nil
 }

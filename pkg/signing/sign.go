@@ -71,7 +71,11 @@ func (s *Signer) SignStatement(ctx context.Context, payload []byte) ([]byte, err
 	}
 	b, err := sign.Bundle(&sign.DSSEData{Data: payload, PayloadType: PayloadType}, s.Keypair, opts)
 	if err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
+		if s.CertificateProvider != nil {
+			// sigstore-go reads the identity token before asking Fulcio; its errors do not say so.
+			return nil, fmt.Errorf("%s: signing failed (check the identity token and that Fulcio answers): %w", s.Identity, err)
+		}
+		return nil, err
 	}
 	return protojson.Marshal(b)
 }
