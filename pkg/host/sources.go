@@ -2,22 +2,36 @@ package host
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/compatkit/compatkit/internal/fileutil"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 )
 
 // commandTimeout bounds every command a compatkit source runs (nvidia-smi, mpirun, runc, ...).
 const commandTimeout = 5 * time.Second
 
-// runCommand runs name with args and returns its combined output; an error when it is not in PATH,
-// fails or times out.
-var runCommand = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+// System is how compatkit's own sources look at the host: run a command, read a file. The zero
+// value uses the real host (commands from PATH, bounded by commandTimeout; files up to 1 MiB);
+// tests set the functions to replay recorded outputs.
+type System struct {
+	// Run runs name with args and returns its combined output; an error when it is not in PATH,
+	// fails or times out.
+	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
+	// ReadFile reads a (small) file.
+	ReadFile func(path string) ([]byte, error)
+	// LookPath finds a binary in PATH.
+	LookPath func(name string) (string, error)
+}
+
+func (s System) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	if s.Run != nil {
+		return s.Run(ctx, name, args...)
+	}
 	if _, err := exec.LookPath(name); err != nil {
 		return nil, err
 	}
@@ -26,8 +40,19 @@ var runCommand = func(ctx context.Context, name string, args ...string) ([]byte,
 	return exec.CommandContext(ctx, name, args...).CombinedOutput()
 }
 
-// readFile is os.ReadFile, replaced in tests.
-var readFile = os.ReadFile
+func (s System) readFile(path string) ([]byte, error) {
+	if s.ReadFile != nil {
+		return s.ReadFile(path)
+	}
+	return fileutil.ReadLimited(path, 1<<20)
+}
+
+func (s System) lookPath(name string) (string, error) {
+	if s.LookPath != nil {
+		return s.LookPath(name)
+	}
+	return exec.LookPath(name)
+}
 
 // versionElements adds prefix (the whole version), prefix.major and prefix.minor to el, from
 // version "M.m[...]".
@@ -136,17 +161,17 @@ func lessVersion(a, b string) bool {
 
 // DetectNvidia reads /proc/driver/nvidia/version and runs nvidia-smi when present; ok is false on a
 // host without the NVIDIA driver.
-func DetectNvidia(ctx context.Context) (info NvidiaInfo, ok bool) {
-	if b, err := readFile("/proc/driver/nvidia/version"); err == nil {
+func DetectNvidia(ctx context.Context, sys System) (info NvidiaInfo, ok bool) {
+	if b, err := sys.readFile("/proc/driver/nvidia/version"); err == nil {
 		info.Driver = ParseNvidiaProcVersion(string(b))
 	}
-	if out, err := runCommand(ctx, "nvidia-smi", "--query-gpu=driver_version,compute_cap", "--format=csv,noheader"); err == nil {
+	if out, err := sys.run(ctx, "nvidia-smi", "--query-gpu=driver_version,compute_cap", "--format=csv,noheader"); err == nil {
 		d, caps := ParseNvidiaSMIQuery(string(out))
 		if info.Driver == "" {
 			info.Driver = d
 		}
 		info.ComputeCaps = caps
-		if out, err := runCommand(ctx, "nvidia-smi"); err == nil {
+		if out, err := sys.run(ctx, "nvidia-smi"); err == nil {
 			info.CUDA = ParseNvidiaSMIBanner(string(out))
 		}
 	}
@@ -179,17 +204,17 @@ func ParseVersionOutput(out string) string {
 
 // DetectRuntimes returns compatkit.runtime's elements: one per runtime binary found in PATH, with
 // its version.
-func DetectRuntimes(ctx context.Context) map[string]string {
+func DetectRuntimes(ctx context.Context, sys System) map[string]string {
 	el := map[string]string{}
 	for _, r := range RuntimeBinaries {
-		if _, err := exec.LookPath(r.Binary); err != nil {
+		if _, err := sys.lookPath(r.Binary); err != nil {
 			continue
 		}
 		flag := "--version"
 		if strings.HasPrefix(r.Binary, "containerd-shim-") {
 			flag = "-v"
 		}
-		out, _ := runCommand(ctx, r.Binary, flag)
+		out, _ := sys.run(ctx, r.Binary, flag)
 		el[r.Name] = ParseVersionOutput(string(out))
 	}
 	return el
@@ -223,19 +248,19 @@ func ParseMPIVersion(out string) (implementation, version string) {
 
 // extraSource reports compatkit.nvidia, compatkit.runtime and compatkit.mpi; each is absent when
 // nothing is found.
-type extraSource struct{}
+type extraSource struct{ sys System }
 
 func (extraSource) Name() string { return "compatkit.extra" }
 
-func (extraSource) Discover(ctx context.Context) (*Features, error) {
+func (e extraSource) Discover(ctx context.Context) (*Features, error) {
 	f := nfdv1alpha1.NewFeatures()
-	if info, ok := DetectNvidia(ctx); ok {
+	if info, ok := DetectNvidia(ctx, e.sys); ok {
 		f.Attributes["compatkit.nvidia"] = nfdv1alpha1.AttributeFeatureSet{Elements: info.Elements()}
 	}
-	if el := DetectRuntimes(ctx); len(el) > 0 {
+	if el := DetectRuntimes(ctx, e.sys); len(el) > 0 {
 		f.Attributes["compatkit.runtime"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
 	}
-	if out, err := runCommand(ctx, "mpirun", "--version"); err == nil || len(out) > 0 {
+	if out, err := e.sys.run(ctx, "mpirun", "--version"); err == nil || len(out) > 0 {
 		if impl, v := ParseMPIVersion(string(out)); impl != "" {
 			el := map[string]string{"implementation": impl}
 			versionElements(el, "version", v)

@@ -76,34 +76,46 @@ func TestMPIAndRuntimeParsers(t *testing.T) {
 
 // TestAbsentTools: a host without GPU, MPI or runtimes gives no such features and no error.
 func TestAbsentTools(t *testing.T) {
-	oldRun, oldRead := runCommand, readFile
-	t.Cleanup(func() { runCommand, readFile = oldRun, oldRead })
-	runCommand = func(context.Context, string, ...string) ([]byte, error) { return nil, errors.New("not found") }
-	readFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
-	f, err := extraSource{}.Discover(context.Background())
+	absent := System{
+		Run:      func(context.Context, string, ...string) ([]byte, error) { return nil, errors.New("not found") },
+		ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
+		LookPath: func(string) (string, error) { return "", errors.New("not found") },
+	}
+	f, err := extraSource{sys: absent}.Discover(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"compatkit.nvidia", "compatkit.mpi"} {
+	for _, n := range []string{"compatkit.nvidia", "compatkit.mpi", "compatkit.runtime"} {
 		if _, ok := f.Attributes[n]; ok {
 			t.Errorf("%s present", n)
 		}
 	}
 	// With recorded outputs.
-	runCommand = func(_ context.Context, name string, args ...string) ([]byte, error) {
-		switch {
-		case name == "nvidia-smi" && len(args) > 0:
-			return []byte(smiQuery), nil
-		case name == "nvidia-smi":
-			return []byte(smiBanner), nil
-		case name == "mpirun":
-			return []byte(ompi), nil
-		}
-		return nil, errors.New("not found")
+	recorded := System{
+		Run: func(_ context.Context, name string, args ...string) ([]byte, error) {
+			switch {
+			case name == "nvidia-smi" && len(args) > 0:
+				return []byte(smiQuery), nil
+			case name == "nvidia-smi":
+				return []byte(smiBanner), nil
+			case name == "mpirun":
+				return []byte(ompi), nil
+			case name == "runc":
+				return []byte("runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946\n"), nil
+			}
+			return nil, errors.New("not found")
+		},
+		ReadFile: func(string) ([]byte, error) { return []byte(procOpen), nil },
+		LookPath: func(name string) (string, error) {
+			if name == "runc" {
+				return "/usr/bin/runc", nil
+			}
+			return "", errors.New("not found")
+		},
 	}
-	readFile = func(string) ([]byte, error) { return []byte(procOpen), nil }
-	f, _ = extraSource{}.Discover(context.Background())
-	if f.Attributes["compatkit.nvidia"].Elements["cuda.major"] != "12" || f.Attributes["compatkit.mpi"].Elements["version.minor"] != "1" {
+	f, _ = extraSource{sys: recorded}.Discover(context.Background())
+	if f.Attributes["compatkit.nvidia"].Elements["cuda.major"] != "12" || f.Attributes["compatkit.mpi"].Elements["version.minor"] != "1" ||
+		f.Attributes["compatkit.runtime"].Elements["runc"] != "1.1.12" {
 		t.Errorf("got %v", f.Attributes)
 	}
 }
