@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -99,6 +100,8 @@ type signCmdOptions struct {
 	sign      signOptions
 	output    outputOption
 	platforms []string
+	specFiles []string
+	cue       cueOptions
 	image     string
 }
 
@@ -112,9 +115,13 @@ image and every manifest of its index that has a spec), the newest spec is signe
 statement (subject: the image digest; predicate: the spec and its referrer's digest, predicateType
 https://compatkit.dev/attestations/image-compatibility/v1) in a DSSE envelope, in a sigstore bundle
 v0.3 pushed as a referrer of the image in cosign's layout, so that 'cosign verify-attestation' and
-Kyverno check it too. 'attach --sign' does the same right after attaching.`,
+Kyverno check it too. 'attach --sign' does the same right after attaching.
+
+With --spec FILE (the document given to attach), only a spec equal to what FILE compiles to is
+signed, the newest such referrer of each subject: a spec someone else pushed since is never signed
+by mistake. Without --spec, the newest spec of each subject is signed as found in the registry.`,
 		Example: `  # Sign with a cosign key pair (compat-attach generate-key-pair, or cosign generate-key-pair)
-  COSIGN_PASSWORD=... compat-attach sign --plain-http localhost:5000/hello:1.0 --key cosign.key
+  COSIGN_PASSWORD=... compat-attach sign --plain-http localhost:5000/hello:1.0 --key cosign.key --spec compat.cue
 
   # Keyless in GitHub Actions (permissions: id-token: write), public sigstore
   compat-attach sign ghcr.io/org/app:1.0 --platform linux/amd64/v3 --keyless
@@ -134,6 +141,8 @@ Kyverno check it too. 'attach --sign' does the same right after attaching.`,
 	opts.sign.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
 	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "sign the spec of this platform's manifest (os/arch[/variant]); repeatable")
+	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "sign only specs equal to what this document compiles to (.cue, .yaml, .json); repeat for the .cue files of one package")
+	opts.cue.bind(cmd.Flags())
 	return cmd
 }
 
@@ -194,10 +203,37 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 		s   *spec.Spec
 	}
 	var targets []target
+	var want *author.Result
+	if len(opts.specFiles) > 0 {
+		if err := oneDocument(opts.specFiles); err != nil {
+			return err
+		}
+		if want, err = author.Compile(ctx, opts.specFiles, opts.cue.options()); err != nil {
+			return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
+		}
+	} else {
+		cmd.PrintErrln("note: signing the newest spec of each subject as found in the registry; --spec FILE signs only the spec you wrote")
+	}
 	for _, j := range jobs {
-		s, ref, err := r.target.NewestSpec(ctx, j.subject)
+		if want == nil {
+			s, ref, err := r.target.NewestSpec(ctx, j.subject)
+			if err != nil {
+				return withNext(err, "attach a spec first with `compat-attach attach`")
+			}
+			targets = append(targets, target{j, ref, s})
+			continue
+		}
+		platform := j.platform
+		if j.subject.Platform == nil {
+			platform = "" // the index itself: the document's top-level spec
+		}
+		expected, err := want.For(platform)
 		if err != nil {
-			return withNext(err, "attach a spec first with `compat-attach attach`")
+			return err
+		}
+		ref, s, err := matchingSpec(ctx, r, j.subject, expected)
+		if err != nil {
+			return err
 		}
 		targets = append(targets, target{j, ref, s})
 	}
@@ -234,4 +270,27 @@ func printSigned(cmd *cobra.Command, format string, results []signResult) error 
 		fmt.Fprintf(out, "Signed %s with %s: bundle %s\n", s.Spec, s.Signer, s.Bundle)
 	}
 	return nil
+}
+
+// matchingSpec returns the newest spec referrer of subject whose spec equals expected.
+func matchingSpec(ctx context.Context, r *resolved, subject ocispec.Descriptor, expected *spec.Spec) (ocispec.Descriptor, *spec.Spec, error) {
+	refs, err := r.target.Referrers(ctx, subject, spec.ArtifactType)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	want, err := expected.MarshalYAML()
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	for _, ref := range refs {
+		s, _, err := r.target.FetchSpec(ctx, ref)
+		if err != nil {
+			continue // an unreadable referrer is not the one to sign
+		}
+		if got, err := s.MarshalYAML(); err == nil && string(got) == string(want) {
+			return ref, s, nil
+		}
+	}
+	return ocispec.Descriptor{}, nil, withNext(fmt.Errorf("%w: no spec attached to %s equals the one --spec compiles to (%d referrers looked at)", oci.ErrNoSpec, r.ref(subject), len(refs)),
+		"attach it first with `compat-attach attach ... --spec FILE`, or check that --spec names the document you attached")
 }

@@ -127,3 +127,36 @@ func TestSignUsage(t *testing.T) {
 	_ = os.Remove
 	_ = testregistry.Client
 }
+
+// sign --spec signs the spec the author wrote, not a newer one someone else attached.
+func TestSignOnlyTheGivenSpec(t *testing.T) {
+	dir := t.TempDir() + "/layout"
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	image := dir + ":1.0"
+	tmp := t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test")
+	keys := tmp + "/k"
+	if _, stderr, code := runCLI(t, "generate-key-pair", "--output-key-prefix", keys); code != 0 {
+		t.Fatal(stderr)
+	}
+	mine := writeFile(t, tmp, "compat.cue", testSpec)
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", mine, "--created", "2026-01-01T00:00:00Z"); code != 0 {
+		t.Fatal(stderr)
+	}
+	other := writeFile(t, tmp, "other.yaml", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: other\n    matchFeatures:\n    - feature: cpu.cpuid\n      matchExpressions: {AMXTILE: {op: Exists}}\n")
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", other, "--platform", "linux/amd64/v3", "--created", "2026-06-01T00:00:00Z"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := runCLI(t, "sign", "--oci-layout", image, "--platform", "linux/amd64/v3", "--key", keys+".key", "--spec", mine); code != 0 {
+		t.Fatalf("sign --spec: %s", stderr)
+	}
+	out, _, _ := runCLI(t, "verify", "--oci-layout", dir+"@"+img.Manifests[1].Digest.String(), "--key", keys+".pub", "-o", "json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("verify: %v %s", err, out)
+	}
+	// Newest first: the other spec is unsigned, the author's is verified.
+	if rows[0]["status"] == "VERIFIED" || rows[1]["status"] != "VERIFIED" {
+		t.Fatalf("want only the author's (older) spec verified: %s", out)
+	}
+}
