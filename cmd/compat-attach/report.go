@@ -21,6 +21,8 @@ type reportOptions struct {
 	concurrency int
 	noProgress  bool
 	sboms       bool
+	// plainHTTPHosts are the registries of --images reached over HTTP.
+	plainHTTPHosts []string
 }
 
 func reportCmd() *cobra.Command {
@@ -84,7 +86,8 @@ error, 2 usage.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.target.ociLayout, "oci-layout", false, "the references in --images are OCI image layouts, PATH[:TAG] or PATH@DIGEST")
-	cmd.Flags().BoolVar(&opts.target.plainHTTP, "plain-http", false, "talk HTTP instead of HTTPS to the registries of --images")
+	cmd.Flags().BoolVar(&opts.target.plainHTTP, "plain-http", false, "talk HTTP instead of HTTPS to every registry of --images")
+	cmd.Flags().StringArrayVar(&opts.plainHTTPHosts, "plain-http-registry", nil, "talk HTTP to this registry host (e.g. localhost:5000) and HTTPS to the others; repeatable")
 	opts.platform.bind(cmd.Flags(), "evaluate the manifest of this platform (os/arch[/variant]) on every node, instead of each node's own")
 	opts.output.bind(cmd.Flags(), "table", report.Formats...)
 	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json)")
@@ -128,7 +131,7 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 			}
 		}
 	}
-	src := &report.OCISource{Options: opts.target.options()}
+	src := &report.OCISource{Options: opts.target.options(), PlainHTTPHosts: opts.plainHTTPHosts}
 	src.Options.Concurrency = opts.concurrency
 	rep, err := report.Build(ctx, src, images, nodes, ro)
 	if err != nil {

@@ -44,7 +44,7 @@ func TestReportCommand(t *testing.T) {
 	writeFile(t, nodes, "graviton.json", profile("linux/arm64", `"ASIMD": {}`, "6.1.0"))
 	base := writeFile(t, tmp, "replaced.json", profile("linux/amd64/v3", v3Flags, "5.15.0"))
 
-	out, stderr, code := runCLI(t, "report", "--plain-http", "--images", podsFile, "--nodes", nodes)
+	out, stderr, code := runCLI(t, "report", "--plain-http-registry", reg.Host(), "--images", podsFile, "--nodes", nodes)
 	if code != 0 {
 		t.Fatalf("report: exit %d: %s", code, stderr)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,6 +18,9 @@ import (
 type OCISource struct {
 	// Options say how to reach the registries.
 	Options oci.Options
+	// PlainHTTPHosts lists registry hosts ("localhost:5000") reached over plain HTTP while the
+	// others use HTTPS (Options.PlainHTTP makes every registry plain HTTP).
+	PlainHTTPHosts []string
 
 	mu     sync.Mutex
 	images map[string]*resolvedImage
@@ -54,7 +58,11 @@ func (s *OCISource) resolve(ctx context.Context, ref string) (*resolvedImage, er
 	if !s.Options.OCILayout {
 		name = NormalizeReference(ref)
 	}
-	t, err := oci.Open(ctx, name, s.Options)
+	opts := s.Options
+	if host, _, _ := strings.Cut(name, "/"); !opts.OCILayout && slices.Contains(s.PlainHTTPHosts, host) {
+		opts.PlainHTTP = true
+	}
+	t, err := oci.Open(ctx, name, opts)
 	if err != nil {
 		return nil, err
 	}
