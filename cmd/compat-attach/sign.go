@@ -153,6 +153,8 @@ type signResult struct {
 	Spec     string `json:"spec"`
 	Bundle   string `json:"bundle"`
 	Signer   string `json:"signer"`
+	// Existing is true when the spec was already signed by this key and nothing was pushed.
+	Existing bool `json:"existing,omitempty"`
 }
 
 func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
@@ -258,7 +260,7 @@ func signSpec(ctx context.Context, r *resolved, subject ocispec.Descriptor, plat
 	if err != nil {
 		return signResult{}, err // signing.Sign names the spec referrer
 	}
-	return signResult{Subject: r.ref(subject), Platform: platform, Spec: r.ref(ref), Bundle: r.ref(sig.Bundle), Signer: signer.Identity}, nil
+	return signResult{Subject: r.ref(subject), Platform: platform, Spec: r.ref(ref), Bundle: r.ref(sig.Bundle), Signer: signer.Identity, Existing: sig.Existing}, nil
 }
 
 func printSigned(cmd *cobra.Command, format string, results []signResult) error {
@@ -267,6 +269,10 @@ func printSigned(cmd *cobra.Command, format string, results []signResult) error 
 		return writeData(out, "json", results)
 	}
 	for _, s := range results {
+		if s.Existing {
+			fmt.Fprintf(out, "Already signed %s with %s: bundle %s (nothing pushed)\n", s.Spec, s.Signer, s.Bundle)
+			continue
+		}
 		fmt.Fprintf(out, "Signed %s with %s: bundle %s\n", s.Spec, s.Signer, s.Bundle)
 	}
 	return nil

@@ -119,15 +119,19 @@ type Signature struct {
 	SpecReferrer ocispec.Descriptor
 	// Bundle is the bundle referrer manifest.
 	Bundle ocispec.Descriptor
-	// Statement is the signed in-toto statement.
+	// Statement is the signed in-toto statement; nil when Existing.
 	Statement *Statement
+	// Existing is true when the spec was already signed by this key: Bundle is that bundle and
+	// nothing was pushed.
+	Existing bool
 }
 
 // Sign signs the spec referrer specReferrer of subject and pushes the bundle as a referrer of
 // subject. It first fetches the spec referrer (so a signature never names something that does not
 // exist), checks that it is attached to subject and, when want is not nil, that its spec equals
 // want; the statement carries the spec as fetched. created is the bundle's
-// org.opencontainers.image.created (now when zero).
+// org.opencontainers.image.created (now when zero). A spec this signer's key already signed is
+// not signed again: the Signature returned is the existing bundle's (Existing).
 func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Descriptor, want *spec.Spec, s *Signer, created time.Time) (*Signature, error) {
 	where := t.Name() + "@" + specReferrer.Digest.String()
 	got, m, err := t.FetchSpec(ctx, specReferrer)
@@ -139,6 +143,9 @@ func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Desc
 	}
 	if want != nil && !specEqual(want, got) {
 		return nil, fmt.Errorf("%w: signing %s: the spec in the registry differs from the one attached", ErrTampered, where)
+	}
+	if sig := s.existingSignature(ctx, t, subject, specReferrer); sig != nil {
+		return sig, nil // signing again would only add a second bundle
 	}
 	st, err := NewStatement(t.Name(), subject, specReferrer, got)
 	if err != nil {
@@ -157,4 +164,30 @@ func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Desc
 		return nil, err
 	}
 	return &Signature{Subject: subject, SpecReferrer: specReferrer, Bundle: bd, Statement: st}, nil
+}
+
+// existingSignature returns the bundle that already signs specReferrer for subject with this
+// signer's key, or nil. Keyless signers get a new certificate each time: they always sign.
+func (s *Signer) existingSignature(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Descriptor) *Signature {
+	if s.CertificateProvider != nil || s.Keypair == nil {
+		return nil
+	}
+	pem, err := MarshalPublicKey(s.Keypair.GetPublicKey())
+	if err != nil {
+		return nil
+	}
+	v, err := (&Policy{Keys: []PolicyKey{{PEM: string(pem)}}}).Compile(ctx)
+	if err != nil {
+		return nil
+	}
+	res, err := VerifySpecs(ctx, t, subject, v)
+	if err != nil {
+		return nil
+	}
+	for _, st := range res.Specs {
+		if st.Verified && st.Referrer.Digest == specReferrer.Digest {
+			return &Signature{Subject: subject, SpecReferrer: st.Referrer, Bundle: st.Bundle, Existing: true}
+		}
+	}
+	return nil
 }

@@ -542,3 +542,26 @@ func newLayout(t *testing.T) (testregistry.Image, *oci.Target) {
 	}
 	return img, tg
 }
+
+// Signing a spec again with the same key pushes nothing and returns the existing bundle.
+func TestSignTwice(t *testing.T) {
+	ctx := context.Background()
+	img, tg := newLayout(t)
+	priv, _ := newKey(t)
+	signer, err := signing.KeySigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, first := attachAndSign(t, tg, img.Manifests[0], testregistry.SampleSpec(50), signer, t0)
+	again, err := signing.Sign(ctx, tg, img.Manifests[0], ref, nil, signer, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Existing || again.Bundle.Digest != first.Bundle.Digest {
+		t.Fatalf("second signature: %+v, want the existing bundle %s", again, first.Bundle.Digest)
+	}
+	bundles, err := tg.Referrers(ctx, img.Manifests[0], signing.BundleMediaType)
+	if err != nil || len(bundles) != 1 {
+		t.Fatalf("%d bundles (%v), want 1", len(bundles), err)
+	}
+}
