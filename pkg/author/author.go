@@ -504,6 +504,9 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 			problems = append(problems, p)
 		case err != nil:
 			problems = append(problems, Problem{Msg: err.Error()})
+		default:
+			// Rules on compatkit's own features, in the form NFD can evaluate (local.feature).
+			s.LocalizeCompatkit()
 		}
 		return s
 	}

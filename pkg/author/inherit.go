@@ -137,7 +137,12 @@ func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string
 				}
 				for ti := range br.rule.MatchFeatures {
 					t := &br.rule.MatchFeatures[ti]
-					if el, ok := strings.CutPrefix(item, t.Feature+"."); ok {
+					el, ok := strings.CutPrefix(item, t.Feature+".")
+					if !ok && t.Feature == spec.LocalFeatureSet {
+						// compatkit.X.E names the local.feature element of a compatkit feature.
+						el, ok = item, true
+					}
+					if ok {
 						if _, has := t.MatchExpressions[el]; has {
 							delete(t.MatchExpressions, el)
 							used = true

@@ -97,5 +97,6 @@ func ParseFeatures(data []byte, source string) (*Features, error) {
 	if f.Instances == nil {
 		f.Instances = map[string]nfdv1alpha1.InstanceFeatureSet{}
 	}
+	MirrorCompatkit(f)
 	return f, nil
 }

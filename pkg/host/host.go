@@ -10,9 +10,12 @@ package host
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
+
+	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 // Features is NFD's feature collection: flags, attributes and instances keyed by
@@ -72,10 +75,12 @@ func (d *Discoverer) Discover(ctx context.Context) (*Features, []Warning, error)
 	if ok == 0 && len(d.sources) > 0 {
 		return nil, warnings, fmt.Errorf("no feature source succeeded: %v", warnings)
 	}
+	MirrorCompatkit(all)
 	return all, warnings, nil
 }
 
-// Merge adds every feature set of src to dst; a set present in both is replaced by src's.
+// Merge adds every feature set of src to dst; a set present in both is replaced by src's, except
+// local.feature, whose elements are merged.
 func Merge(dst, src *Features) {
 	if src == nil {
 		return
@@ -93,6 +98,15 @@ func Merge(dst, src *Features) {
 		dst.Flags[k] = v
 	}
 	for k, v := range src.Attributes {
+		if have, ok := dst.Attributes[k]; ok && k == spec.LocalFeatureSet {
+			// local.feature gathers every local feature file and compatkit's mirror: merge, into
+			// a new map (the sets may belong to a source).
+			merged := make(map[string]string, len(have.Elements)+len(v.Elements))
+			maps.Copy(merged, have.Elements)
+			maps.Copy(merged, v.Elements)
+			dst.Attributes[k] = nfdv1alpha1.AttributeFeatureSet{Elements: merged}
+			continue
+		}
 		dst.Attributes[k] = v
 	}
 	for k, v := range src.Instances {

@@ -2,12 +2,17 @@ package host
 
 import (
 	"fmt"
+	"maps"
+
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/compatkit/compatkit/pkg/spec"
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 )
 
 // NFDFeaturesDir is where NFD's local source reads feature files on a node.
@@ -74,4 +79,32 @@ func WriteNFDLocalFileAt(path string, f *Features, expiry time.Time) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// MirrorCompatkit adds to f, for every element E of a compatkit.X attribute feature set, the
+// element "compatkit.X.E" of local.feature with the same value: what NFD's local source reports
+// once WriteNFDLocalFile's file is installed. Specs compiled by compatkit test compatkit features
+// in that form (spec.LocalizeCompatkit), so both NFD and compatkit can evaluate them. Existing
+// local.feature elements are kept.
+func MirrorCompatkit(f *Features) {
+	if f == nil {
+		return
+	}
+	local := nfdv1alpha1.AttributeFeatureSet{Elements: maps.Clone(f.Attributes[spec.LocalFeatureSet].Elements)}
+	for n, set := range f.Attributes {
+		if !strings.HasPrefix(n, spec.CompatkitFeaturePrefix) {
+			continue
+		}
+		for k, v := range set.Elements {
+			if local.Elements == nil {
+				local.Elements = map[string]string{}
+			}
+			if _, exists := local.Elements[n+"."+k]; !exists {
+				local.Elements[n+"."+k] = v
+			}
+		}
+	}
+	if local.Elements != nil {
+		f.Attributes[spec.LocalFeatureSet] = local
+	}
 }

@@ -3,6 +3,7 @@ package match
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -161,11 +162,18 @@ func runtimesOf(c *spec.Compatibility) []string {
 	seen := map[string]bool{}
 	for _, r := range c.Rules {
 		for _, t := range r.MatchFeatures {
-			if t.Feature != RuntimeFeature {
+			if t.Feature != RuntimeFeature && t.Feature != spec.LocalFeatureSet {
 				continue
 			}
 			names := make([]string, 0, len(t.MatchExpressions))
 			for k, e := range t.MatchExpressions {
+				if t.Feature == spec.LocalFeatureSet {
+					// compiled specs test compatkit.runtime.<name> on local.feature
+					var ok bool
+					if k, ok = strings.CutPrefix(k, RuntimeFeature+"."); !ok || strings.Contains(k, ".") {
+						continue
+					}
+				}
 				if e != nil && e.Op != spec.OpDoesNotExist {
 					names = append(names, k)
 				}

@@ -100,4 +100,12 @@ func TestRankRuntimes(t *testing.T) {
 	if got[0].Runtime != "" || got[0].Score != 90 {
 		t.Fatalf("no allowed list: a runtime is never taken from the spec alone: %+v", got[0])
 	}
+
+	// The compiled form (local.feature compatkit.runtime.nvidia) names the same runtime.
+	gpu.LocalizeCompatkit()
+	host.Attributes[spec.LocalFeatureSet] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"compatkit.runtime.nvidia": "1.17.0"}}
+	got, _ = Rank([]Candidate{cand(0, gpu, nil)}, host, RankOptions{AllowedRuntimes: []string{"runc", "nvidia"}})
+	if got[0].Runtime != "nvidia" || got[0].Score != 90 {
+		t.Fatalf("compiled form, nvidia allowed: %+v", got[0])
+	}
 }
