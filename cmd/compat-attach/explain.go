@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,9 @@ its settings.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.output.validate(); err != nil {
 				return err
+			}
+			if strings.TrimSpace(args[0]) == "" {
+				return &usageError{err: fmt.Errorf("explain needs a PATH, e.g. gpu/nvidia.driver, cue.#Compatibility.weight or templates/x86-64-levels.v3")}
 			}
 			e, err := author.Explain(args[0], author.Options{})
 			if err != nil {

@@ -50,6 +50,9 @@ func runExport(cmd *cobra.Command, opts *exportOptions) error {
 	}
 	s, err := res.For(opts.platform)
 	if err != nil {
+		if opts.platform == "" && len(res.Platforms) > 0 {
+			return withNext(err, "choose one with --platform (the document's platforms are listed above)")
+		}
 		return err
 	}
 	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 
@@ -64,7 +65,11 @@ func WriteNFDLocalFile(w io.Writer, f *Features, expiry time.Time) error {
 func WriteNFDLocalFileAt(path string, f *Features, expiry time.Time) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".compatkit-*")
 	if err != nil {
-		return err
+		cause := errors.Unwrap(err)
+		if cause == nil {
+			cause = err
+		}
+		return fmt.Errorf("writing %s: cannot create a file in %s: %w", path, filepath.Dir(path), cause)
 	}
 	defer os.Remove(tmp.Name())
 	if err := WriteNFDLocalFile(tmp, f, expiry); err != nil {
