@@ -172,15 +172,8 @@ func TestSelectExample(t *testing.T) {
 
 // Under a trust policy, an unsigned newer spec cannot steer select.
 func TestSelectUnderPolicy(t *testing.T) {
-	dir := t.TempDir() + "/layout"
-	img := testregistry.WriteLayout(t, dir, "1.0")
+	dir, img, tmp, keys := layoutWithKeys(t)
 	image := dir + ":1.0"
-	tmp := t.TempDir()
-	t.Setenv("COSIGN_PASSWORD", "test")
-	keys := tmp + "/k"
-	if _, stderr, code := runCLI(t, "generate-key-pair", "--output-key-prefix", keys); code != 0 {
-		t.Fatal(stderr)
-	}
 	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", writeFile(t, tmp, "compat.cue", selectSpec), "--sign", "--key", keys+".key"); code != 0 {
 		t.Fatal(stderr)
 	}

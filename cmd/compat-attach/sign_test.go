@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,21 +123,12 @@ func TestSignUsage(t *testing.T) {
 			t.Errorf("%s --help: %d %s", c, code, out)
 		}
 	}
-	_ = os.Remove
-	_ = testregistry.Client
 }
 
 // sign --spec signs the spec the author wrote, not a newer one someone else attached.
 func TestSignOnlyTheGivenSpec(t *testing.T) {
-	dir := t.TempDir() + "/layout"
-	img := testregistry.WriteLayout(t, dir, "1.0")
+	dir, img, tmp, keys := layoutWithKeys(t)
 	image := dir + ":1.0"
-	tmp := t.TempDir()
-	t.Setenv("COSIGN_PASSWORD", "test")
-	keys := tmp + "/k"
-	if _, stderr, code := runCLI(t, "generate-key-pair", "--output-key-prefix", keys); code != 0 {
-		t.Fatal(stderr)
-	}
 	mine := writeFile(t, tmp, "compat.cue", testSpec)
 	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", mine, "--created", "2026-01-01T00:00:00Z"); code != 0 {
 		t.Fatal(stderr)
@@ -159,4 +149,19 @@ func TestSignOnlyTheGivenSpec(t *testing.T) {
 	if rows[0]["status"] == "VERIFIED" || rows[1]["status"] != "VERIFIED" {
 		t.Fatalf("want only the author's (older) spec verified: %s", out)
 	}
+}
+
+// layoutWithKeys writes the test image into a fresh OCI layout (dir, tag 1.0) and a key pair
+// (keys+".key", keys+".pub", password "test" in COSIGN_PASSWORD) into the scratch directory tmp.
+func layoutWithKeys(t *testing.T) (dir string, img testregistry.Image, tmp, keys string) {
+	t.Helper()
+	dir = t.TempDir() + "/layout"
+	img = testregistry.WriteLayout(t, dir, "1.0")
+	tmp = t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test")
+	keys = tmp + "/k"
+	if _, stderr, code := runCLI(t, "generate-key-pair", "--output-key-prefix", keys); code != 0 {
+		t.Fatal(stderr)
+	}
+	return dir, img, tmp, keys
 }
