@@ -8,13 +8,16 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 )
 
 // CompatkitSources returns compatkit's own feature sources, for what NFD does not discover.
 // Their features live under the "compatkit." prefix:
 //
-//   - compatkit.platform (attributes os, arch): the Go runtime's GOOS and GOARCH of this host.
+//   - compatkit.platform (attributes os, arch, variant): the Go runtime's GOOS and GOARCH of this
+//     host; the variant is containerd's on arm and arm64 and the x86-64 level on amd64 (Platform).
 //   - compatkit.libc (attributes name, version, version.major, version.minor): the C library,
 //     "glibc" with its version, or "musl"; absent when none is found.
 //   - compatkit.nvidia (driver, driver.major, driver.minor, cuda, cuda.major, cuda.minor,
@@ -35,10 +38,13 @@ func (platformSource) Name() string { return "compatkit" }
 
 func (platformSource) Discover(ctx context.Context) (*Features, error) {
 	f := nfdv1alpha1.NewFeatures()
-	f.Attributes["compatkit.platform"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{
-		"os":   runtime.GOOS,
-		"arch": runtime.GOARCH,
-	}}
+	// containerd's detection gives the arm variant (from /proc/cpuinfo); amd64's level is computed
+	// from the cpu source's flags once every source has run (Discoverer.Discover).
+	p := ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	if p.Architecture == "arm" || p.Architecture == "arm64" {
+		p.Variant = platforms.DefaultSpec().Variant
+	}
+	SetPlatform(f, p)
 	if name, version := detectLibc(ctx); name != "" {
 		el := map[string]string{"name": name}
 		versionElements(el, "version", version)

@@ -75,6 +75,10 @@ func (d *Discoverer) Discover(ctx context.Context) (*Features, []Warning, error)
 	if ok == 0 && len(d.sources) > 0 {
 		return nil, warnings, fmt.Errorf("no feature source succeeded: %v", warnings)
 	}
+	if p, err := Platform(all); err == nil && p.Architecture == "amd64" {
+		// Record the x86-64 level the cpu source's flags give, so that saved profiles say it.
+		SetPlatform(all, p)
+	}
 	MirrorCompatkit(all)
 	return all, warnings, nil
 }

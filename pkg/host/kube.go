@@ -163,7 +163,7 @@ func mergeNodeFeatures(nodes []Node) []Node {
 //	usb-ff_1d6b_0003.present=true → instance usb.device {class: ff, vendor: 1d6b, device: 0003}
 //	memory-numa=true              → attributes memory.numa is_numa
 //	compatkit-<feature>.<elem>    → attributes compatkit.<feature> <elem> (compatkit's own local labels)
-//	kubernetes.io/os, /arch       → attributes compatkit.platform os, arch
+//	kubernetes.io/os, /arch       → attributes compatkit.platform os, arch (or the beta.kubernetes.io/ labels)
 //
 // Labels of other prefixes, and custom rule labels, are ignored. The result is lossy: NFD does not
 // label every flag (NFDUnlabelledCPUID) nor every attribute.
@@ -183,13 +183,9 @@ func FeaturesFromLabels(labels map[string]string) *Features {
 	}
 	sort.Strings(keys)
 	// The kubelet's well-known labels give the platform, as compatkit's own source does.
-	if arch := labels["kubernetes.io/arch"]; arch != "" {
-		os := labels["kubernetes.io/os"]
-		if os == "" {
-			os = "linux"
-		}
-		attr("compatkit.platform", "os", os)
-		attr("compatkit.platform", "arch", arch)
+	if os, arch := LabelPlatform(labels); arch != "" {
+		attr(PlatformFeature, "os", os)
+		attr(PlatformFeature, "arch", arch)
 	}
 	for _, key := range keys {
 		v := labels[key]
@@ -269,6 +265,35 @@ func FeaturesFromLabels(labels map[string]string) *Features {
 	return f
 }
 
+// Kubernetes' well-known node labels for the platform (set by the kubelet), and the beta labels
+// that older kubelets and some distributions still set instead.
+const (
+	LabelOS       = "kubernetes.io/os"
+	LabelArch     = "kubernetes.io/arch"
+	LabelBetaOS   = "beta.kubernetes.io/os"
+	LabelBetaArch = "beta.kubernetes.io/arch"
+)
+
+// LabelPlatform returns the os and architecture that a Node's labels give: kubernetes.io/os and
+// kubernetes.io/arch, else beta.kubernetes.io/os and beta.kubernetes.io/arch; os defaults to
+// "linux" when only the architecture is labelled; both are empty when no architecture label is set.
+func LabelPlatform(labels map[string]string) (os, arch string) {
+	arch, os = labels[LabelArch], labels[LabelOS]
+	if arch == "" {
+		arch = labels[LabelBetaArch]
+	}
+	if os == "" {
+		os = labels[LabelBetaOS]
+	}
+	if arch == "" {
+		return "", ""
+	}
+	if os == "" {
+		os = "linux"
+	}
+	return os, arch
+}
+
 // cpuidImplied lists, for a labelled cpuid flag, unlabelled flags every CPU that has it also has
 // (x86-64: AVX arrived with Sandy Bridge and Bulldozer, which have every x86-64-v2 flag; AVX2 with
 // Haswell and Excavator, which have BMI1, BMI2, F16C and LZCNT; both hold for every later CPU).
@@ -285,7 +310,7 @@ var x8664Baseline = []string{"CMOV", "CMPXCHG8", "FXSR", "MMX", "SSE", "SSE2"}
 // baseline, and the flags implied by a labelled AVX or AVX2 (see cpuidImplied). Flags that cannot
 // be inferred stay absent. It returns the flags it added, sorted.
 func InferUnlabelledCPUID(f *Features) []string {
-	if f.Attributes["compatkit.platform"].Elements["arch"] != "amd64" {
+	if f.Attributes[PlatformFeature].Elements["arch"] != "amd64" {
 		return nil
 	}
 	set, ok := f.Flags["cpu.cpuid"]

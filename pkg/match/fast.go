@@ -391,7 +391,7 @@ func (fp *FastProgram) Verdict(features *Features) (*Result, error) {
 		sr := SetResult{Tag: c.Tag, Description: c.Description, Weight: c.Weight, Matched: true, Rules: make([]RuleResult, len(rules))}
 		for j := range rules {
 			r := &rules[j]
-			rr := RuleResult{Name: r.g.Name}
+			rr := RuleResult{Name: RuleName(r.g.Name, j)}
 			var bad bool
 			if r.nfd {
 				out, err := nodefeaturerule.ExecuteGroupRule(r.g, features, false)

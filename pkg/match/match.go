@@ -30,12 +30,13 @@ type Program struct {
 	hasVars bool
 }
 
-// Compile validates s and converts its rules to NFD's types once.
+// Compile validates s (spec.ValidateRead: what NFD evaluates, compatkit evaluates) and converts
+// its rules to NFD's types once.
 func Compile(s *spec.Spec) (*Program, error) {
 	if s == nil {
 		return nil, fmt.Errorf("compile: nil spec")
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.ValidateRead(); err != nil {
 		return nil, err
 	}
 	p := &Program{spec: s, rules: make([][]*nfdv1alpha1.GroupRule, len(s.Compatibilities))}
@@ -149,7 +150,7 @@ func (p *Program) evaluate(features *Features, explain bool) (*Result, error) {
 			Rules: make([]RuleResult, len(rules))}
 		for j, g := range rules {
 			out, err := nodefeaturerule.ExecuteGroupRule(g, features, false)
-			rr := RuleResult{Name: g.Name, Matched: err == nil && out.MatchStatus != nil && out.MatchStatus.IsMatch}
+			rr := RuleResult{Name: RuleName(g.Name, j), Matched: err == nil && out.MatchStatus != nil && out.MatchStatus.IsMatch}
 			switch {
 			case err != nil:
 				// NFD aborts on a host value its operator cannot read (Gt on "abc"); here that
@@ -170,6 +171,15 @@ func (p *Program) evaluate(features *Features, explain bool) (*Result, error) {
 		res.record(i, sr)
 	}
 	return res, nil
+}
+
+// RuleName is how results name rule j of a set: its name, or "rules[j]" for a rule without one
+// (NFD does not require names).
+func RuleName(name string, j int) string {
+	if name == "" {
+		return fmt.Sprintf("rules[%d]", j)
+	}
+	return name
 }
 
 // FirstFailure returns the first failing rule of the set that came closest (fewest failing

@@ -24,6 +24,9 @@ var (
 	// ErrTooLarge means a descriptor announces more bytes than this package accepts; it is checked
 	// on the descriptor's size (image-spec v1.1 descriptor.md, "size") before anything is downloaded.
 	ErrTooLarge = errors.New("too large")
+	// ErrWrongSubject means a referrer listed for one subject names another one (or none) as its
+	// subject (image-spec v1.1 manifest.md "subject").
+	ErrWrongSubject = errors.New("referrer of another subject")
 	// ErrInvalidReference means a reference does not parse (distribution-spec v1.1 "Pulling
 	// manifests" grammar for <name> and <reference>, or an OCI layout "path[:tag|@digest]").
 	ErrInvalidReference = errors.New("invalid reference")

@@ -137,8 +137,8 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 // It returns the descriptor of the referrer manifest.
 func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *spec.Spec, prov *spec.Provenance, created time.Time) (ocispec.Descriptor, error) {
 	sub := t.name + "@" + subject.Digest.String()
-	if subject.MediaType != ocispec.MediaTypeImageManifest && !isIndex(subject.MediaType) {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: subject %s has media type %q: a subject must be an image manifest or index", ErrInvalidArtifact, sub, subject.MediaType)
+	if !IsManifest(subject.MediaType) && !IsIndex(subject.MediaType) {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: subject %s has media type %q: a subject must be an image manifest or index (OCI or Docker)", ErrInvalidArtifact, sub, subject.MediaType)
 	}
 	if s == nil {
 		return ocispec.Descriptor{}, fmt.Errorf("pushing a spec to %s: no spec", sub)
@@ -215,30 +215,39 @@ type Entry struct {
 }
 
 // Discover resolves the reference and lists the compatibility referrers (artifactType
-// spec.ArtifactType) of what it names and, for an image index, of each manifest the index lists
-// (queried concurrently, at most Options.Concurrency at once), as one flat list: the resolved
-// subject first, then the index's manifests in index order, each subject's referrers newest first.
+// spec.ArtifactType) of what it names and, for an image index, of every index nested in it and
+// every image manifest they list (Tree; BuildKit's attestation manifests are skipped), queried
+// concurrently (at most Options.Concurrency at once), as one flat list: the resolved subject
+// first, then the tree in depth-first order, each subject's referrers newest first. An error
+// listing any subject's referrers is an error: the list is never silently incomplete.
 func (t *Target) Discover(ctx context.Context) ([]Entry, error) {
 	root, err := t.Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	subjects := []ocispec.Descriptor{root}
-	if isIndex(root.MediaType) {
-		idx, err := t.FetchIndex(ctx, root)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range idx.Manifests {
-			if m.MediaType == ocispec.MediaTypeImageManifest || isIndex(m.MediaType) {
-				subjects = append(subjects, m)
-			}
+	tr, err := t.Tree(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	return t.DiscoverTree(ctx, tr)
+}
+
+// DiscoverTree is Discover on a tree already read.
+func (t *Target) DiscoverTree(ctx context.Context, tr *Tree) ([]Entry, error) {
+	subjects := []ocispec.Descriptor{tr.Root}
+	if len(tr.Indexes) > 1 {
+		subjects = append(subjects, tr.Indexes[1:]...)
+	}
+	for _, m := range tr.Manifests {
+		if !m.Attestation() {
+			subjects = append(subjects, m.Descriptor)
 		}
 	}
 	results := make([][]ocispec.Descriptor, len(subjects))
 	// The first query settles whether the registry has the referrers API, so the concurrent ones
 	// do not each probe it.
-	if results[0], err = t.Referrers(ctx, root, spec.ArtifactType); err != nil {
+	var err error
+	if results[0], err = t.Referrers(ctx, tr.Root, spec.ArtifactType); err != nil {
 		return nil, err
 	}
 	errs := make([]error, len(subjects))
@@ -278,11 +287,28 @@ func (t *Target) NewestSpec(ctx context.Context, subject ocispec.Descriptor) (*s
 	if len(refs) == 0 {
 		return nil, ocispec.Descriptor{}, fmt.Errorf("%w: %s@%s has no referrer of artifactType %s: attach one with `compat-attach attach`", ErrNoSpec, t.name, subject.Digest, spec.ArtifactType)
 	}
-	s, _, err := t.FetchSpec(ctx, refs[0])
+	s, m, err := t.FetchSpec(ctx, refs[0])
 	if err != nil {
 		return nil, ocispec.Descriptor{}, err
 	}
+	if err := CheckSubject(m, subject, t.name+"@"+refs[0].Digest.String()); err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
 	return s, refs[0], nil
+}
+
+// CheckSubject checks that the referrer manifest m (named src in errors) has subject as its
+// subject (image-spec v1.1 manifest.md "subject"): a referrers list or a tag-schema index names
+// referrers without proof, so a referrer listed under one image but made for another is refused
+// (ErrWrongSubject).
+func CheckSubject(m *ocispec.Manifest, subject ocispec.Descriptor, src string) error {
+	if m.Subject == nil {
+		return fmt.Errorf("%w: %s has no subject, but is listed as a referrer of %s", ErrWrongSubject, src, subject.Digest)
+	}
+	if m.Subject.Digest != subject.Digest {
+		return fmt.Errorf("%w: %s describes %s, but is listed as a referrer of %s", ErrWrongSubject, src, m.Subject.Digest, subject.Digest)
+	}
+	return nil
 }
 
 // AnnotationSpecTags is a referrer manifest annotation listing the tags of the spec's compatibility

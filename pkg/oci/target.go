@@ -9,11 +9,13 @@ package oci
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -29,6 +31,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/compatkit/compatkit/internal/fileutil"
 )
 
 // MaxManifestBytes is the largest manifest or index this package fetches, checked on the
@@ -180,13 +184,42 @@ func (t *Target) openLayout(ctx context.Context, ref string) error {
 		case 1:
 			reference = tags[0]
 		case 0:
-			return fmt.Errorf("%w: OCI layout %s has no tag: name a manifest with %s@sha256:DIGEST", ErrNotFound, path, path)
+			// An untagged layout whose index.json lists one manifest or index (`cosign save`
+			// writes one nested index) names it without a tag.
+			only, n, err := layoutOnlyEntry(path)
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return fmt.Errorf("%w: OCI layout %s has no tag and its index.json lists %d descriptors: name one with %s@sha256:DIGEST", ErrNotFound, path, n, path)
+			}
+			reference = only.String()
 		default:
 			return fmt.Errorf("%w: OCI layout %s has %d tags (%s): name one with %s:TAG", ErrInvalidReference, path, len(tags), strings.Join(tags, ", "), path)
 		}
 	}
 	t.reference = reference
 	return nil
+}
+
+// layoutOnlyEntry reads the layout's index.json (image-spec v1.1 image-layout.md) and returns the
+// digest of its first descriptor and how many it lists.
+func layoutOnlyEntry(path string) (digest.Digest, int, error) {
+	data, err := fileutil.ReadLimited(filepath.Join(path, "index.json"), MaxManifestBytes)
+	if err != nil {
+		return "", 0, fmt.Errorf("OCI layout %s: %w", path, err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return "", 0, fmt.Errorf("%w: OCI layout %s: index.json does not decode: %v", ErrInvalidArtifact, path, err)
+	}
+	if len(idx.Manifests) == 0 {
+		return "", 0, nil
+	}
+	if err := idx.Manifests[0].Digest.Validate(); err != nil {
+		return "", 0, fmt.Errorf("%w: OCI layout %s: index.json manifests[0]: %v", ErrInvalidArtifact, path, err)
+	}
+	return idx.Manifests[0].Digest, len(idx.Manifests), nil
 }
 
 // Name returns "registry/repository" or the layout path, for printing REPO@DIGEST
@@ -236,7 +269,7 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 // must have media type application/vnd.oci.image.index.v1+json (or Docker's manifest list),
 // otherwise the error is ErrNotIndex. The index is fetched at most once per Target.
 func (t *Target) FetchIndex(ctx context.Context, desc ocispec.Descriptor) (*ocispec.Index, error) {
-	if !isIndex(desc.MediaType) {
+	if !IsIndex(desc.MediaType) {
 		return nil, fmt.Errorf("%w: %s@%s has media type %s: it is a single-platform image, use it directly", ErrNotIndex, t.name, desc.Digest, desc.MediaType)
 	}
 	data, err := t.fetchManifest(ctx, desc)
@@ -253,11 +286,12 @@ func (t *Target) FetchIndex(ctx context.Context, desc ocispec.Descriptor) (*ocis
 	return &idx, nil
 }
 
-// FetchManifest returns the image manifest that desc describes (image-spec v1.1 manifest.md),
-// fetched at most once per Target and verified against desc's digest and size.
+// FetchManifest returns the image manifest that desc describes (image-spec v1.1 manifest.md, or a
+// Docker schema-2 manifest, which has the same shape), fetched at most once per Target and
+// verified against desc's digest and size.
 func (t *Target) FetchManifest(ctx context.Context, desc ocispec.Descriptor) (*ocispec.Manifest, error) {
-	if desc.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("%w: %s@%s has media type %s, want %s", ErrInvalidArtifact, t.name, desc.Digest, desc.MediaType, ocispec.MediaTypeImageManifest)
+	if !IsManifest(desc.MediaType) {
+		return nil, fmt.Errorf("%w: %s@%s has media type %s, want %s or %s", ErrInvalidArtifact, t.name, desc.Digest, desc.MediaType, ocispec.MediaTypeImageManifest, MediaTypeDockerManifest)
 	}
 	data, err := t.fetchManifest(ctx, desc)
 	if err != nil {
@@ -268,10 +302,6 @@ func (t *Target) FetchManifest(ctx context.Context, desc ocispec.Descriptor) (*o
 		return nil, fmt.Errorf("%w: %s@%s: manifest does not decode: %v", ErrInvalidArtifact, t.name, desc.Digest, err)
 	}
 	return &m, nil
-}
-
-func isIndex(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
 func (t *Target) get(d digest.Digest) ([]byte, bool) {

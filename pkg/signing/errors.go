@@ -1,6 +1,10 @@
 package signing
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/compatkit/compatkit/pkg/oci"
+)
 
 // Sentinel errors of this package. The reasons a spec is not verified (SpecStatus.Err) wrap one
 // of the first seven; check them with errors.Is.
@@ -25,7 +29,8 @@ var (
 	ErrTampered = errors.New("spec content differs from the signed one (tampered)")
 	// ErrWrongSubject means the spec referrer manifest is attached to another image than the one
 	// being read (a referrer listed under the wrong subject, possible with the referrers tag schema).
-	ErrWrongSubject = errors.New("spec referrer describes another image")
+	// It is oci.ErrWrongSubject.
+	ErrWrongSubject = oci.ErrWrongSubject
 
 	// ErrNoTrustedSpec means no spec of a subject verifies under the policy.
 	ErrNoTrustedSpec = errors.New("no trusted spec")

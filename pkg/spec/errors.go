@@ -1,6 +1,9 @@
 package spec
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors, checked with errors.Is.
 var (
@@ -8,6 +11,10 @@ var (
 	ErrTooLarge = errors.New("spec too large")
 	// ErrInvalid means the document does not follow the v1alpha1 schema.
 	ErrInvalid = errors.New("invalid compatibility spec")
+	// ErrUnsupportedFormat means the document is an image-compatibility format other than
+	// v1alpha1, such as the pre-v1alpha1 drafts that listed node labels (a labels map and no
+	// version). It wraps ErrInvalid.
+	ErrUnsupportedFormat = fmt.Errorf("%w: unsupported format", ErrInvalid)
 )
 
 // FieldError is a problem at one place of a spec, named by a JSON path such as

@@ -15,9 +15,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Parse decodes a spec from YAML or JSON strictly: unknown fields, a wrong version, an unknown
-// operator, a wrong number of values or a weight outside 0-100 are errors that name source and the
-// JSON path. Documents over MaxSpecBytes are refused with ErrTooLarge before decoding.
+// Parse decodes a spec read from a registry, a layout or a file, from YAML or JSON: unknown fields,
+// a wrong version, an unknown operator, a wrong number of values, a weight outside 0-100 or an
+// operand the operator cannot use are errors that name source and the JSON path (*FieldError,
+// wrapping ErrInvalid). Documents over MaxSpecBytes are refused with ErrTooLarge before decoding;
+// a pre-v1alpha1 document (a labels map and no version) with ErrUnsupportedFormat. What NFD's
+// validator evaluates is accepted as NFD evaluates it (ValidateRead): a rule without a name, or
+// without any matchFeatures or matchAny term (it matches every host).
 func Parse(data []byte, source string) (*Spec, error) {
 	if len(data) > MaxSpecBytes {
 		return nil, fmt.Errorf("%s: %w: %d bytes, the limit is %d", source, ErrTooLarge, len(data), MaxSpecBytes)
@@ -27,9 +31,12 @@ func Parse(data []byte, source string) (*Spec, error) {
 	}
 	var s Spec
 	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+		if old := preV1Alpha1(data); old != "" {
+			return nil, fmt.Errorf("%s: %w: %s; compatkit and NFD read only image-compatibility %s specs (version: %s, compatibilities: [...]): attach one in that format", source, ErrUnsupportedFormat, old, Version, Version)
+		}
 		return nil, fmt.Errorf("%s: %w: %v", source, ErrInvalid, err)
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.ValidateRead(); err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
 			fe.Source = source
@@ -40,9 +47,35 @@ func Parse(data []byte, source string) (*Spec, error) {
 	return &s, nil
 }
 
-// Validate checks what the Go types cannot express: version, limits, weights, operators, their
-// arity and value types. It returns the first problem as a *FieldError (or ErrTooLarge).
+// preV1Alpha1 describes data when it is an image-compatibility document older than v1alpha1 (a
+// top-level labels map and no version), and returns "" otherwise.
+func preV1Alpha1(data []byte) string {
+	var probe map[string]any
+	if yaml.Unmarshal(data, &probe) != nil {
+		return ""
+	}
+	_, hasVersion := probe["version"]
+	if _, hasLabels := probe["labels"]; hasLabels && !hasVersion {
+		return "a pre-v1alpha1 image-compatibility document (a labels map, no version)"
+	}
+	return ""
+}
+
+// Validate checks a spec to be written (attached, exported): everything ValidateRead checks, and
+// that every rule has a name and at least one matchFeatures or matchAny term. It returns the first
+// problem as a *FieldError (or ErrTooLarge).
 func (s *Spec) Validate() error {
+	return s.validate(true)
+}
+
+// ValidateRead checks a spec that was read, as NFD's validator would evaluate it: version, limits,
+// weights, operators, their arity and value types. A rule without a name or without terms is
+// accepted (NFD evaluates a rule without terms as matching).
+func (s *Spec) ValidateRead() error {
+	return s.validate(false)
+}
+
+func (s *Spec) validate(strict bool) error {
 	if s.Version != Version {
 		return &FieldError{Path: "version", Msg: fmt.Sprintf("is %q, want %q", s.Version, Version)}
 	}
@@ -61,7 +94,7 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("%w: %s has %d rules, the limit is %d", ErrTooLarge, p, len(c.Rules), MaxRules)
 		}
 		for j, r := range c.Rules {
-			if err := r.validate(fmt.Sprintf("%s.rules[%d]", p, j)); err != nil {
+			if err := r.validate(fmt.Sprintf("%s.rules[%d]", p, j), strict); err != nil {
 				return err
 			}
 		}
@@ -69,11 +102,11 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-func (r *Rule) validate(p string) error {
-	if r.Name == "" {
+func (r *Rule) validate(p string, strict bool) error {
+	if strict && r.Name == "" {
 		return &FieldError{Path: p + ".name", Msg: "is required"}
 	}
-	if len(r.MatchFeatures) == 0 && len(r.MatchAny) == 0 {
+	if strict && len(r.MatchFeatures) == 0 && len(r.MatchAny) == 0 {
 		return &FieldError{Path: p, Msg: "needs matchFeatures or matchAny"}
 	}
 	n := len(r.MatchFeatures)

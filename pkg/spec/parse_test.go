@@ -67,7 +67,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad regexp", rule("{op: InRegexp, value: ['(']}"), "invalid regexp"},
 		{"unknown type", rule("{op: Gt, value: ['1'], type: semver}"), `unknown value type "semver"`},
 		{"bad feature name", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n    - feature: cpuid\n      matchName: {op: Exists}\n", "is not <domain>.<feature>"},
-		{"rule without matcher", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n", "needs matchFeatures or matchAny"},
+		{"pre-v1alpha1 labels", "labels:\n  feature.node.kubernetes.io/cpu-cpuid.AVX2: \"true\"\n", "pre-v1alpha1 image-compatibility document (a labels map, no version)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in), "in.yaml")
@@ -81,6 +81,34 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestReadWhatNFDReads: rules that NFD's validator evaluates (no name; no terms, which match
+// every host) are read, and refused only when a spec is written.
+func TestReadWhatNFDReads(t *testing.T) {
+	for _, tc := range []struct{ name, in, strict string }{
+		{"rule without matcher", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n", "needs matchFeatures or matchAny"},
+		{"rule without name", "version: v1alpha1\ncompatibilities:\n- rules:\n  - matchFeatures: [{feature: cpu.cpuid, matchExpressions: {AVX: {op: Exists}}}]\n", "name: is required"},
+		{"set without rules", "version: v1alpha1\ncompatibilities:\n- weight: 10\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Parse([]byte(tc.in), "in.yaml")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			err = s.Validate()
+			switch {
+			case tc.strict == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tc.strict != "" && (err == nil || !strings.Contains(err.Error(), tc.strict)):
+				t.Fatalf("Validate: %v, want %q", err, tc.strict)
+			}
+		})
+	}
+	_, err := Parse([]byte("labels: {a: b}\n"), "old.yaml")
+	if !errors.Is(err, ErrUnsupportedFormat) {
+		t.Fatalf("pre-v1alpha1: %v, want ErrUnsupportedFormat", err)
 	}
 }
 
