@@ -27,7 +27,9 @@ var Platforms = []ocispec.Platform{
 // Image describes a multi-platform image made by BuildImage: Manifests, Configs and Layers are
 // parallel to Platforms.
 type Image struct {
-	Index     ocispec.Descriptor
+	Index ocispec.Descriptor
+	// Nested is the nested index (Shape.Nested), zero otherwise.
+	Nested    ocispec.Descriptor
 	Manifests []ocispec.Descriptor // with Platform set, as listed in the index
 	Configs   []ocispec.Descriptor
 	Layers    []ocispec.Descriptor
@@ -48,6 +50,25 @@ func (img Image) Blobs() []digest.Digest {
 // a manifest; one index listing the manifests with their platforms.
 func BuildImage(t testing.TB, tag string) (*memory.Store, Image) {
 	t.Helper()
+	return BuildImageOf(t, tag, Shape{})
+}
+
+// Shape varies the image BuildImageOf makes.
+type Shape struct {
+	// Platforms of the manifests, in index order; nil means Platforms.
+	Platforms []ocispec.Platform
+	// Docker makes Docker schema-2 manifests, configs and layers, and a Docker manifest list.
+	Docker bool
+	// Nested makes the root index list one nested index (Image.Nested), which lists the manifests.
+	Nested bool
+	// Attestation adds a BuildKit attestation manifest (platform unknown/unknown, annotated
+	// vnd.docker.reference.type=attestation-manifest) after the images.
+	Attestation bool
+}
+
+// BuildImageOf builds an image of the given shape (see BuildImage) in a memory store, tagged tag.
+func BuildImageOf(t testing.TB, tag string, sh Shape) (*memory.Store, Image) {
+	t.Helper()
 	c := ctx(t)
 	store := memory.New()
 	push := func(mediaType string, data []byte) ocispec.Descriptor {
@@ -64,9 +85,18 @@ func BuildImage(t testing.TB, tag string) (*memory.Store, Image) {
 		}
 		return b
 	}
+	manifestType, indexType, configType, layerType := ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageConfig, ocispec.MediaTypeImageLayer
+	if sh.Docker {
+		manifestType, indexType = "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json"
+		configType, layerType = "application/vnd.docker.container.image.v1+json", "application/vnd.docker.image.rootfs.diff.tar"
+	}
+	platforms := sh.Platforms
+	if platforms == nil {
+		platforms = Platforms
+	}
 	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	var img Image
-	for _, p := range Platforms {
+	for _, p := range platforms {
 		var tb bytes.Buffer
 		tw := tar.NewWriter(&tb)
 		body := []byte(p.OS + "/" + p.Architecture + "/" + p.Variant + "\n")
@@ -75,16 +105,16 @@ func BuildImage(t testing.TB, tag string) (*memory.Store, Image) {
 		}
 		tw.Write(body)
 		tw.Close()
-		layer := push(ocispec.MediaTypeImageLayer, tb.Bytes())
-		cfg := push(ocispec.MediaTypeImageConfig, mustJSON(ocispec.Image{
+		layer := push(layerType, tb.Bytes())
+		cfg := push(configType, mustJSON(ocispec.Image{
 			Created:  &created,
 			Platform: p,
 			Config:   ocispec.ImageConfig{Cmd: []string{"/bin/true"}},
 			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
 		}))
-		man := push(ocispec.MediaTypeImageManifest, mustJSON(ocispec.Manifest{
+		man := push(manifestType, mustJSON(ocispec.Manifest{
 			Versioned: specs.Versioned{SchemaVersion: 2},
-			MediaType: ocispec.MediaTypeImageManifest,
+			MediaType: manifestType,
 			Config:    cfg,
 			Layers:    []ocispec.Descriptor{layer},
 		}))
@@ -94,11 +124,32 @@ func BuildImage(t testing.TB, tag string) (*memory.Store, Image) {
 		img.Configs = append(img.Configs, cfg)
 		img.Layers = append(img.Layers, layer)
 	}
-	img.Index = push(ocispec.MediaTypeImageIndex, mustJSON(ocispec.Index{
+	entries := append([]ocispec.Descriptor(nil), img.Manifests...)
+	if sh.Attestation {
+		att := push(ocispec.MediaTypeImageManifest, mustJSON(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2},
+			MediaType: ocispec.MediaTypeImageManifest,
+			Config:    push(ocispec.MediaTypeImageConfig, []byte("{}")),
+			Layers:    []ocispec.Descriptor{},
+		}))
+		att.Platform = &ocispec.Platform{OS: "unknown", Architecture: "unknown"}
+		att.Annotations = map[string]string{"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": img.Manifests[0].Digest.String()}
+		entries = append(entries, att)
+	}
+	index := push(indexType, mustJSON(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: img.Manifests,
+		MediaType: indexType,
+		Manifests: entries,
 	}))
+	img.Index = index
+	if sh.Nested {
+		img.Nested = index
+		img.Index = push(indexType, mustJSON(ocispec.Index{
+			Versioned: specs.Versioned{SchemaVersion: 2},
+			MediaType: indexType,
+			Manifests: []ocispec.Descriptor{index},
+		}))
+	}
 	if err := store.Tag(c, img.Index, tag); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +159,13 @@ func BuildImage(t testing.TB, tag string) (*memory.Store, Image) {
 // PushImageTo builds the image (BuildImage) and copies it with oras.Copy to dst under tag.
 func PushImageTo(t testing.TB, dst oras.Target, tag string) Image {
 	t.Helper()
-	src, img := BuildImage(t, tag)
+	return PushShapeTo(t, dst, tag, Shape{})
+}
+
+// PushShapeTo builds an image of shape sh (BuildImageOf) and copies it to dst under tag.
+func PushShapeTo(t testing.TB, dst oras.Target, tag string, sh Shape) Image {
+	t.Helper()
+	src, img := BuildImageOf(t, tag, sh)
 	if _, err := oras.Copy(ctx(t), src, tag, dst, tag, oras.DefaultCopyOptions); err != nil {
 		t.Fatalf("testregistry: pushing the image: %v", err)
 	}
@@ -125,6 +182,28 @@ func PushImage(t testing.TB, host, repo, tag string) Image {
 	r.PlainHTTP = true
 	r.Client = Client()
 	return PushImageTo(t, r, tag)
+}
+
+// PushShape pushes an image of shape sh to host/repo:tag over plain HTTP.
+func PushShape(t testing.TB, host, repo, tag string, sh Shape) Image {
+	t.Helper()
+	r, err := remote.NewRepository(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PlainHTTP = true
+	r.Client = Client()
+	return PushShapeTo(t, r, tag, sh)
+}
+
+// WriteShapeLayout writes an image of shape sh into an OCI image layout at dir under tag.
+func WriteShapeLayout(t testing.TB, dir, tag string, sh Shape) Image {
+	t.Helper()
+	s, err := oci.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return PushShapeTo(t, s, tag, sh)
 }
 
 // WriteLayout writes the image into an OCI image layout at dir (created if missing) under tag.

@@ -178,6 +178,18 @@ func sameSpec(a, b *spec.Spec) bool {
 	return bytes.Equal(ja, jb)
 }
 
+// AnnotatedSpec decodes the spec that Annotate copied into annotations ann (a manifest
+// descriptor's in an index, or the index's own): present is false when ann holds no
+// AnnotationSpecReferrer; a nil spec with present true means the subject had no spec. what names
+// the place in errors (ErrInvalidArtifact, ErrTooLarge, or spec.Parse's).
+func AnnotatedSpec(ann map[string]string, what string) (s *spec.Spec, referrer ocispec.Descriptor, present bool, err error) {
+	if ann[AnnotationSpecReferrer] == "" {
+		return nil, ocispec.Descriptor{}, false, nil
+	}
+	s, referrer, err = fromAnnotations(ann, what)
+	return s, referrer, true, err
+}
+
 // fromAnnotations decodes the annotations annotate writes; what names the place in errors.
 func fromAnnotations(ann map[string]string, what string) (*spec.Spec, ocispec.Descriptor, error) {
 	ref := ann[AnnotationSpecReferrer]

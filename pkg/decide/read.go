@@ -1,0 +1,208 @@
+package decide
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+// SpecState says what reading the specs of one subject (a manifest or an index) found.
+type SpecState string
+
+// The states of a subject's specs.
+const (
+	// SpecNone: the subject has no compatibility referrer.
+	SpecNone SpecState = "none"
+	// SpecFound: the spec that counts was read: the newest one, or under a trust policy the newest
+	// one that verifies.
+	SpecFound SpecState = "found"
+	// SpecUntrusted: under a trust policy, the subject has specs but none verifies.
+	SpecUntrusted SpecState = "untrusted"
+	// SpecUnreadable: listing or reading the subject's specs failed; what it requires is unknown. It
+	// is never taken as "no spec".
+	SpecUnreadable SpecState = "unreadable"
+)
+
+// SubjectSpec is what a subject's referrers say, after the trust policy.
+type SubjectSpec struct {
+	// Subject is the manifest or index read.
+	Subject ocispec.Descriptor `json:"subject"`
+	// State says what was found.
+	State SpecState `json:"state"`
+	// Spec is the spec that counts (State SpecFound).
+	Spec *spec.Spec `json:"-"`
+	// Referrer is the descriptor of Spec's referrer manifest (State SpecFound).
+	Referrer ocispec.Descriptor `json:"referrer,omitzero"`
+	// Created is the referrer's org.opencontainers.image.created time; zero when unknown.
+	Created time.Time `json:"created,omitzero"`
+	// Verified is true when a trusted signature covers Spec (under a trust policy).
+	Verified bool `json:"verified,omitempty"`
+	// Signer describes who signed Spec ("key <hint>", "keyless issuer=... subject=...").
+	Signer string `json:"signer,omitempty"`
+	// FromAnnotation is true when Spec was read from the index's annotations (compat-attach
+	// annotate) rather than from the referrer.
+	FromAnnotation bool `json:"fromAnnotation,omitempty"`
+	// Passed lists, under a trust policy, the specs newer than Spec (every spec, when SpecUntrusted)
+	// that were not used, each with the reason.
+	Passed []PassedSpec `json:"passed,omitempty"`
+	// Err says why the state is SpecUnreadable or SpecUntrusted.
+	Err error `json:"-"`
+}
+
+// PassedSpec is a spec referrer that a trust policy kept out of a decision.
+type PassedSpec struct {
+	// Referrer is the spec's referrer manifest.
+	Referrer ocispec.Descriptor `json:"referrer"`
+	// Reason says why it was not used (unsigned, wrong key, tampered ...).
+	Reason string `json:"reason"`
+}
+
+// Reason returns Err's text, or "".
+func (s *SubjectSpec) Reason() string {
+	if s == nil || s.Err == nil {
+		return ""
+	}
+	return s.Err.Error()
+}
+
+// Reader reads the specs of subjects in one repository or layout, under an optional trust
+// policy, each subject at most once. It is safe for concurrent use.
+type Reader struct {
+	target   *oci.Target
+	verifier *signing.Verifier
+
+	mu    sync.Mutex
+	cache map[digest.Digest]*readOnce
+}
+
+type readOnce struct {
+	once sync.Once
+	s    *SubjectSpec
+}
+
+// NewReader returns a Reader of t's specs. With a nil verifier the newest spec of a subject counts
+// (what NFD evaluates); with one, the newest spec that a trusted signature covers
+// (signing.VerifySpecs), and the newer ones are listed in SubjectSpec.Passed.
+func NewReader(t *oci.Target, v *signing.Verifier) *Reader {
+	return &Reader{target: t, verifier: v, cache: map[digest.Digest]*readOnce{}}
+}
+
+// Target returns the repository or layout the Reader reads.
+func (r *Reader) Target() *oci.Target { return r.target }
+
+// Verifier returns the trust policy, nil when there is none.
+func (r *Reader) Verifier() *signing.Verifier { return r.verifier }
+
+// Spec reads the spec that counts for subject. Errors are not returned but recorded: a subject
+// whose referrers cannot be listed or whose spec cannot be fetched or parsed is SpecUnreadable, with
+// Err naming the registry, the reference and what failed.
+func (r *Reader) Spec(ctx context.Context, subject ocispec.Descriptor) *SubjectSpec {
+	r.mu.Lock()
+	o, ok := r.cache[subject.Digest]
+	if !ok {
+		o = &readOnce{}
+		r.cache[subject.Digest] = o
+	}
+	r.mu.Unlock()
+	o.once.Do(func() { o.s = r.read(ctx, subject) })
+	if o.s.State == SpecUnreadable && (errors.Is(o.s.Err, context.Canceled) || errors.Is(o.s.Err, context.DeadlineExceeded)) {
+		// A cancelled read is not the subject's state: the next caller reads again.
+		r.mu.Lock()
+		if r.cache[subject.Digest] == o {
+			delete(r.cache, subject.Digest)
+		}
+		r.mu.Unlock()
+	}
+	return o.s
+}
+
+// Specs reads the specs of subjects concurrently (at most oci.DefaultConcurrency at once), in the
+// order given.
+func (r *Reader) Specs(ctx context.Context, subjects []ocispec.Descriptor) []*SubjectSpec {
+	out := make([]*SubjectSpec, len(subjects))
+	if len(subjects) == 0 {
+		return out
+	}
+	// The first read settles whether the registry has the referrers API, so the concurrent ones
+	// do not each probe it.
+	out[0] = r.Spec(ctx, subjects[0])
+	sem := make(chan struct{}, oci.DefaultConcurrency)
+	var wg sync.WaitGroup
+	for i := 1; i < len(subjects); i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = r.Spec(ctx, subjects[i])
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectSpec {
+	out := &SubjectSpec{Subject: subject}
+	if r.verifier == nil {
+		s, ref, err := r.target.NewestSpec(ctx, subject)
+		switch {
+		case errors.Is(err, oci.ErrNoSpec):
+			out.State = SpecNone
+		case err != nil:
+			out.State, out.Err = SpecUnreadable, err
+		default:
+			out.State, out.Spec, out.Referrer = SpecFound, s, ref
+			out.Created, _ = oci.Created(ref)
+		}
+		return out
+	}
+	res, err := signing.VerifySpecs(ctx, r.target, subject, r.verifier)
+	if err != nil {
+		out.State, out.Err = SpecUnreadable, err
+		return out
+	}
+	if len(res.Specs) == 0 {
+		out.State = SpecNone
+		return out
+	}
+	for _, s := range res.Specs {
+		if s.Verified {
+			out.State, out.Spec, out.Referrer, out.Created = SpecFound, s.Spec, s.Referrer, s.Created
+			out.Verified, out.Signer = true, s.Signer
+			return out
+		}
+		out.Passed = append(out.Passed, PassedSpec{Referrer: s.Referrer, Reason: s.Reason()})
+	}
+	out.State = SpecUntrusted
+	out.Err = fmt.Errorf("%w: none of the %d specs of %s@%s verifies under the policy (%s)", signing.ErrNoTrustedSpec, len(res.Specs), r.target.Name(), subject.Digest, r.verifier)
+	return out
+}
+
+// annotated returns the spec that `compat-attach annotate` copied into an index's annotations for
+// a subject (ann: the descriptor's annotations in the index, or the index's own), and false when
+// the subject is not annotated.
+func annotated(ann map[string]string, subject ocispec.Descriptor, what string) (*SubjectSpec, bool) {
+	s, ref, present, err := oci.AnnotatedSpec(ann, what)
+	if !present {
+		return nil, false
+	}
+	out := &SubjectSpec{Subject: subject, FromAnnotation: true}
+	switch {
+	case err != nil:
+		out.State, out.Err = SpecUnreadable, err
+	case s == nil:
+		out.State = SpecNone
+	default:
+		out.State, out.Spec, out.Referrer = SpecFound, s, ref
+	}
+	return out, true
+}
