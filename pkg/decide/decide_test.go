@@ -162,13 +162,13 @@ func TestPlatformIsARequirement(t *testing.T) {
 // TestScoreRule: the score is the manifest's own spec's; the index spec must hold too.
 func TestScoreRule(t *testing.T) {
 	for _, tc := range []struct {
-		name                string
-		v1, v3, index       *spec.Spec
-		f                   *host.Features
-		want                string
-		verdict             decide.Verdict
-		score               int
-		reasonHas           string
+		name          string
+		v1, v3, index *spec.Spec
+		f             *host.Features
+		want          string
+		verdict       decide.Verdict
+		score         int
+		reasonHas     string
 	}{
 		{"manifest 90 and index 40: 90", nil, flagSpec(90, "v3", "AVX2"), flagSpec(40, "idx", "SSE2"), machine("amd64", "6", v3Flags...), "linux/amd64/v3", decide.Compatible, 90, ""},
 		{"no own spec: the index's score", nil, nil, flagSpec(40, "idx", "SSE2"), machine("amd64", "6", v3Flags...), "linux/amd64/v3", decide.Compatible, 40, ""},

@@ -3,8 +3,10 @@ package decide
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/compatkit/compatkit/pkg/match"
@@ -27,6 +29,7 @@ type Image struct {
 
 	mu    sync.Mutex
 	progs map[*spec.Spec]progOrErr
+	ann   map[string]*SubjectSpec // specs read from the index's annotations, by subject digest
 }
 
 type progOrErr struct {
@@ -53,6 +56,58 @@ func Open(ctx context.Context, t *oci.Target, v *signing.Verifier) (*Image, erro
 		}
 	}
 	return img, nil
+}
+
+// NewImage returns an Image over what was read before (a cache of trees and specs, a test): tree
+// and, for each subject, its SubjectSpec. Decisions read nothing; a subject missing from specs is
+// SpecUnreadable ("not among the specs read beforehand"), never "no spec".
+func NewImage(name string, tree *oci.Tree, index *ocispec.Index, specs []*SubjectSpec) *Image {
+	r := &Reader{cache: map[digest.Digest]*readOnce{}}
+	for _, s := range specs {
+		o := &readOnce{s: s}
+		o.once.Do(func() {})
+		o.done.Store(true)
+		r.cache[s.Subject.Digest] = o
+	}
+	return &Image{Name: name, Tree: tree, reader: r, index: index, progs: map[*spec.Spec]progOrErr{}}
+}
+
+// Prefetch reads, concurrently, the specs every decision for hosts of the given platforms will
+// need (Decide reads them otherwise, one decision at a time): of each manifest such a host runs,
+// and of the indexes above them. opts is what those decisions will use (its Platform, when set,
+// replaces the hosts'). It returns what it read, in tree order: two images with the same tree
+// shape and the same specs give equal lists.
+func (img *Image) Prefetch(ctx context.Context, opts Options, hosts ...ocispec.Platform) []*SubjectSpec {
+	var subjects []ocispec.Descriptor
+	if !img.Tree.IsIndex() {
+		subjects = append(subjects, img.Tree.Root)
+	}
+	for _, hp := range hosts {
+		if hp.Architecture == "" {
+			continue
+		}
+		for _, c := range img.candidates(Host{Platform: hp}, want(Host{Platform: hp}, opts), opts.PinPlatform) {
+			if c.Verdict == "" {
+				subjects = append(subjects, img.appliesTo(&c)...)
+			}
+		}
+	}
+	subjects = dedupe(subjects)
+	order := map[string]int{img.Tree.Root.Digest.String(): -1}
+	for i, d := range img.Tree.Indexes {
+		order[d.Digest.String()] = -len(img.Tree.Indexes) + i
+	}
+	for _, e := range img.Tree.Manifests {
+		order[e.Descriptor.Digest.String()] = e.Position
+	}
+	sort.SliceStable(subjects, func(a, b int) bool { return order[subjects[a].Digest.String()] < order[subjects[b].Digest.String()] })
+	var notes []string
+	return img.specsOf(ctx, subjects, &opts, &notes)
+}
+
+// Cached returns what was read for subject so far, without reading (false when nothing was).
+func (img *Image) Cached(subject ocispec.Descriptor) (*SubjectSpec, bool) {
+	return img.reader.Cached(subject)
 }
 
 // Reader returns the Reader of the image's specs.
@@ -96,7 +151,15 @@ func (img *Image) specsOf(ctx context.Context, subjects []ocispec.Descriptor, op
 		}
 		fromAnn := make([]*SubjectSpec, len(subjects))
 		all := true
+		img.mu.Lock()
+		if img.ann == nil {
+			img.ann = map[string]*SubjectSpec{}
+		}
 		for i, s := range subjects {
+			if c, ok := img.ann[s.Digest.String()]; ok {
+				fromAnn[i] = c
+				continue
+			}
 			ann, ok := byDigest[s.Digest.String()]
 			if !ok {
 				all = false
@@ -106,7 +169,9 @@ func (img *Image) specsOf(ctx context.Context, subjects []ocispec.Descriptor, op
 				all = false
 				break
 			}
+			img.ann[s.Digest.String()] = fromAnn[i]
 		}
+		img.mu.Unlock()
 		if all && opts.Annotations == AnnotationsUse {
 			return fromAnn
 		}

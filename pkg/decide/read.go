@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -86,6 +87,7 @@ type Reader struct {
 
 type readOnce struct {
 	once sync.Once
+	done atomic.Bool
 	s    *SubjectSpec
 }
 
@@ -113,7 +115,10 @@ func (r *Reader) Spec(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 		r.cache[subject.Digest] = o
 	}
 	r.mu.Unlock()
-	o.once.Do(func() { o.s = r.read(ctx, subject) })
+	o.once.Do(func() {
+		o.s = r.read(ctx, subject)
+		o.done.Store(true)
+	})
 	if o.s.State == SpecUnreadable && (errors.Is(o.s.Err, context.Canceled) || errors.Is(o.s.Err, context.DeadlineExceeded)) {
 		// A cancelled read is not the subject's state: the next caller reads again.
 		r.mu.Lock()
@@ -150,8 +155,24 @@ func (r *Reader) Specs(ctx context.Context, subjects []ocispec.Descriptor) []*Su
 	return out
 }
 
+// Cached returns what was read for subject, without reading: false when it was not read (or
+// is being read).
+func (r *Reader) Cached(subject ocispec.Descriptor) (*SubjectSpec, bool) {
+	r.mu.Lock()
+	o, ok := r.cache[subject.Digest]
+	r.mu.Unlock()
+	if !ok || !o.done.Load() {
+		return nil, false
+	}
+	return o.s, true
+}
+
 func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectSpec {
 	out := &SubjectSpec{Subject: subject}
+	if r.target == nil {
+		out.State, out.Err = SpecUnreadable, fmt.Errorf("%s: not among the specs read beforehand", subject.Digest)
+		return out
+	}
 	if r.verifier == nil {
 		s, ref, err := r.target.NewestSpec(ctx, subject)
 		switch {

@@ -7,21 +7,35 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/host"
+	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-// cachedSource serves fetched images from memory, as a cache of specs would.
-type cachedSource map[string]*Fetched
+// cachedSource serves images read before from memory, as a cache of specs would.
+type cachedSource map[string]*decide.Image
 
-func (c cachedSource) Fetch(_ context.Context, ref string, _ []string) (*Fetched, error) {
-	f, ok := c[ref]
+func (c cachedSource) Open(_ context.Context, ref string) (*decide.Image, error) {
+	img, ok := c[ref]
 	if !ok {
 		return nil, fmt.Errorf("%s: not found", ref)
 	}
-	return f, nil
+	return img, nil
+}
+
+// cachedImage is a single-manifest image with spec s (nil: none), as a cache would hold it.
+func cachedImage(ref string, i int, s *spec.Spec) *decide.Image {
+	root := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest(fmt.Sprintf("sha256:%064x", i)), Size: 100}
+	ss := &decide.SubjectSpec{Subject: root, State: decide.SpecNone}
+	if s != nil {
+		ss.State, ss.Spec = decide.SpecFound, s
+	}
+	return decide.NewImage(ref, &oci.Tree{Root: root}, nil, []*decide.SubjectSpec{ss})
 }
 
 var (
@@ -106,7 +120,7 @@ func syntheticCluster(nImages, nSpecs, nNodes, nDistinct int) (cachedSource, []I
 		if i%10 != 0 {
 			s = specs[r.IntN(nSpecs)]
 		}
-		src[ref] = &Fetched{Digest: fmt.Sprintf("sha256:%064x", i), Manifest: &Subject{Digest: fmt.Sprintf("sha256:%064x", i), Spec: s}}
+		src[ref] = cachedImage(ref, i, s)
 	}
 	distinct := make([]*host.Features, nDistinct)
 	for i := range distinct {
@@ -121,7 +135,7 @@ func syntheticCluster(nImages, nSpecs, nNodes, nDistinct int) (cachedSource, []I
 		if nDistinct < nNodes {
 			k = r.IntN(nDistinct)
 		}
-		nodes[i] = Node{Name: fmt.Sprintf("node-%04d", i), Platform: "linux/amd64", Features: distinct[k].DeepCopy()}
+		nodes[i] = Node{Name: fmt.Sprintf("node-%04d", i), Platform: "linux/amd64/v1", Features: distinct[k].DeepCopy()}
 	}
 	return src, images, nodes
 }

@@ -1,46 +1,79 @@
 package report
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/match"
+	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-// engine holds what is computed once: programs by spec content, feature sets by hash, plans (the
-// programs that apply to one image on one platform), and cells by plan and feature set.
+// engine computes each distinct outcome once: programs by spec content, feature sets by hash,
+// shapes (images whose trees and specs are alike decide alike), columns (a node's platform and
+// feature set), and cells by shape and column. Every cell is a decide.Decision, so a cell says
+// what `select` and `check` say for that image on that node.
 type engine struct {
+	opts decide.Options
+
+	progMu  sync.RWMutex
 	progIdx map[string]int
 	progs   []*match.FastProgram
 	progErr []error
 	byPtr   map[*spec.Spec]int
 
-	featIdx map[string]int
-	feats   []*host.Features
+	featIdx   map[string]int
+	feats     []*host.Features
+	featByPtr map[*host.Features]int
 
-	planIdx map[string]int
-	plans_  []plan
-	// cells[plan][feat], filled by evaluateAll.
+	shapeIdx map[string]int
+	shapes   []shape
+
+	colIdx map[column]int
+	cols   []column
+
+	// cells[shape][col], filled by evaluateAll.
 	cells [][]*Cell
+
+	results sync.Map // resultKey → *result
+
+	internMu sync.Mutex
+	intern   map[string]*Cell
 }
 
-// plan is what applies to an image on one platform: a fixed cell (error, no spec, no manifest for
-// the platform), or programs to evaluate, all of which must hold.
-type plan struct {
-	fixed    *Cell
-	progs    []int
-	subjects []string // "manifest" or "index", parallel to progs
+// shape is a representative image of every image that decides alike, or a fixed cell.
+type shape struct {
+	img   *decide.Image
+	fixed *Cell
+}
+
+// column is what a decision needs of a node: its platform and its feature set.
+type column struct {
 	platform string
+	feat     int
 }
 
-func newEngine() *engine {
-	return &engine{progIdx: map[string]int{}, byPtr: map[*spec.Spec]int{}, featIdx: map[string]int{}, planIdx: map[string]int{}}
+type resultKey struct{ prog, feat int }
+
+type result struct {
+	once sync.Once
+	r    *match.Result
+	err  error
+}
+
+func newEngine(opts decide.Options) *engine {
+	return &engine{opts: opts, progIdx: map[string]int{}, byPtr: map[*spec.Spec]int{}, featIdx: map[string]int{},
+		featByPtr: map[*host.Features]int{}, shapeIdx: map[string]int{}, colIdx: map[column]int{}, intern: map[string]*Cell{}}
 }
 
 // feature returns the id of f's distinct feature set.
@@ -48,26 +81,50 @@ func (e *engine) feature(f *host.Features) int {
 	if f == nil {
 		f = &host.Features{}
 	}
+	if id, ok := e.featByPtr[f]; ok {
+		return id
+	}
 	b, _ := json.Marshal(f) // maps marshal with sorted keys: equal features, equal bytes
 	sum := sha256.Sum256(b)
 	k := string(sum[:])
-	if id, ok := e.featIdx[k]; ok {
+	id, ok := e.featIdx[k]
+	if !ok {
+		id = len(e.feats)
+		e.featIdx[k] = id
+		e.feats = append(e.feats, f)
+	}
+	e.featByPtr[f] = id
+	return id
+}
+
+// column returns the id of a node's column.
+func (e *engine) column(platform string, f *host.Features) int {
+	c := column{platform: platform, feat: e.feature(f)}
+	if id, ok := e.colIdx[c]; ok {
 		return id
 	}
-	e.featIdx[k] = len(e.feats)
-	e.feats = append(e.feats, f)
-	return len(e.feats) - 1
+	e.colIdx[c] = len(e.cols)
+	e.cols = append(e.cols, c)
+	return len(e.cols) - 1
 }
 
 // program returns the id of s's compiled program, compiling each distinct spec once.
 func (e *engine) program(s *spec.Spec) int {
+	e.progMu.RLock()
+	id, ok := e.byPtr[s]
+	e.progMu.RUnlock()
+	if ok {
+		return id
+	}
+	e.progMu.Lock()
+	defer e.progMu.Unlock()
 	if id, ok := e.byPtr[s]; ok {
 		return id
 	}
 	b, _ := json.Marshal(s)
 	sum := sha256.Sum256(b)
 	k := hex.EncodeToString(sum[:])
-	id, ok := e.progIdx[k]
+	id, ok = e.progIdx[k]
 	if !ok {
 		p, err := match.Compile(s)
 		var fp *match.FastProgram
@@ -83,171 +140,127 @@ func (e *engine) program(s *spec.Spec) int {
 	return id
 }
 
-func (e *engine) addPlan(key string, p plan) int {
-	if id, ok := e.planIdx[key]; ok {
+func (e *engine) prog(id int) (*match.FastProgram, error) {
+	e.progMu.RLock()
+	defer e.progMu.RUnlock()
+	return e.progs[id], e.progErr[id]
+}
+
+// evaluate is the decisions' Evaluator: each program is run once per distinct feature set.
+func (e *engine) evaluate(s *spec.Spec, f *host.Features) (*match.Result, error) {
+	id := e.program(s)
+	fp, err := e.prog(id)
+	if err != nil {
+		return nil, err
+	}
+	feat, ok := e.featByPtr[f] // read-only while cells are evaluated
+	if !ok {
+		return fp.Verdict(f)
+	}
+	v, _ := e.results.LoadOrStore(resultKey{id, feat}, &result{})
+	r := v.(*result)
+	r.once.Do(func() { r.r, r.err = fp.Verdict(f) })
+	return r.r, r.err
+}
+
+// fixedShape returns a shape whose every cell is c.
+func (e *engine) fixedShape(c *Cell) int {
+	return e.addShape(fmt.Sprintf("fixed\x00%s\x00%s\x00%s", c.Status, c.Error, c.Failure.String()), shape{fixed: e.cell(c)})
+}
+
+func (e *engine) addShape(key string, s shape) int {
+	if id, ok := e.shapeIdx[key]; ok {
 		return id
 	}
-	e.planIdx[key] = len(e.plans_)
-	e.plans_ = append(e.plans_, p)
-	return len(e.plans_) - 1
+	e.shapeIdx[key] = len(e.shapes)
+	e.shapes = append(e.shapes, s)
+	return len(e.shapes) - 1
 }
 
-func (e *engine) fixedPlan(c *Cell) int {
-	return e.addPlan(fmt.Sprintf("fixed\x00%s\x00%s\x00%s", c.Status, c.Error, c.Failure.String()), plan{fixed: c})
+// imageShape returns the shape of img whose prefetched specs are specs: images with the same tree
+// shape (platforms, nesting) and the same spec states and contents decide alike.
+func (e *engine) imageShape(img *decide.Image, specs []*decide.SubjectSpec) int {
+	label := map[string]string{img.Tree.Root.Digest.String(): "r"}
+	var b strings.Builder
+	for i, d := range img.Tree.Indexes {
+		label[d.Digest.String()] = fmt.Sprintf("i%d", i)
+	}
+	fmt.Fprintf(&b, "%s|%d|", img.Tree.Root.MediaType, len(img.Tree.Indexes))
+	for _, m := range img.Tree.Manifests {
+		if _, ok := label[m.Descriptor.Digest.String()]; !ok {
+			label[m.Descriptor.Digest.String()] = fmt.Sprintf("m%d", m.Position)
+		}
+		fmt.Fprintf(&b, "m%d=%s,%v,%d;", m.Position, oci.FormatPlatform(m.Descriptor.Platform), m.Attestation(), len(m.Indexes))
+	}
+	for _, s := range specs {
+		fmt.Fprintf(&b, "|%s:%s:%v:%v", label[s.Subject.Digest.String()], s.State, s.Verified, s.FromAnnotation)
+		switch s.State {
+		case decide.SpecFound:
+			fmt.Fprintf(&b, ":p%d", e.program(s.Spec))
+		case decide.SpecUnreadable, decide.SpecUntrusted:
+			fmt.Fprintf(&b, ":%v", s.Err)
+		}
+	}
+	return e.addShape(b.String(), shape{img: img})
 }
 
-// plans returns the plan of f for each platform of nodes and baseline ("" for nodes without one).
-func (e *engine) plans(f *Fetched, lists ...[]Node) map[string]int {
-	out := map[string]int{}
-	if f.Index == nil {
-		id := e.subjectPlan(f.Manifest, nil, "")
-		out[""] = id
-		return out
+// cell interns c: cells with the same outcome are one pointer (Report's JSON writes each once).
+func (e *engine) cell(c *Cell) *Cell {
+	k := fmt.Sprintf("%s\x00%d\x00%s\x00%d\x00%s\x00%s", c.Status, c.Score, c.Platform, c.Position, c.Error, c.Failure.String())
+	if c.Failure != nil {
+		k += "\x00" + c.Failure.Subject
 	}
-	for _, l := range lists {
-		for _, n := range l {
-			if _, ok := out[n.Platform]; ok {
-				continue
-			}
-			if n.Platform == "" {
-				out[""] = e.fixedPlan(&Cell{Status: Error, Error: "the image is an index and the node's platform is unknown: give the node a compatkit.platform attribute or a kubernetes.io/arch label, or pass --platform"})
-				continue
-			}
-			m, ok := f.Platforms[n.Platform]
-			if !ok || m == nil {
-				out[n.Platform] = e.fixedPlan(&Cell{Status: Incompatible, Platform: n.Platform,
-					Failure: &Failure{Subject: "index", Expression: "the index has no manifest for " + n.Platform}})
-				continue
-			}
-			pl := m.Platform
-			if pl == "" {
-				pl = n.Platform
-			}
-			out[n.Platform] = e.subjectPlan(m, f.Index, pl)
-		}
+	e.internMu.Lock()
+	defer e.internMu.Unlock()
+	if x, ok := e.intern[k]; ok {
+		return x
 	}
-	return out
+	e.intern[k] = c
+	return c
 }
 
-func (e *engine) subjectPlan(m, idx *Subject, platform string) int {
-	var p plan
-	p.platform = platform
-	for _, s := range []struct {
-		sub  *Subject
-		name string
-	}{{m, "manifest"}, {idx, "index"}} {
-		if s.sub == nil {
-			continue
-		}
-		if s.sub.Err != nil {
-			return e.fixedPlan(&Cell{Status: Error, Platform: platform, Error: s.name + " spec: " + s.sub.Err.Error()})
-		}
-		if s.sub.Spec == nil {
-			continue
-		}
-		id := e.program(s.sub.Spec)
-		if err := e.progErr[id]; err != nil {
-			return e.fixedPlan(&Cell{Status: Error, Platform: platform, Error: s.name + " spec " + s.sub.Digest + ": " + err.Error()})
-		}
-		p.progs = append(p.progs, id)
-		p.subjects = append(p.subjects, s.name)
+// at returns the cell of shape s in column c.
+func (e *engine) at(s, c int) *Cell {
+	if f := e.shapes[s].fixed; f != nil {
+		return f
 	}
-	if len(p.progs) == 0 {
-		return e.fixedPlan(&Cell{Status: NoSpec, Platform: platform})
-	}
-	return e.addPlan(fmt.Sprint(platform, p.progs, p.subjects), p)
+	return e.cells[s][c]
 }
 
-// cell returns the cell of plan set ps on a node of platform with feature set feat.
-func (e *engine) cell(ps map[string]int, platform string, feat int) *Cell {
-	id, ok := ps[platform]
-	if !ok {
-		id = ps[""]
-	}
-	p := &e.plans_[id]
-	if p.fixed != nil {
-		return p.fixed
-	}
-	return e.cells[id][feat]
-}
-
-// evaluateAll fills e.cells for every (plan, feature set) pair that some cell needs, on all CPUs.
-func (e *engine) evaluateAll(imgPlans []map[string]int, nodes []Node, nodeFeat []int, baseline []Node, baseFeat []int) {
-	e.cells = make([][]*Cell, len(e.plans_))
-	need := make([][]bool, len(e.plans_))
-	type pair struct{ plan, feat int }
+// evaluateAll fills e.cells for every (shape, column) pair, on all CPUs.
+func (e *engine) evaluateAll(ctx context.Context, used []int) {
+	e.cells = make([][]*Cell, len(e.shapes))
+	type pair struct{ shape, col int }
 	var work []pair
-	mark := func(ps map[string]int, platform string, feat int) {
-		id, ok := ps[platform]
-		if !ok {
-			id = ps[""]
+	for s := range e.shapes {
+		if e.shapes[s].fixed != nil {
+			continue
 		}
-		if e.plans_[id].fixed != nil {
-			return
-		}
-		if need[id] == nil {
-			need[id] = make([]bool, len(e.feats))
-			e.cells[id] = make([]*Cell, len(e.feats))
-		}
-		if !need[id][feat] {
-			need[id][feat] = true
-			work = append(work, pair{id, feat})
+		e.cells[s] = make([]*Cell, len(e.cols))
+		for _, c := range used {
+			work = append(work, pair{s, c})
 		}
 	}
-	// Distinct (platform, feature set) pairs of the nodes, so that a million cells cost a
-	// thousand map lookups per image at most.
-	type pf struct {
-		platform string
-		feat     int
-	}
-	var cols []pf
-	seen := map[pf]bool{}
-	for j, n := range nodes {
-		k := pf{n.Platform, nodeFeat[j]}
-		if !seen[k] {
-			seen[k] = true
-			cols = append(cols, k)
+	platforms := make([]ocispec.Platform, len(e.cols))
+	for i, c := range e.cols {
+		if c.platform != "" {
+			platforms[i], _ = oci.ParsePlatform(c.platform)
 		}
 	}
-	for j, n := range baseline {
-		k := pf{n.Platform, baseFeat[j]}
-		if !seen[k] {
-			seen[k] = true
-			cols = append(cols, k)
-		}
-	}
-	for _, ps := range imgPlans {
-		for _, c := range cols {
-			mark(ps, c.platform, c.feat)
-		}
-	}
-	// Results of one program on one feature set are shared by every plan that uses the program.
-	type res struct {
-		once sync.Once
-		r    *match.Result
-		err  error
-	}
-	results := make([][]res, len(e.progs))
-	for i := range results {
-		results[i] = make([]res, len(e.feats))
-	}
-	eval := func(prog, feat int) (*match.Result, error) {
-		r := &results[prog][feat]
-		r.once.Do(func() { r.r, r.err = e.progs[prog].Verdict(e.feats[feat]) })
-		return r.r, r.err
-	}
-	workers := runtime.GOMAXPROCS(0)
-	if workers > len(work) {
-		workers = len(work)
-	}
+	opts := e.opts
+	opts.Evaluate = e.evaluate
+	workers := min(runtime.GOMAXPROCS(0), len(work))
 	var wg sync.WaitGroup
 	next := make(chan pair, 64)
-	for w := 0; w < workers; w++ {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for pr := range next {
-				e.cells[pr.plan][pr.feat] = e.evalPlan(&e.plans_[pr.plan], pr.feat, eval)
+				col := e.cols[pr.col]
+				h := decide.Host{Name: "node", Features: e.feats[col.feat], Platform: platforms[pr.col]}
+				d, err := e.shapes[pr.shape].img.Decide(ctx, h, opts)
+				e.cells[pr.shape][pr.col] = e.cellOf(d, err, col.feat)
 			}
 		}()
 	}
@@ -258,26 +271,55 @@ func (e *engine) evaluateAll(imgPlans []map[string]int, nodes []Node, nodeFeat [
 	wg.Wait()
 }
 
-func (e *engine) evalPlan(p *plan, feat int, eval func(prog, feat int) (*match.Result, error)) *Cell {
-	c := &Cell{Status: Compatible, Platform: p.platform}
-	for i, prog := range p.progs {
-		r, err := eval(prog, feat)
-		if err != nil {
-			return &Cell{Status: Error, Platform: p.platform, Error: p.subjects[i] + " spec: " + err.Error()}
+// cellOf turns a decision into a cell, explaining a failing rule with its first failing expression.
+func (e *engine) cellOf(d *decide.Decision, err error, feat int) *Cell {
+	switch {
+	case err != nil:
+		msg := err.Error()
+		if strings.Contains(msg, decide.ErrNoHostPlatform.Error()) {
+			msg = "the image is an index and the node's platform is unknown: give the node a compatkit.platform attribute or a kubernetes.io/arch label, or pass --platform"
 		}
-		if !r.Compatible {
-			// Explain only the failures, and only the rule reported.
-			f := &Failure{Subject: p.subjects[i]}
-			set, rule, ff, _ := e.progs[prog].FirstFailure(e.feats[feat], r)
+		return e.cell(&Cell{Status: Error, Position: -1, Error: msg})
+	case d.Selected != nil:
+		c := &Cell{Status: Compatible, Score: d.Selected.Score, Platform: d.Selected.Platform, Position: position(d, d.Selected)}
+		if d.Selected.Verdict == decide.NoSpec {
+			c.Status, c.Score = NoSpec, 0
+		}
+		return e.cell(c)
+	case len(d.Candidates) == 0:
+		return e.cell(&Cell{Status: Incompatible, Position: -1, Failure: &Failure{Subject: "index", Expression: "the index has no manifest for " + d.Platform}})
+	case d.Unreadable():
+		for _, c := range d.Candidates {
+			if c.Verdict == decide.Unreadable {
+				return e.cell(&Cell{Status: Error, Platform: c.Platform, Position: position(d, &c), Error: c.Reason})
+			}
+		}
+	}
+	best := d.Best()
+	c := &Cell{Status: Incompatible, Platform: best.Platform, Position: position(d, best)}
+	for _, a := range best.Specs {
+		if a.Result == nil || a.Result.Compatible {
+			continue
+		}
+		f := &Failure{Subject: a.Role}
+		if fp, err := e.prog(e.program(a.Spec)); err == nil && fp != nil {
+			set, rule, ff, _ := fp.FirstFailure(e.feats[feat], a.Result)
 			f.Set, f.Rule = set, rule
 			if ff != nil {
 				f.Expression = ff.String()
 			}
-			return &Cell{Status: Incompatible, Platform: p.platform, Failure: f}
 		}
-		if i == 0 || r.Score < c.Score {
-			c.Score = r.Score
-		}
+		c.Failure = f
+		return e.cell(c)
 	}
-	return c
+	c.Failure = &Failure{Subject: "manifest", Expression: best.Reason}
+	return e.cell(c)
+}
+
+// position is the candidate's place in the index tree, -1 for a single manifest.
+func position(d *decide.Decision, c *decide.Candidate) int {
+	if c.Platform == "" && !oci.IsIndex(d.Root.MediaType) {
+		return -1
+	}
+	return c.Position
 }

@@ -12,9 +12,12 @@ import (
 
 	"github.com/compatkit/compatkit/internal/fileutil"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/compatkit/compatkit/pkg/host"
+	"github.com/compatkit/compatkit/pkg/oci"
 )
 
 // MaxInputBytes is the largest images or nodes file read.
@@ -162,12 +165,6 @@ func looksLikeObject(b []byte) bool {
 	return false
 }
 
-// Kubernetes' well-known node labels for the platform.
-const (
-	LabelArch = "kubernetes.io/arch"
-	LabelOS   = "kubernetes.io/os"
-)
-
 // ReadNodes reads nodes from each path: what host.ReadNodes reads (a Node list, a NodeFeature
 // list, a feature or profile file), or a directory, whose .json, .yaml and .yml files are read in
 // name order. Each node gets its platform (NodePlatform): the compatkit.platform attribute of its
@@ -270,29 +267,23 @@ func NodesFromHost(hn []host.Node, labels map[string]map[string]string) []Node {
 	return out
 }
 
-// NodePlatform is a node's os/arch[/variant]: the compatkit.platform attribute (os, arch,
-// variant) of its features, else the kubernetes.io/os (default linux) and kubernetes.io/arch
-// labels; "" when neither is known.
+// NodePlatform is a node's platform, "os/arch/variant" (host.Platform: the x86-64 level of an
+// amd64 node comes from its cpuid flags): from the compatkit.platform attribute of its features,
+// else from its kubernetes.io/os and kubernetes.io/arch labels (or the beta.kubernetes.io/ ones);
+// "" when neither says it.
 func NodePlatform(f *host.Features, labels map[string]string) string {
-	if f != nil {
-		if a, ok := f.Attributes["compatkit.platform"]; ok && a.Elements["arch"] != "" {
-			os := a.Elements["os"]
-			if os == "" {
-				os = "linux"
-			}
-			p := os + "/" + a.Elements["arch"]
-			if v := a.Elements["variant"]; v != "" {
-				p += "/" + v
-			}
-			return p
-		}
+	if p, err := host.Platform(f); err == nil {
+		return oci.FormatPlatform(&p)
 	}
-	if arch := labels[LabelArch]; arch != "" {
-		os := labels[LabelOS]
-		if os == "" {
-			os = "linux"
+	if os, arch := host.LabelPlatform(labels); arch != "" {
+		view := nfdv1alpha1.NewFeatures()
+		if f != nil {
+			view.Flags = f.Flags
 		}
-		return os + "/" + arch
+		host.SetPlatform(view, ocispec.Platform{OS: os, Architecture: arch})
+		if p, err := host.Platform(view); err == nil {
+			return oci.FormatPlatform(&p)
+		}
 	}
 	return ""
 }

@@ -9,9 +9,11 @@
 // features are evaluated once (they are grouped by a hash of their features), and identical cells
 // are shared. A thousand images on a thousand nodes take well under a second from cached specs.
 //
-// The semantics are pkg/match's and `compat-attach check`'s: for an image index, the manifest of
-// the node's platform is chosen (oci.SelectPlatform) and its spec and a spec attached to the index
-// itself must both hold; an image without any spec is compatible ("no spec").
+// Every cell is a decision of pkg/decide, the one `compat-attach check` and `select` make: for an
+// image index, the node gets the manifest select would pick for it (the platform is a requirement:
+// a linux/amd64/v3 entry is never given to a node without AVX2), the specs of that manifest and of
+// the indexes above it must all hold, and the score is decide's; an image without any spec is
+// compatible ("no spec"); a spec that cannot be read is an error, never "no spec".
 package report
 
 import (
@@ -19,26 +21,38 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/compatkit/compatkit/pkg/decide"
+	"github.com/compatkit/compatkit/pkg/oci"
 )
 
-// Source resolves images and fetches their specs. OCISource reads registries and layouts; tests
-// and caches implement their own.
+// Source opens the images of a report. OCISource reads registries and layouts; a cache or a test
+// implements its own (decide.NewImage makes an Image from what was read before).
 type Source interface {
-	// Fetch resolves ref and fetches the newest spec of the image (or of the index and of the
-	// manifest chosen for each of platforms). An error means the image itself could not be
-	// resolved; a spec that cannot be read is a Subject.Err.
-	Fetch(ctx context.Context, ref string, platforms []string) (*Fetched, error)
+	// Open resolves ref and reads its index tree (decide.Open). An error means the image itself
+	// could not be read; a spec that cannot be read makes the cells it applies to Error.
+	Open(ctx context.Context, ref string) (*decide.Image, error)
 }
 
 // Options tune Build.
 type Options struct {
-	// Concurrency bounds how many images are fetched at once; 0 means 8.
+	// Concurrency bounds how many images are read at once; 0 means 8.
 	Concurrency int
-	// Platform, when set, replaces every node's platform (as `check --platform` does).
-	Platform string
+	// Platform, when set, is the platform every node is asked for (as `select --platform` and
+	// `check --platform` do): the index entries a host of that platform runs are the candidates,
+	// and each must still run on the node itself. It also stands in for the platform of a node
+	// whose platform is unknown.
+	Platform *ocispec.Platform
+	// RequireTrusted, with a Source under a trust policy, makes an image that no trusted spec
+	// covers not compatible (decide.Options.RequireTrusted).
+	RequireTrusted bool
+	// IgnoreAnnotations reads the referrers even when an index carries its specs in annotations.
+	IgnoreAnnotations bool
 	// Baseline holds the nodes as they are today; the report then lists what breaks.
 	Baseline []Node
-	// Progress, when set, is called after each image is fetched.
+	// Progress, when set, is called after each image is read.
 	Progress func(done, total int)
 	// SBOMs lists the SBOMs attached to every image that runs on some node; Source must
 	// implement SBOMLister.
@@ -48,18 +62,28 @@ type Options struct {
 // DefaultConcurrency is Options.Concurrency's default.
 const DefaultConcurrency = 8
 
-// Build fetches the images' specs from src and evaluates them on every node.
-func Build(ctx context.Context, src Source, images []Image, nodes []Node, opts Options) (*Report, error) {
-	if opts.Platform != "" {
-		nodes = withPlatform(nodes, opts.Platform)
-		opts.Baseline = withPlatform(opts.Baseline, opts.Platform)
+// decideOptions are the decision options of every cell.
+func (o *Options) decideOptions() decide.Options {
+	d := decide.Options{Platform: o.Platform, RequireTrusted: o.RequireTrusted}
+	if o.IgnoreAnnotations {
+		d.Annotations = decide.AnnotationsIgnore
 	}
+	return d
+}
+
+// Build opens the images from src, reads the specs the nodes' decisions need, and decides every
+// image on every node (decide.Image.Decide: the manifest select picks, the verdict and score check
+// gives).
+func Build(ctx context.Context, src Source, images []Image, nodes []Node, opts Options) (*Report, error) {
+	nodes, opts.Baseline = withPlatform(nodes, opts.Platform), withPlatform(opts.Baseline, opts.Platform)
 	conc := opts.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
 	platforms := platformsOf(nodes, opts.Baseline)
-	fetched := make([]*Fetched, len(images))
+	dopts := opts.decideOptions()
+	opened := make([]*decide.Image, len(images))
+	specs := make([][]*decide.SubjectSpec, len(images))
 	errs := make([]error, len(images))
 	var (
 		wg   sync.WaitGroup
@@ -76,7 +100,9 @@ func Build(ctx context.Context, src Source, images []Image, nodes []Node, opts O
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			fetched[i], errs[i] = src.Fetch(ctx, images[i].Ref, platforms)
+			if opened[i], errs[i] = src.Open(ctx, images[i].Ref); errs[i] == nil {
+				specs[i] = opened[i].Prefetch(ctx, dopts, platforms...)
+			}
 			if opts.Progress != nil {
 				mu.Lock()
 				done++
@@ -89,85 +115,102 @@ func Build(ctx context.Context, src Source, images []Image, nodes []Node, opts O
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rep := Evaluate(images, fetched, errs, nodes, opts.Baseline)
+	rep, err := evaluate(ctx, images, opened, specs, errs, nodes, opts)
+	if err != nil {
+		return nil, err
+	}
 	if opts.SBOMs {
 		lister, ok := src.(SBOMLister)
 		if !ok {
 			return nil, fmt.Errorf("report: the source cannot list SBOMs")
 		}
-		listSBOMs(ctx, lister, rep, fetched, conc)
+		listSBOMs(ctx, lister, rep, opened, conc)
 	}
 	return rep, nil
 }
 
-func withPlatform(nodes []Node, p string) []Node {
-	if nodes == nil {
-		return nil
+// withPlatform gives nodes whose platform is unknown the platform p (nil: nothing changes).
+func withPlatform(nodes []Node, p *ocispec.Platform) []Node {
+	if nodes == nil || p == nil {
+		return nodes
 	}
 	out := make([]Node, len(nodes))
 	for i, n := range nodes {
-		n.Platform = p
+		if n.Platform == "" {
+			hp := decide.NewHost(n.Name, n.Features, p).Platform
+			n.Platform = oci.FormatPlatform(&hp)
+		}
 		out[i] = n
 	}
 	return out
 }
 
-func platformsOf(lists ...[]Node) []string {
+func platformsOf(lists ...[]Node) []ocispec.Platform {
 	seen := map[string]bool{}
-	var out []string
+	var out []ocispec.Platform
 	for _, l := range lists {
 		for _, n := range l {
 			if n.Platform != "" && !seen[n.Platform] {
 				seen[n.Platform] = true
-				out = append(out, n.Platform)
+				if p, err := oci.ParsePlatform(n.Platform); err == nil {
+					out = append(out, p)
+				}
 			}
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return oci.FormatPlatform(&out[i]) < oci.FormatPlatform(&out[j]) })
 	return out
 }
 
-// Evaluate builds the report from images already fetched: fetched[i] (or errs[i]) is images[i]'s.
-// Build calls it after fetching; it is exported for callers that cache Fetched values.
-func Evaluate(images []Image, fetched []*Fetched, errs []error, nodes, baseline []Node) *Report {
-	e := newEngine()
+// evaluate builds the report from images already opened and prefetched: opened[i] (or errs[i])
+// is images[i]'s, specs[i] what Prefetch returned for it.
+func evaluate(ctx context.Context, images []Image, opened []*decide.Image, specs [][]*decide.SubjectSpec, errs []error, nodes []Node, opts Options) (*Report, error) {
+	baseline := opts.Baseline
+	e := newEngine(opts.decideOptions())
 	rep := &Report{
 		Images: make([]ImageRow, len(images)),
 		Nodes:  make([]NodeCol, len(nodes)),
 		Cells:  make([][]*Cell, len(images)),
 	}
-	nodeFeat := make([]int, len(nodes))
+	nodeCol := make([]int, len(nodes))
 	for j, n := range nodes {
-		nodeFeat[j] = e.feature(n.Features)
-		rep.Nodes[j] = NodeCol{Node: n, Group: nodeFeat[j]}
+		nodeCol[j] = e.column(n.Platform, n.Features)
+		rep.Nodes[j] = NodeCol{Node: n, Group: e.cols[nodeCol[j]].feat}
 	}
-	baseFeat := make([]int, len(baseline))
+	baseCol := make([]int, len(baseline))
 	for j, n := range baseline {
-		baseFeat[j] = e.feature(n.Features)
+		baseCol[j] = e.column(n.Platform, n.Features)
 	}
-	imgPlans := make([]map[string]int, len(images)) // platform → plan id
+	imgShape := make([]int, len(images))
 	for i, img := range images {
 		rep.Images[i] = ImageRow{Image: img}
-		if errs[i] != nil || fetched[i] == nil {
+		if errs[i] != nil || opened[i] == nil {
 			msg := "no result"
 			if errs[i] != nil {
 				msg = errs[i].Error()
 			}
 			rep.Images[i].Error = msg
-			imgPlans[i] = map[string]int{"": e.fixedPlan(&Cell{Status: Error, Error: msg})}
+			imgShape[i] = e.fixedShape(&Cell{Status: Error, Position: -1, Error: msg})
 			continue
 		}
-		rep.Images[i].Digest = fetched[i].Digest
-		imgPlans[i] = e.plans(fetched[i], nodes, baseline)
+		rep.Images[i].Digest = opened[i].Tree.Root.Digest.String()
+		imgShape[i] = e.imageShape(opened[i], specs[i])
 	}
-	e.evaluateAll(imgPlans, nodes, nodeFeat, baseline, baseFeat)
+	used := make([]int, 0, len(e.cols))
+	for c := range e.cols {
+		used = append(used, c)
+	}
+	e.evaluateAll(ctx, used)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 
 	var sum Summary
 	sum.Images, sum.Nodes = len(images), len(nodes)
 	for i := range images {
 		row := make([]*Cell, len(nodes))
-		for j, n := range nodes {
-			c := e.cell(imgPlans[i], n.Platform, nodeFeat[j])
+		for j := range nodes {
+			c := e.at(imgShape[i], nodeCol[j])
 			row[j] = c
 			rep.Images[i].Totals.add(c.Status)
 			rep.Nodes[j].Totals.add(c.Status)
@@ -188,8 +231,8 @@ func Evaluate(images []Image, fetched []*Fetched, errs []error, nodes, baseline 
 		for i := range images {
 			firstRuns := -1 // first baseline node the image runs on
 			var firstCell *Cell
-			for j, n := range baseline {
-				if c := e.cell(imgPlans[i], n.Platform, baseFeat[j]); c.Status.Runs() {
+			for j := range baseline {
+				if c := e.at(imgShape[i], baseCol[j]); c.Status.Runs() {
 					firstRuns, firstCell = j, c
 					break
 				}
@@ -205,7 +248,7 @@ func Evaluate(images []Image, fetched []*Fetched, errs []error, nodes, baseline 
 				}
 				was, base := firstCell, baseline[firstRuns].Name
 				if k, ok := byName[n.Name]; ok {
-					was, base = e.cell(imgPlans[i], baseline[k].Platform, baseFeat[k]), n.Name
+					was, base = e.at(imgShape[i], baseCol[k]), n.Name
 					if !was.Status.Runs() {
 						continue
 					}
@@ -227,5 +270,5 @@ func Evaluate(images []Image, fetched []*Fetched, errs []error, nodes, baseline 
 	sum.DistinctSpecs = len(e.progs)
 	sum.DistinctFeatureSets = len(e.feats)
 	rep.Summary = sum
-	return rep
+	return rep, nil
 }

@@ -156,7 +156,9 @@ func TestReport(t *testing.T) {
 	if got := c.images[1]; got.Ref != host+"/hello:1.0" || strings.Join(got.Pods, ",") != "shop/web-1,shop/web-2" {
 		t.Errorf("hello is used by %v", got.Pods)
 	}
-	if c.nodes[0].Platform != "linux/amd64" || c.nodes[2].Platform != "linux/arm64" || c.nodes[4].Platform != "linux/s390x" {
+	// The x86-64 level comes from the labelled flags (AVX2 alone, without AVX: v1; AVX: v2 with
+	// the flags NFD does not label inferred).
+	if c.nodes[0].Platform != "linux/amd64/v1" || c.nodes[1].Platform != "linux/amd64/v2" || c.nodes[2].Platform != "linux/arm64/v8" || c.nodes[4].Platform != "linux/s390x" {
 		t.Errorf("platforms from kubernetes.io labels: %+v", c.nodes)
 	}
 
@@ -196,10 +198,10 @@ func TestReport(t *testing.T) {
 		score  int
 		detail string
 	}{
-		{report.Compatible, 50, ""}, // min(80 manifest, 50 index)
+		{report.Compatible, 80, ""}, // the manifest's own score; the index spec (50) must hold too
 		{report.Incompatible, 0, "rule AVX2: cpu.cpuid: AVX2 Exists (not present on the host)"},
-		{report.Compatible, 50, ""},
-		{report.Compatible, 50, ""},
+		{report.Compatible, 60, ""},
+		{report.Compatible, 60, ""},
 		{report.Incompatible, 0, "the index has no manifest for linux/s390x"},
 	}
 	for j, w := range want {
@@ -252,8 +254,11 @@ func TestReport(t *testing.T) {
 }
 
 func TestReportHTMLEscapes(t *testing.T) {
-	rep := report.Evaluate([]report.Image{{Ref: "<script>alert(1)</script>"}}, []*report.Fetched{nil}, []error{nil},
-		[]report.Node{{Name: "n&<b>", Platform: "linux/amd64"}}, nil)
+	rep, err := report.Build(context.Background(), &report.OCISource{Options: oci.Options{OCILayout: true}},
+		[]report.Image{{Ref: "<script>alert(1)</script>"}}, []report.Node{{Name: "n&<b>", Platform: "linux/amd64"}}, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
 	if err := report.WriteHTML(&b, rep); err != nil {
 		t.Fatal(err)
@@ -280,7 +285,7 @@ func TestReportBaseline(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 	b := rep.Breaks[1]
-	if b.Node != "amd-old" || b.Baseline != "amd-old" || b.Was.Status != report.Compatible || b.Now.Failure.Rule != "AVX2" || b.Was.Score != 50 {
+	if b.Node != "amd-old" || b.Baseline != "amd-old" || b.Was.Status != report.Compatible || b.Now.Failure.Rule != "AVX2" || b.Was.Score != 80 {
 		t.Errorf("break %+v", b)
 	}
 	if b := rep.Breaks[0]; b.Node != "mainframe" || b.Baseline != "amd-old" || b.Was.Status != report.NoSpec || !strings.HasSuffix(b.Image, "/nospec:1.0") {

@@ -8,6 +8,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
@@ -72,14 +73,17 @@ var notSBOM = map[string]bool{
 // nothing, config or layer media type) is SPDX or CycloneDX, and the BuildKit attestation
 // manifests of the index that reference a subject and carry SBOM predicates.
 func (s *OCISource) SBOMs(ctx context.Context, ref string, subjects []string) ([]SBOM, error) {
-	r, err := s.resolve(ctx, ref)
+	img, err := s.Open(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	descs := map[string]ocispec.Descriptor{r.root.Digest.String(): r.root}
-	if r.index != nil {
-		for _, m := range r.index.Manifests {
-			descs[m.Digest.String()] = m
+	target := img.Reader().Target()
+	descs := map[string]ocispec.Descriptor{img.Tree.Root.Digest.String(): img.Tree.Root}
+	var attestations []ocispec.Descriptor
+	for _, m := range img.Tree.Manifests {
+		descs[m.Descriptor.Digest.String()] = m.Descriptor
+		if m.Descriptor.Annotations[AnnotationReferenceType] == AttestationManifest {
+			attestations = append(attestations, m.Descriptor)
 		}
 	}
 	var out []SBOM
@@ -92,7 +96,7 @@ func (s *OCISource) SBOMs(ctx context.Context, ref string, subjects []string) ([
 		if d.Platform != nil {
 			platform = oci.FormatPlatform(d.Platform)
 		}
-		refs, err := r.target.Referrers(ctx, d, "")
+		refs, err := target.Referrers(ctx, d, "")
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +107,7 @@ func (s *OCISource) SBOMs(ctx context.Context, ref string, subjects []string) ([
 			if f := SBOMFormat(rd.ArtifactType); f != "" {
 				sb := SBOM{Subject: sub, Platform: platform, Format: f, Source: "referrer", Type: rd.ArtifactType, Manifest: rd.Digest.String()}
 				if rd.MediaType == ocispec.MediaTypeImageManifest {
-					if m, err := r.target.FetchManifest(ctx, rd); err == nil && len(m.Layers) > 0 {
+					if m, err := target.FetchManifest(ctx, rd); err == nil && len(m.Layers) > 0 {
 						sb.Layer = m.Layers[0].Digest.String()
 					}
 				}
@@ -113,7 +117,7 @@ func (s *OCISource) SBOMs(ctx context.Context, ref string, subjects []string) ([
 			if rd.MediaType != ocispec.MediaTypeImageManifest {
 				continue
 			}
-			m, err := r.target.FetchManifest(ctx, rd)
+			m, err := target.FetchManifest(ctx, rd)
 			if err != nil {
 				return nil, err
 			}
@@ -127,14 +131,11 @@ func (s *OCISource) SBOMs(ctx context.Context, ref string, subjects []string) ([
 				}
 			}
 		}
-		if r.index == nil {
-			continue
-		}
-		for _, am := range r.index.Manifests {
-			if am.Annotations[AnnotationReferenceType] != AttestationManifest || am.Annotations[AnnotationReferenceDigest] != sub {
+		for _, am := range attestations {
+			if am.Annotations[AnnotationReferenceDigest] != sub {
 				continue
 			}
-			m, err := r.target.FetchManifest(ctx, am)
+			m, err := target.FetchManifest(ctx, am)
 			if err != nil {
 				return nil, err
 			}
@@ -150,24 +151,27 @@ func (s *OCISource) SBOMs(ctx context.Context, ref string, subjects []string) ([
 }
 
 // listSBOMs fills rep.Images[i].SBOMs for every image that runs on some node, concurrently; an
-// error is recorded in the image's SBOMError.
-func listSBOMs(ctx context.Context, l SBOMLister, rep *Report, fetched []*Fetched, conc int) {
+// error is recorded in the image's SBOMError. The subjects are the image's root and the manifests
+// chosen for the nodes it runs on.
+func listSBOMs(ctx context.Context, l SBOMLister, rep *Report, opened []*decide.Image, conc int) {
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	for i := range rep.Images {
 		row := &rep.Images[i]
-		if fetched[i] == nil || row.Totals.Compatible+row.Totals.NoSpec == 0 {
+		img := opened[i]
+		if img == nil || row.Totals.Compatible+row.Totals.NoSpec == 0 {
 			continue
 		}
-		subjects := []string{fetched[i].Digest}
-		seen := map[string]bool{fetched[i].Digest: true}
-		for j, c := range rep.Cells[i] {
-			if !c.Status.Runs() {
+		root := img.Tree.Root.Digest.String()
+		subjects := []string{root}
+		seen := map[string]bool{root: true}
+		for _, c := range rep.Cells[i] {
+			if !c.Status.Runs() || c.Position < 0 || c.Position >= len(img.Tree.Manifests) {
 				continue
 			}
-			if m := fetched[i].Platforms[rep.Nodes[j].Platform]; m != nil && !seen[m.Digest] {
-				seen[m.Digest] = true
-				subjects = append(subjects, m.Digest)
+			if d := img.Tree.Manifests[c.Position].Descriptor.Digest.String(); !seen[d] {
+				seen[d] = true
+				subjects = append(subjects, d)
 			}
 		}
 		sort.Strings(subjects[1:])

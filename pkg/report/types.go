@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/compatkit/compatkit/pkg/host"
-	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 // Status is the outcome of one image on one node.
@@ -20,7 +19,8 @@ const (
 	Incompatible Status = "incompatible"
 	// NoSpec: no spec is attached; the image is treated as compatible, as runtimes do.
 	NoSpec Status = "nospec"
-	// Error: the image or its spec could not be read or compiled.
+	// Error: the image or a spec that applies could not be read or compiled ("unreadable"), or
+	// the node's platform is unknown for an index.
 	Error Status = "error"
 )
 
@@ -53,10 +53,15 @@ type Node struct {
 // modify them.
 type Cell struct {
 	Status Status `json:"status"`
-	// Score is the lowest score among the specs evaluated (each must hold), when Compatible.
+	// Score is the chosen manifest's score, when Compatible (decide's rule: its own spec's, else
+	// the nearest index spec's), as `check` and `select` give it.
 	Score int `json:"score,omitempty"`
-	// Platform is the platform of the manifest chosen from an index.
+	// Platform is the platform of the manifest chosen from an index (the one `select` picks for
+	// the node), or of the closest one when none fits.
 	Platform string `json:"platform,omitempty"`
+	// Position is that manifest's place in the index tree (oci.Tree), -1 for a single manifest or
+	// when no manifest is a candidate.
+	Position int `json:"position"`
 	// Failure is the first failing rule, when Incompatible.
 	Failure *Failure `json:"failure,omitempty"`
 	// Error says what could not be read, when Error.
@@ -229,29 +234,4 @@ type Report struct {
 	// Cells[i][j] is image i on node j. In JSON, each distinct cell is written once in
 	// "outcomes" and "cells" holds indexes into it (see MarshalJSON).
 	Cells [][]*Cell `json:"-"`
-}
-
-// Subject is one manifest or index of a fetched image and its newest spec.
-type Subject struct {
-	// Digest of the manifest or index.
-	Digest string
-	// Platform of a manifest chosen from an index.
-	Platform string
-	// Spec is the newest spec; nil with Err nil when none is attached.
-	Spec *spec.Spec
-	// Err is set when the spec is attached but unreadable (or the referrers cannot be listed).
-	Err error
-}
-
-// Fetched is an image resolved, with the specs that apply to each requested platform.
-type Fetched struct {
-	// Digest of the resolved manifest or index.
-	Digest string
-	// Index is the index itself (with the spec attached to it), nil for a single manifest.
-	Index *Subject
-	// Manifest is the single manifest when Index is nil.
-	Manifest *Subject
-	// Platforms maps each requested platform to the manifest the index gives for it; a platform
-	// absent from the map has no manifest in the index.
-	Platforms map[string]*Subject
 }

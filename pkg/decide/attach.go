@@ -1,0 +1,185 @@
+package decide
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/spec"
+)
+
+// Named returns the manifest of the index tree that platform names ("os/arch[/variant]"), for
+// commands that act on one entry (attach, sign, discover --platform): an entry whose platform
+// equals it, where containerd's normalisation makes linux/arm64 and linux/arm64/v8 (and
+// linux/amd64 and linux/amd64/v1) the same; only when none is equal does a platform without a
+// variant name the first entry of its os and architecture (oras's rule). Attestation entries are
+// never named. The error wraps oci.ErrNoPlatform and lists the index's platforms.
+func (img *Image) Named(platform string) (oci.IndexEntry, error) {
+	want, err := oci.ParsePlatform(platform)
+	if err != nil {
+		return oci.IndexEntry{}, err
+	}
+	if err := ValidatePlatform(want); err != nil {
+		return oci.IndexEntry{}, err
+	}
+	if !img.Tree.IsIndex() {
+		return oci.IndexEntry{}, fmt.Errorf("%s is a single manifest, not an index: it has no platform entries", img.Ref(img.Tree.Root))
+	}
+	w := platforms.Normalize(want)
+	wildcard := -1
+	for i, e := range img.Tree.Manifests {
+		p := e.Descriptor.Platform
+		if e.Attestation() || p == nil {
+			continue
+		}
+		n := platforms.Normalize(*p)
+		if n.OS != w.OS || n.Architecture != w.Architecture {
+			continue
+		}
+		if n.Variant == w.Variant {
+			return e, nil
+		}
+		if want.Variant == "" && wildcard < 0 {
+			wildcard = i
+		}
+	}
+	if wildcard >= 0 {
+		return img.Tree.Manifests[wildcard], nil
+	}
+	have := img.Platforms()
+	if len(have) == 0 {
+		return oci.IndexEntry{}, fmt.Errorf("%w %s: the index lists no platforms", oci.ErrNoPlatform, platform)
+	}
+	return oci.IndexEntry{}, fmt.Errorf("%w %s: the index has %s", oci.ErrNoPlatform, platform, strings.Join(have, ", "))
+}
+
+// Attachment is one spec to attach: the subject that gets it and the platform it was compiled for.
+type Attachment struct {
+	// Subject is the manifest or index that gets the spec.
+	Subject ocispec.Descriptor
+	// Platform is the platform whose spec the document gives for Subject ("" for the document's
+	// top-level spec on an index or a single manifest).
+	Platform string
+	// Spec is the compiled spec.
+	Spec *spec.Spec
+}
+
+// PlanAttach decides which subject gets which spec of a compiled document, before anything is
+// pushed:
+//   - a single manifest gets the document's spec for the one platform given, or its top-level spec;
+//   - with platforms, an index's entries they name (Named) get the document's spec for each;
+//   - without, a document with per-platform specs gives each to the entry it names, and its
+//     top-level spec, if any, to every other image entry; a document with only a top-level spec
+//     goes on the index itself.
+//
+// The result follows index order. An unknown platform is an error that names the index's
+// platforms.
+func PlanAttach(img *Image, res *author.Result, platformFlags []string) ([]Attachment, error) {
+	if !img.Tree.IsIndex() {
+		if len(platformFlags) > 1 {
+			return nil, fmt.Errorf("%s is a single image manifest: give at most one platform", img.Ref(img.Tree.Root))
+		}
+		p := ""
+		if len(platformFlags) == 1 {
+			p = platformFlags[0]
+		}
+		s, err := res.For(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s is a single manifest: say which platform's spec to attach)", err, img.Ref(img.Tree.Root))
+		}
+		return []Attachment{{Subject: img.Tree.Root, Platform: p, Spec: s}}, nil
+	}
+	var jobs []Attachment
+	covered := map[string]bool{}
+	addEntry := func(d ocispec.Descriptor, p string, s *spec.Spec) {
+		if !covered[d.Digest.String()] {
+			covered[d.Digest.String()] = true
+			jobs = append(jobs, Attachment{Subject: d, Platform: p, Spec: s})
+		}
+	}
+	add := func(p string, s *spec.Spec) error {
+		e, err := img.Named(p)
+		if err != nil {
+			return err
+		}
+		addEntry(e.Descriptor, p, s)
+		return nil
+	}
+	switch {
+	case len(platformFlags) > 0:
+		for _, p := range platformFlags {
+			s, err := res.For(p)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(p, s); err != nil {
+				return nil, err
+			}
+		}
+	case len(res.Platforms) == 0:
+		s, err := res.For("")
+		if err != nil {
+			return nil, err
+		}
+		return []Attachment{{Subject: img.Tree.Root, Spec: s}}, nil
+	default:
+		keys := make([]string, 0, len(res.Platforms))
+		for k := range res.Platforms {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, p := range keys {
+			if err := add(p, res.Platforms[p]); err != nil {
+				return nil, fmt.Errorf("the spec names platform %s: %w", p, err)
+			}
+		}
+		if res.Default != nil {
+			for _, e := range img.Tree.Manifests {
+				if e.Attestation() || e.Descriptor.Platform == nil {
+					continue
+				}
+				addEntry(e.Descriptor, oci.FormatPlatform(e.Descriptor.Platform), res.Default)
+			}
+		}
+	}
+	pos := map[string]int{}
+	for _, e := range img.Tree.Manifests {
+		if _, ok := pos[e.Descriptor.Digest.String()]; !ok {
+			pos[e.Descriptor.Digest.String()] = e.Position
+		}
+	}
+	sort.SliceStable(jobs, func(a, b int) bool {
+		return pos[jobs[a].Subject.Digest.String()] < pos[jobs[b].Subject.Digest.String()]
+	})
+	return jobs, nil
+}
+
+// FindAttached returns the newest spec referrer of subject whose spec equals want (the same YAML),
+// so that a signer signs exactly what the author compiled, never a spec someone else attached
+// since. Referrers that cannot be read are passed over. No match wraps oci.ErrNoSpec.
+func FindAttached(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, want *spec.Spec) (ocispec.Descriptor, *spec.Spec, error) {
+	refs, err := t.Referrers(ctx, subject, spec.ArtifactType)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	wy, err := want.MarshalYAML()
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	for _, ref := range refs {
+		s, m, err := t.FetchSpec(ctx, ref)
+		if err != nil || oci.CheckSubject(m, subject, "") != nil {
+			continue // an unreadable or misplaced referrer is not the one
+		}
+		if got, err := s.MarshalYAML(); err == nil && string(got) == string(wy) {
+			return ref, s, nil
+		}
+	}
+	return ocispec.Descriptor{}, nil, fmt.Errorf("%w: no spec attached to %s@%s equals the compiled document (%d referrers looked at)", oci.ErrNoSpec, t.Name(), subject.Digest, len(refs))
+}
