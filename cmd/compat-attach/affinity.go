@@ -1,13 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/match"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -17,6 +18,7 @@ type affinityOptions struct {
 	target   targetOptions
 	platform platformOption
 	output   outputOption
+	policy   policyOptions
 	image    string
 }
 
@@ -61,17 +63,16 @@ all, where NFD's rule would fail.`,
   # For a Deployment: paste under spec.template.spec
   compat-attach affinity --plain-http localhost:5000/hello:1.0 --platform linux/amd64`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if err := opts.output.validate(); err != nil {
-				return err
-			}
-			return runAffinity(cmd, &opts)
+			return validateAll(opts.output.validate, opts.platform.validate, opts.policy.validate)
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runAffinity(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
-	opts.platform.bind(cmd.Flags(), "only this platform of an index (os/arch[/variant]); default: every platform")
+	opts.platform.bind(cmd.Flags(), "only this platform's entry of an index (os/arch[/variant]); default: every platform")
 	opts.output.bind(cmd.Flags(), "yaml", "yaml", "json")
+	opts.policy.bind(cmd.Flags())
 	return cmd
 }
 
@@ -85,41 +86,53 @@ type affinityOutput struct {
 
 func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 	ctx := cmd.Context()
-	if _, err := opts.platform.parse(); err != nil {
-		return &exitError{code: exitUsage, msg: "Error: " + err.Error()}
-	}
-	r, err := resolveImage(ctx, opts.image, &opts.target, opts.platform.raw)
+	v, err := opts.policy.verifier(ctx)
 	if err != nil {
 		return err
 	}
-	newest := func(d ocispec.Descriptor) (*spec.Spec, error) {
-		s, _, err := r.target.NewestSpec(ctx, d)
-		if errors.Is(err, oci.ErrNoSpec) {
-			return nil, nil
+	img, err := opts.target.image(ctx, opts.image, v)
+	if err != nil {
+		return err
+	}
+	// The specs that apply to a subject: its own and those of the indexes above it (decide's rule).
+	specsOf := func(subjects []ocispec.Descriptor) ([]*spec.Spec, error) {
+		var out []*spec.Spec
+		for _, ss := range img.Reader().Specs(ctx, subjects) {
+			switch ss.State {
+			case decide.SpecUnreadable:
+				return nil, withNext(ss.Err, "an affinity from specs that cannot be read would be a guess; see `compat-attach discover %s`", opts.target.ref(opts.image))
+			case decide.SpecUntrusted:
+				cmd.PrintErrf("WARNING: %v: its specs are left out\n", ss.Err)
+			case decide.SpecFound:
+				out = append(out, ss.Spec)
+			}
 		}
-		return s, err
+		return out, nil
 	}
 	var a *match.Affinity
-	switch {
-	case r.index == nil:
-		s, err := newest(r.root)
+	if !img.Tree.IsIndex() {
+		specs, err := specsOf([]ocispec.Descriptor{img.Tree.Root})
 		if err != nil {
 			return err
 		}
-		a = match.NodeAffinity(s)
-	default:
-		is, err := newest(r.root)
+		a = match.NodeAffinity(specs...)
+	} else {
+		entries, err := affinityEntries(img, opts.platform.raw)
 		if err != nil {
 			return err
 		}
 		var parts []*match.Affinity
-		for _, m := range platformManifests(r, opts.platform.raw) {
-			ms, err := newest(m)
+		for _, e := range entries {
+			subjects := []ocispec.Descriptor{e.Descriptor}
+			for i := len(e.Indexes) - 1; i >= 0; i-- {
+				subjects = append(subjects, e.Indexes[i])
+			}
+			specs, err := specsOf(subjects)
 			if err != nil {
 				return err
 			}
-			pa := match.NodeAffinity(ms, is)
-			pa.Require(match.PlatformRequirements(oci.FormatPlatform(m.Platform))...)
+			pa := match.NodeAffinity(specs...)
+			pa.Require(match.PlatformRequirements(oci.FormatPlatform(e.Descriptor.Platform))...)
 			parts = append(parts, pa)
 		}
 		a = match.Union(parts...)
@@ -148,25 +161,28 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 		if out.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
 			fmt.Fprintln(w, "# No required terms: the spec does not constrain the labels Kubernetes can match.")
 		}
-		return writeData(w, "yaml", struct {
+		return display.Print(w, "yaml", struct {
 			Affinity any `json:"affinity"`
 		}{out.Affinity})
 	}
-	return writeData(w, "json", out)
+	return display.Print(w, "json", out)
 }
 
-// platformManifests lists the manifests of the index to derive an affinity for: the one of
-// platform, or every manifest with a platform (BuildKit attestations, unknown/unknown, excluded).
-func platformManifests(r *resolved, platform string) []ocispec.Descriptor {
+// affinityEntries lists the entries of the index to derive an affinity for: the one platform
+// names, or every image entry (BuildKit's attestations excluded).
+func affinityEntries(img *decide.Image, platform string) ([]oci.IndexEntry, error) {
 	if platform != "" {
-		return []ocispec.Descriptor{r.manifest}
-	}
-	var out []ocispec.Descriptor
-	for _, m := range r.index.Manifests {
-		if m.Platform == nil || m.Platform.OS == "unknown" || m.MediaType != ocispec.MediaTypeImageManifest {
-			continue
+		e, err := img.Named(platform)
+		if err != nil {
+			return nil, withNext(err, "name a platform the index lists")
 		}
-		out = append(out, m)
+		return []oci.IndexEntry{e}, nil
 	}
-	return out
+	var out []oci.IndexEntry
+	for _, e := range img.Tree.Manifests {
+		if !e.Attestation() && e.Descriptor.Platform != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

@@ -41,17 +41,20 @@ the referrers stay the source of truth ('select --verify-annotations' reports a 
 
 func runAnnotate(cmd *cobra.Command, opts *annotateOptions) error {
 	ctx := cmd.Context()
-	r, err := resolveImage(ctx, opts.image, &opts.target, "")
+	img, err := opts.target.image(ctx, opts.image, nil)
 	if err != nil {
 		return err
 	}
-	if r.index == nil {
+	if !img.Tree.IsIndex() {
 		return withNext(fmt.Errorf("%s is a single manifest, not an index: there is nothing to choose from", opts.image), "select needs no annotation for it")
 	}
-	d, err := r.target.Annotate(ctx, r.root, opts.tag, nil)
+	if len(img.Tree.Indexes) > 1 {
+		return withNext(fmt.Errorf("%s holds nested indexes: annotate writes the specs of one index's entries only", opts.image), "select reads the referrers of nested indexes as they are")
+	}
+	d, err := img.Reader().Target().Annotate(ctx, img.Tree.Root, opts.tag, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "Annotated %s: %s\n", opts.image, r.ref(d))
+	fmt.Fprintf(cmd.OutOrStdout(), "Annotated %s: %s\n", opts.image, img.Ref(d))
 	return nil
 }

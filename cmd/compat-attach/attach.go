@@ -1,14 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"sort"
+	"io"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -21,6 +23,7 @@ type attachOptions struct {
 	specFiles []string
 	platforms []string
 	created   string
+	createdAt time.Time
 	image     string
 	doSign    bool
 	sign      signOptions
@@ -58,13 +61,27 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
   # Attach and sign (a sigstore bundle referrer per spec; see 'compat-attach sign --help')
   COSIGN_PASSWORD=... compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --sign --key cosign.key`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
 			if err := opts.output.validate(); err != nil {
 				return err
 			}
-			return runAttach(cmd, &opts)
+			if !opts.doSign && opts.sign.given() {
+				return usagef("--key and --keyless sign: add --sign")
+			}
+			if err := oneDocument(opts.specFiles); err != nil {
+				return err
+			}
+			if opts.created != "" {
+				t, err := time.Parse(time.RFC3339, opts.created)
+				if err != nil {
+					return usagef("--created %q is not RFC 3339 (e.g. 2026-01-02T15:04:05Z)", opts.created)
+				}
+				opts.createdAt = t.UTC()
+			}
+			return nil
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runAttach(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
@@ -79,13 +96,6 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
 	return cmd
 }
 
-// attachment is one referrer to push.
-type attachment struct {
-	subject  ocispec.Descriptor
-	platform string
-	spec     *spec.Spec
-}
-
 // attachResult is what attach prints per referrer.
 type attachResult struct {
 	Subject  string `json:"subject"`
@@ -94,33 +104,31 @@ type attachResult struct {
 	Created  string `json:"created"`
 	Bundle   string `json:"bundle,omitempty"`
 	Signer   string `json:"signer,omitempty"`
+	// kind is "index" or "manifest" for a subject without a platform (text output only).
+	kind string
 }
+
+// attachOutput is the model attach prints.
+type attachOutput []attachResult
 
 func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	ctx := cmd.Context()
-	if err := oneDocument(opts.specFiles); err != nil {
-		return err
-	}
-	created := time.Now().UTC().Truncate(time.Second)
-	if opts.created != "" {
-		t, err := time.Parse(time.RFC3339, opts.created)
-		if err != nil {
-			return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: --created %q is not RFC 3339 (e.g. 2026-01-02T15:04:05Z)", opts.created)}
-		}
-		created = t.UTC()
+	created := opts.createdAt
+	if created.IsZero() {
+		created = time.Now().UTC().Truncate(time.Second)
 	}
 	res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
 	if err != nil {
 		return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
 	}
-	r, err := resolveImage(ctx, opts.image, &opts.target, "")
+	img, err := opts.target.image(ctx, opts.image, nil)
 	if err != nil {
 		return err
 	}
 	// Work out every subject before pushing anything: a bad --platform pushes nothing.
-	jobs, err := planAttach(r, res, opts.platforms)
+	jobs, err := decide.PlanAttach(img, res, opts.platforms)
 	if err != nil {
-		return err
+		return withNext(err, "name a platform the index lists, or give the document a spec for it")
 	}
 	var signer *signing.Signer
 	if opts.doSign {
@@ -128,119 +136,61 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 		if signer, err = opts.sign.signer(ctx); err != nil {
 			return err
 		}
-	} else if opts.sign.given() {
-		return &exitError{code: exitUsage, msg: "Error: --key and --keyless sign: add --sign"}
 	}
-	composed, err := inheritAll(ctx, cmd.ErrOrStderr(), opts, r, res, jobs)
+	bopts, err := opts.base.options(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
-	var results []attachResult
+	composed, notes, err := decide.Inherit(ctx, img, res, jobs, bopts)
+	for _, n := range notes {
+		cmd.PrintErrln(n)
+	}
+	var ie *author.InheritError
+	if errors.As(err, &ie) {
+		return withNext(err, "make the rule at least as strict as the base's, or name it in relax: [...] to drop it explicitly")
+	}
+	if errors.Is(err, decide.ErrBasePerPlatform) {
+		return withNext(err, "attach per platform (--platform P, or platforms: in the document), or pass --no-base")
+	}
+	if err != nil {
+		return err
+	}
+	t := img.Reader().Target()
+	var results attachOutput
 	for i, j := range jobs {
-		j.spec = composed[i].spec
-		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: res.Sources, Base: composed[i].base}
-		d, err := r.target.PushSpec(ctx, j.subject, j.spec, prov, created)
+		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: res.Sources, Base: composed[i].Base}
+		d, err := t.PushSpec(ctx, j.Subject, composed[i].Spec, prov, created)
 		if err != nil {
-			return fmt.Errorf("attaching to %s: %w", r.ref(j.subject), err)
+			return fmt.Errorf("attaching to %s: %w", img.Ref(j.Subject), err)
 		}
-		ar := attachResult{Subject: r.ref(j.subject), Platform: j.platform, Referrer: r.ref(d), Created: created.Format(time.RFC3339)}
+		ar := attachResult{Subject: img.Ref(j.Subject), Platform: j.Platform, Referrer: img.Ref(d), Created: created.Format(time.RFC3339), kind: "manifest"}
+		if oci.IsIndex(j.Subject.MediaType) {
+			ar.kind = "index"
+		}
 		if signer != nil {
 			// The spec referrer exists now: sign it (never a signature for nothing).
-			sr, err := signSpec(ctx, r, j.subject, j.platform, d, j.spec, signer)
+			sr, err := signSpec(ctx, img, j.Subject, j.Platform, d, composed[i].Spec, signer)
 			if err != nil {
-				return withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(opts.image))
+				return withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s --spec %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(opts.image), opts.specFiles[0])
 			}
 			ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
 		}
 		results = append(results, ar)
 	}
-	out := cmd.OutOrStdout()
-	if opts.output.format == "json" {
-		return writeData(out, "json", results)
-	}
-	for _, a := range results {
+	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
+}
+
+// Text implements display.Texter.
+func (rs attachOutput) Text(w io.Writer) error {
+	for _, a := range rs {
 		p := a.Platform
 		if p == "" {
-			p = "(index)"
-			if !isIndex(r.root) {
-				p = "(manifest)"
-			}
+			p = "(" + a.kind + ")"
 		}
-		fmt.Fprintf(out, "Attached %s to %s %s\n", a.Referrer, p, a.Subject)
+		fmt.Fprintf(w, "Attached %s to %s %s\n", a.Referrer, p, a.Subject)
 		if a.Bundle != "" {
-			fmt.Fprintf(out, "Signed   %s with %s: bundle %s\n", a.Referrer, a.Signer, a.Bundle)
+			fmt.Fprintf(w, "Signed   %s with %s: bundle %s\n", a.Referrer, a.Signer, a.Bundle)
 		}
 	}
 	return nil
-}
-
-// planAttach decides which subject gets which spec (see the command's help).
-func planAttach(r *resolved, res *author.Result, platforms []string) ([]attachment, error) {
-	if r.index == nil {
-		if len(platforms) > 1 {
-			return nil, fmt.Errorf("%s is a single image manifest: give at most one --platform", r.target.Reference())
-		}
-		p := ""
-		if len(platforms) == 1 {
-			p = platforms[0]
-		}
-		s, err := res.For(p)
-		if err != nil {
-			return nil, withNext(err, "%s is a single manifest: say which platform's spec to attach with --platform", r.target.Reference())
-		}
-		return []attachment{{subject: r.root, platform: p, spec: s}}, nil
-	}
-	var jobs []attachment
-	if len(platforms) > 0 {
-		for _, p := range platforms {
-			d, err := oci.SelectPlatform(r.index, p)
-			if err != nil {
-				return nil, withNext(fmt.Errorf("%s: %w", r.target.Reference(), err), "name a platform the index lists")
-			}
-			s, err := res.For(p)
-			if err != nil {
-				return nil, err
-			}
-			jobs = append(jobs, attachment{subject: d, platform: p, spec: s})
-		}
-		return jobs, nil
-	}
-	if len(res.Platforms) == 0 {
-		s, err := res.For("")
-		if err != nil {
-			return nil, err
-		}
-		return []attachment{{subject: r.root, spec: s}}, nil
-	}
-	covered := map[string]bool{}
-	keys := make([]string, 0, len(res.Platforms))
-	for k := range res.Platforms {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, p := range keys {
-		d, err := oci.SelectPlatform(r.index, p)
-		if err != nil {
-			return nil, withNext(fmt.Errorf("the spec names platform %s but %s has no manifest for it: %w", p, r.target.Reference(), err), "remove it from the spec or attach to another image")
-		}
-		covered[d.Digest.String()] = true
-		jobs = append(jobs, attachment{subject: d, platform: p, spec: res.Platforms[p]})
-	}
-	if res.Default != nil {
-		for _, m := range r.index.Manifests {
-			if covered[m.Digest.String()] || m.Platform == nil {
-				continue
-			}
-			jobs = append(jobs, attachment{subject: m, platform: oci.FormatPlatform(m.Platform), spec: res.Default})
-		}
-	}
-	// Index order, so output follows the index.
-	order := map[string]int{}
-	for i, m := range r.index.Manifests {
-		order[m.Digest.String()] = i
-	}
-	sort.SliceStable(jobs, func(a, b int) bool {
-		return order[jobs[a].subject.Digest.String()] < order[jobs[b].subject.Digest.String()]
-	})
-	return jobs, nil
 }

@@ -1,232 +1,201 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/compatkit/compatkit/pkg/host"
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/match"
-	"github.com/compatkit/compatkit/pkg/oci"
-	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 type checkOptions struct {
-	target   targetOptions
-	platform platformOption
-	output   outputOption
-	features string
-	policy   policyOptions
-	image    string
-	// requireTrusted makes a subject whose specs all fail verification incompatible.
-	requireTrusted bool
+	target        targetOptions
+	platform      platformOption
+	output        outputOption
+	host          hostOptions
+	policy        policyOptions
+	noAnnotations bool
+	image         string
 }
 
 func checkCmd() *cobra.Command {
 	var opts checkOptions
 	cmd := &cobra.Command{
-		Use:   "check IMAGE [--platform os/arch[/variant]] [--features FILE]",
-		Short: "Check whether this host (or a saved feature file) can run an image",
-		Long: `Evaluate the image's newest compatibility spec against this host's features, or against a saved
-feature file (the JSON of 'nfd export features' or 'compat-attach features', or a NodeFeature
-object), and print OK or FAIL per compatibility set and rule, with the expressions that failed.
+		Use:   "check IMAGE [--platform os/arch[/variant]] [--features FILE | --node NAME]",
+		Short: "Check whether this host (or a saved feature file, or a node) can run an image",
+		Long: `Decide whether the host can run IMAGE and print OK or FAIL per compatibility set and rule, with
+the expressions that failed. The host is this machine, a saved feature file (--features: the JSON
+of 'compat-attach features' or 'nfd export features', a profile, or a NodeFeature object), or a
+Kubernetes node (--node NAME, from --nodes FILE or kubectl).
 
-For an index, the manifest of --platform is checked (default: this host's os/arch, or the
-platform recorded in the feature file); a spec attached to the index itself applies too, and both
-must be satisfied. An image without any spec is compatible: runtimes without compatkit run it.
-No layer of the image is downloaded.
+For an index, the manifest checked is the one 'select' picks for the host; with --platform, the
+entry closest to that platform (what a runtime pulling --platform gets). The platform is a
+requirement: an entry linux/amd64/v3 does not run on a host whose CPU lacks x86-64-v3 (its level
+comes from its cpuid flags), with or without a spec. The manifest's spec and the specs of the
+indexes above it must all be satisfied. An image without any spec is compatible: runtimes without
+compatkit run it. A spec that cannot be read is an error (exit 1), never "no spec". No layer of the
+image is downloaded.
+
+Features that do not say the host's platform ('nfd export features' output) need --platform for an
+index: its os/arch stands in for the host's (the x86-64 level still comes from the cpuid flags).
 
 Under a trust policy (--policy, --key, --certificate-identity ...; see 'compat-attach verify --help'),
 only specs that verify are used: the newest verified spec of each subject is evaluated, and every
 newer spec that does not verify is named on stderr with the reason. When a subject has specs but
 none verifies, check treats it like an image without a spec (compatible, as runtimes without
-compatkit behave) and says so loudly on stderr and in the report ("untrusted"): an unsigned spec can
-neither make an image incompatible nor compatible. With --require-trusted, such an image is not
-compatible (exit 3): for admission checks that must not pass on a wrong key or a stripped signature.
+compatkit behave) and says so loudly: an unsigned spec can neither make an image incompatible nor
+compatible. With --require-trusted, a manifest that no trusted spec covers (unsigned, stripped,
+untrusted or absent) is not compatible (exit 3): for admission checks.
 
-Exit codes: 0 compatible, 3 not compatible, 1 error, 2 usage.`,
-		Example: `  # Can this machine run the example's x86-64-v3 image?
-  compat-attach check --oci-layout examples/hello/build/oci:1.0 --platform linux/amd64/v3
+Exit codes: 0 compatible, 3 not compatible, 1 error (a spec cannot be read), 2 usage.`,
+		Example: `  # Can this machine run the example image (the manifest select would pick)?
+  compat-attach check --oci-layout examples/hello/build/oci:1.0
 
-  # Check against another machine's features
-  compat-attach check --plain-http localhost:5000/hello:1.0 --platform linux/amd64/v3 --features node.json
+  # The x86-64-v3 build on a machine without AVX2 (NOT COMPATIBLE, exit 3)
+  compat-attach check --oci-layout examples/hello/build/oci:1.0 --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
 
-  # Only trust specs signed with cosign.pub
-  compat-attach check --plain-http localhost:5000/hello:1.0 --platform linux/amd64/v3 --key cosign.pub`,
+  # Another machine's features, saved by 'nfd export features' (no platform in them)
+  compat-attach check --plain-http localhost:5000/hello:1.0 --features nfd.json --platform linux/amd64
+
+  # Only trust specs signed with cosign.pub, and require one
+  compat-attach check --plain-http localhost:5000/hello:1.0 --key cosign.pub --require-trusted`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if err := opts.output.validate(); err != nil {
-				return err
-			}
-			return runCheck(cmd, &opts)
+			return validateAll(opts.output.validate, opts.platform.validate, opts.host.validate, opts.policy.validate)
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
-	opts.platform.bind(cmd.Flags(), "check the manifest of this platform (os/arch[/variant]); default: the host's")
+	opts.platform.bind(cmd.Flags(), "check the index entry closest to this platform (os/arch[/variant]); default: the one select picks for the host")
 	opts.output.bind(cmd.Flags(), "text", "text", "json", "yaml")
-	cmd.Flags().StringVar(&opts.features, "features", "", "read features from FILE (- for stdin) instead of discovering this host's")
-	cmd.Flags().BoolVar(&opts.requireTrusted, "require-trusted", false, "under a trust policy: an image whose specs all fail verification is not compatible")
+	opts.host.bind(cmd.Flags())
 	opts.policy.bind(cmd.Flags())
+	opts.policy.bindRequireTrusted(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs copied into the index's annotations (compat-attach annotate); read the referrers")
 	return cmd
 }
 
-// checkReport is the model check prints, as text or data.
+// validateAll runs option validations in order and returns the first error.
+func validateAll(checks ...func() error) error {
+	for _, c := range checks {
+		if err := c(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReport is the model check prints.
 type checkReport struct {
-	Image      string        `json:"image"`
-	Platform   string        `json:"platform,omitempty"`
-	Features   string        `json:"features"`
-	Specs      []checkedSpec `json:"specs"`
-	Compatible bool          `json:"compatible"`
-	// Score is the lowest score among the evaluated specs (each spec must match).
+	// Image is REPO@DIGEST of the manifest checked (or of the image when nothing is a candidate).
+	Image string `json:"image"`
+	// Platform is that manifest's platform.
+	Platform string `json:"platform,omitempty"`
+	// Features names the host; HostPlatform is its platform.
+	Features     string `json:"features"`
+	HostPlatform string `json:"hostPlatform,omitempty"`
+	// Verdict is decide's; Compatible is true when the manifest may run.
+	Verdict    decide.Verdict `json:"verdict"`
+	Compatible bool           `json:"compatible"`
+	// Score is the manifest's score (its own spec's, else the nearest index spec's).
 	Score int `json:"score"`
+	// Reason says why it is not compatible (or why no spec applies).
+	Reason string `json:"reason,omitempty"`
+	// Specs are the specs that apply: the manifest's, then each index's.
+	Specs []checkedSpec `json:"specs"`
 	// Untrusted lists the subjects whose specs were all ignored under the trust policy.
 	Untrusted []string `json:"untrusted,omitempty"`
-	// RequireTrusted is true when untrusted subjects make the image incompatible.
+	// RequireTrusted is true when a manifest without a trusted spec is not compatible.
 	RequireTrusted bool `json:"requireTrusted,omitempty"`
 }
 
 // checkedSpec is one evaluated spec: where it is attached and the outcome.
 type checkedSpec struct {
 	Subject  string        `json:"subject"`
+	Role     string        `json:"role"`
 	Referrer string        `json:"referrer"`
 	Created  string        `json:"created,omitempty"`
+	Signer   string        `json:"signer,omitempty"`
 	Result   *match.Result `json:"result"`
 }
 
 func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	ctx := cmd.Context()
-	if opts.requireTrusted && !opts.policy.active() {
-		return &usageError{err: fmt.Errorf("--require-trusted needs a trust policy: add --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy")}
-	}
-	if _, err := opts.platform.parse(); err != nil {
-		return err
-	}
 	v, err := opts.policy.verifier(ctx)
 	if err != nil {
 		return err
 	}
-	features, source, err := loadFeatures(ctx, cmd, opts.features)
+	h, err := opts.host.load(ctx, cmd, opts.platform.p)
 	if err != nil {
 		return err
 	}
-	platform := opts.platform.raw
-	r, err := resolveImage(ctx, opts.image, &opts.target, "")
+	img, err := opts.target.image(ctx, opts.image, v)
 	if err != nil {
 		return err
 	}
-	if r.index != nil {
-		if platform == "" {
-			platform = featuresPlatform(features)
+	d, err := img.Decide(ctx, h, decide.Options{
+		Platform: opts.platform.p, PinPlatform: opts.platform.p != nil,
+		RequireTrusted: opts.policy.requireTrusted, Annotations: annotationMode(opts.noAnnotations, false),
+	})
+	if err != nil {
+		if isNoHostPlatform(err) {
+			return hostPlatformError(err, h)
 		}
-		if r.manifest, err = oci.SelectPlatform(r.index, platform); err != nil {
-			return withNext(fmt.Errorf("%s: %w", opts.image, err), "pick one of the index's platforms with --platform")
-		}
-		r.platform = platform
+		return err
 	}
-	rep := &checkReport{Image: r.ref(r.manifest), Platform: r.platform, Features: source, Compatible: true}
-	subjects := []ocispec.Descriptor{r.manifest}
-	if r.index != nil {
-		subjects = append(subjects, r.root)
-	}
-	for _, subject := range subjects {
-		var s *spec.Spec
-		var ref ocispec.Descriptor
-		if v != nil {
-			s, ref, err = trustedSpec(ctx, r, subject, v, cmd.ErrOrStderr())
-		} else {
-			s, ref, err = r.target.NewestSpec(ctx, subject)
-		}
-		if errors.Is(err, oci.ErrNoSpec) {
-			continue
-		}
-		if isNoTrustedSpec(err) {
-			rep.Untrusted = append(rep.Untrusted, r.ref(subject))
-			if rep.RequireTrusted = opts.requireTrusted; opts.requireTrusted {
-				cmd.PrintErrf("%v\nNo trusted spec for %s: not compatible (--require-trusted)\n", err, r.ref(subject))
-				rep.Compatible = false
-				continue
-			}
-			cmd.PrintErrf("WARNING: %v\nWARNING: no trusted spec for %s: it is treated as an image without a spec (compatible); --require-trusted makes it incompatible\n", err, r.ref(subject))
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		res, err := evaluate(s, features)
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.ref(ref), err)
-		}
-		cs := checkedSpec{Subject: r.ref(subject), Referrer: r.ref(ref), Result: res}
-		if c, ok := oci.Created(ref); ok {
-			cs.Created = c.UTC().Format("2006-01-02T15:04:05Z")
-		}
-		if len(rep.Specs) == 0 || res.Score < rep.Score {
-			rep.Score = res.Score
-		}
-		rep.Compatible = rep.Compatible && res.Compatible
-		rep.Specs = append(rep.Specs, cs)
-	}
-	if !rep.Compatible {
-		rep.Score = 0
-	}
-	out := cmd.OutOrStdout()
-	if opts.output.format != "text" {
-		if err := writeData(out, opts.output.format, rep); err != nil {
-			return err
-		}
+	printNotes(cmd, img, d)
+	rep := &checkReport{Image: img.Ref(d.Root), Features: h.Name, HostPlatform: d.HostPlatform, Verdict: decide.Incompatible,
+		RequireTrusted: opts.policy.requireTrusted, Specs: []checkedSpec{}}
+	c := d.Best()
+	if c == nil {
+		rep.Reason = d.Why()
 	} else {
-		printCheck(out, rep)
-	}
-	if !rep.Compatible {
-		return &exitError{code: exitIncompatible}
-	}
-	return nil
-}
-
-func evaluate(s *spec.Spec, f *match.Features) (*match.Result, error) {
-	p, err := match.Compile(s)
-	if err != nil {
-		return nil, err
-	}
-	return p.Evaluate(f)
-}
-
-// loadFeatures reads the feature file, or discovers this host's features.
-func loadFeatures(ctx context.Context, cmd *cobra.Command, file string) (*host.Features, string, error) {
-	if file != "" {
-		f, err := host.ReadFeatureFile(file)
-		if err != nil {
-			return nil, "", withNext(err, "save a host's features with `compat-attach features > FILE` or `nfd export features`")
+		rep.Image, rep.Platform = img.Ref(c.Manifest), c.Platform
+		rep.Verdict, rep.Compatible, rep.Score, rep.Reason = c.Verdict, c.Verdict.Runs(), c.Score, c.Reason
+		for _, a := range c.Specs {
+			switch a.State {
+			case decide.SpecFound:
+				cs := checkedSpec{Subject: img.Ref(a.Subject), Role: a.Role, Referrer: img.Ref(a.Referrer), Signer: a.Signer, Result: a.Result}
+				if !a.Created.IsZero() {
+					cs.Created = a.Created.UTC().Format(time.RFC3339)
+				}
+				if a.Result != nil {
+					rep.Specs = append(rep.Specs, cs)
+				}
+			case decide.SpecUntrusted:
+				rep.Untrusted = append(rep.Untrusted, img.Ref(a.Subject))
+			}
 		}
-		return f, file, nil
 	}
-	f, warnings, err := host.New().Discover(ctx)
-	for _, w := range warnings {
-		cmd.PrintErrf("warning: feature source %s\n", w)
+	if err := display.Print(cmd.OutOrStdout(), opts.output.format, rep); err != nil {
+		return err
 	}
-	return f, "this host", err
+	switch {
+	case rep.Compatible:
+		return nil
+	case rep.Verdict == decide.Unreadable || (c == nil && d.Unreadable()):
+		return withNext(fmt.Errorf("cannot decide for %s: %s", rep.Image, rep.Reason), "list what is attached with `compat-attach discover %s`; a spec that cannot be read is never taken as \"no spec\"", opts.target.ref(opts.image))
+	}
+	return &exitError{code: exitIncompatible}
 }
 
-// featuresPlatform is the os/arch recorded by compatkit's platform source, or this host's.
-func featuresPlatform(f *host.Features) string {
-	if a, ok := f.Attributes["compatkit.platform"]; ok && a.Elements["os"] != "" && a.Elements["arch"] != "" {
-		return a.Elements["os"] + "/" + a.Elements["arch"]
-	}
-	return hostPlatform()
-}
-
-func printCheck(w io.Writer, rep *checkReport) {
+// Text implements display.Texter.
+func (rep *checkReport) Text(w io.Writer) error {
 	fmt.Fprintf(w, "Image:    %s", rep.Image)
 	if rep.Platform != "" {
 		fmt.Fprintf(w, " (%s)", rep.Platform)
 	}
-	fmt.Fprintf(w, "\nFeatures: %s\n", rep.Features)
+	fmt.Fprintf(w, "\nFeatures: %s", rep.Features)
+	if rep.HostPlatform != "" {
+		fmt.Fprintf(w, " (%s)", rep.HostPlatform)
+	}
+	fmt.Fprintln(w)
 	for _, u := range rep.Untrusted {
 		if rep.RequireTrusted {
 			fmt.Fprintf(w, "\nNo trusted spec for %s: its specs do not verify under the policy;\n  with --require-trusted it is not compatible. See `compat-attach verify`.\n", u)
@@ -234,7 +203,7 @@ func printCheck(w io.Writer, rep *checkReport) {
 		}
 		fmt.Fprintf(w, "\nWARNING: no trusted spec for %s: its specs do not verify under the policy and are ignored;\n  it is treated as an image without a spec (compatible). See `compat-attach verify`.\n", u)
 	}
-	if len(rep.Specs) == 0 && len(rep.Untrusted) == 0 {
+	if len(rep.Specs) == 0 && len(rep.Untrusted) == 0 && rep.Verdict == decide.NoSpec {
 		fmt.Fprintln(w, "\nNo compatibility spec is attached: the image is treated as compatible.")
 	}
 	for _, cs := range rep.Specs {
@@ -242,40 +211,87 @@ func printCheck(w io.Writer, rep *checkReport) {
 		if cs.Created != "" {
 			fmt.Fprintf(w, " (created %s)", cs.Created)
 		}
-		fmt.Fprintf(w, "\n  attached to %s\n", cs.Subject)
-		for i, set := range cs.Result.Sets {
-			verdict := "MATCH"
-			if !set.Matched {
-				verdict = "NO MATCH"
-			}
-			name := fmt.Sprintf("set %d", i+1)
-			if set.Tag != "" {
-				name += " " + fmt.Sprintf("%q", set.Tag)
-			}
-			fmt.Fprintf(w, "\n  %s (weight %d): %s\n", name, set.Weight, verdict)
-			if set.Description != "" {
-				fmt.Fprintf(w, "    %s\n", strings.TrimSpace(set.Description))
-			}
-			for _, rr := range set.Rules {
-				status := "OK  "
-				if !rr.Matched {
-					status = "FAIL"
-				}
-				fmt.Fprintf(w, "    %s  %s\n", status, rr.Name)
-				for _, f := range rr.Failed {
-					fmt.Fprintf(w, "            %s\n", f)
-				}
-			}
+		fmt.Fprintf(w, "\n  attached to the %s %s\n", cs.Role, cs.Subject)
+		if cs.Signer != "" {
+			fmt.Fprintf(w, "  signed by %s\n", cs.Signer)
 		}
+		printSets(w, cs.Result)
 	}
 	fmt.Fprintln(w)
-	if rep.Compatible {
+	switch {
+	case rep.Compatible && rep.Verdict == decide.NoSpec:
+		fmt.Fprintln(w, "Verdict: COMPATIBLE (no spec applies)")
+	case rep.Compatible:
 		fmt.Fprintf(w, "Verdict: COMPATIBLE (score %d)\n", rep.Score)
-	} else {
-		if rep.RequireTrusted && len(rep.Untrusted) > 0 {
-			fmt.Fprintln(w, "Verdict: NOT COMPATIBLE: no trusted spec")
-		} else {
-			fmt.Fprintln(w, "Verdict: NOT COMPATIBLE: no compatibility set matches")
+	case rep.Verdict == decide.Unreadable:
+		fmt.Fprintf(w, "Verdict: UNKNOWN: %s\n", rep.Reason)
+	default:
+		fmt.Fprintf(w, "Verdict: NOT COMPATIBLE: %s\n", rep.Reason)
+	}
+	return nil
+}
+
+// printSets prints each compatibility set of a result with its rules, OK or FAIL.
+func printSets(w io.Writer, res *match.Result) {
+	for i, set := range res.Sets {
+		verdict := "MATCH"
+		if !set.Matched {
+			verdict = "NO MATCH"
+		}
+		name := fmt.Sprintf("set %d", i+1)
+		if set.Tag != "" {
+			name += " " + fmt.Sprintf("%q", set.Tag)
+		}
+		fmt.Fprintf(w, "\n  %s (weight %d): %s\n", name, set.Weight, verdict)
+		if set.Description != "" {
+			fmt.Fprintf(w, "    %s\n", strings.TrimSpace(set.Description))
+		}
+		for _, rr := range set.Rules {
+			status := "OK  "
+			if !rr.Matched {
+				status = "FAIL"
+			}
+			fmt.Fprintf(w, "    %s  %s\n", status, rr.Name)
+			for _, f := range rr.Failed {
+				fmt.Fprintf(w, "            %s\n", f)
+			}
 		}
 	}
+}
+
+// printNotes tells stderr what the decision passed over: specs a trust policy did not accept, the
+// spec used under a policy, annotations that disagree with the referrers.
+func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
+	seen := map[string]bool{}
+	for _, c := range d.Candidates {
+		for _, a := range c.Specs {
+			if a.SubjectSpec == nil || seen[a.Subject.Digest.String()] {
+				continue
+			}
+			seen[a.Subject.Digest.String()] = true
+			for _, p := range a.Passed {
+				cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), p.Reason)
+			}
+			switch {
+			case a.State == decide.SpecFound && a.Verified:
+				cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(a.Referrer), a.Signer)
+			case a.State == decide.SpecUntrusted:
+				cmd.PrintErrf("WARNING: %v\n", a.Err)
+			}
+		}
+	}
+	for _, n := range d.Notes {
+		cmd.PrintErrf("warning: %s\n", n)
+	}
+}
+
+// annotationMode maps the --no-annotations and --verify-annotations flags.
+func annotationMode(ignore, verify bool) decide.AnnotationMode {
+	switch {
+	case verify:
+		return decide.AnnotationsVerify
+	case ignore:
+		return decide.AnnotationsIgnore
+	}
+	return decide.AnnotationsUse
 }

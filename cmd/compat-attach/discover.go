@@ -1,13 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 )
@@ -25,10 +27,11 @@ func discoverCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "discover IMAGE",
 		Short: "List the compatibility specs attached to an image and, for an index, to its manifests",
-		Long: `List the compatibility referrers of IMAGE and, when IMAGE is an index, of each of its manifests:
-subject, platform, referrer digest, creation time and the tags of the spec's compatibility sets,
-newest first per subject. Reads manifests
-and the referrers list only; no blob is downloaded.
+		Long: `List the compatibility referrers of IMAGE and, when IMAGE is an index (OCI or a Docker manifest
+list, nested indexes included), of each of its manifests: subject, platform, referrer digest,
+creation time and the tags of the spec's compatibility sets, newest first per subject. Reads
+manifests and the referrers lists only; no blob is downloaded. With --platform, the entry that
+platform names and the indexes above it.
 
 Under a trust policy (--policy, --key, --certificate-identity ...; see 'compat-attach verify --help'),
 each entry is marked VERIFIED or UNVERIFIED with the reason (this fetches the specs and their
@@ -37,13 +40,11 @@ signature bundles).`,
   compat-attach discover --plain-http localhost:5000/hello:1.0 -o json
   compat-attach discover --plain-http localhost:5000/hello:1.0 --key cosign.pub`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if err := opts.output.validate(); err != nil {
-				return err
-			}
-			return runDiscover(cmd, &opts)
+			return validateAll(opts.output.validate, opts.platform.validate, opts.policy.validate)
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runDiscover(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "table", "table", "json", "yaml")
@@ -67,27 +68,46 @@ type discoverEntry struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// discoverOutput is the model discover prints.
+type discoverOutput struct {
+	rows   []discoverEntry
+	policy bool
+}
+
+// MarshalJSON writes the rows (the JSON and YAML output is the list of entries).
+func (o discoverOutput) MarshalJSON() ([]byte, error) {
+	if o.rows == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(o.rows)
+}
+
 func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	ctx := cmd.Context()
 	v, err := opts.policy.verifier(ctx)
 	if err != nil {
 		return err
 	}
-	if err := opts.target.guardLayout(opts.image); err != nil {
-		return err
-	}
-	t, err := oci.Open(ctx, opts.image, opts.target.options())
+	img, err := opts.target.image(ctx, opts.image, nil)
 	if err != nil {
 		return err
 	}
-	entries, err := t.Discover(ctx)
-	if err != nil {
-		return err
-	}
+	t := img.Reader().Target()
+	tree := img.Tree
 	if opts.platform.raw != "" {
-		if entries, err = entriesOfPlatform(entries, opts.platform.raw); err != nil {
+		e, err := img.Named(opts.platform.raw)
+		if err != nil {
 			return withNext(fmt.Errorf("%s: %w", opts.image, err), "list every platform's specs without --platform")
 		}
+		// The entry and the indexes above it, nearest first after the entry itself.
+		tree = &oci.Tree{Root: e.Descriptor}
+		for i := len(e.Indexes) - 1; i >= 0; i-- {
+			tree.Manifests = append(tree.Manifests, oci.IndexEntry{Descriptor: e.Indexes[i]})
+		}
+	}
+	entries, err := t.DiscoverTree(ctx, tree)
+	if err != nil {
+		return err
 	}
 	// Under a policy: the status of every referrer, one verification per subject.
 	status := map[string]*signing.SpecStatus{}
@@ -107,14 +127,16 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 			}
 		}
 	}
-	rows := make([]discoverEntry, 0, len(entries))
+	out := discoverOutput{policy: v != nil}
 	for _, e := range entries {
 		row := discoverEntry{
-			Subject:      t.Name() + "@" + e.Subject.Digest.String(),
-			Platform:     oci.FormatPlatform(e.Subject.Platform),
-			Referrer:     t.Name() + "@" + e.Referrer.Digest.String(),
+			Subject:      img.Ref(e.Subject),
+			Referrer:     img.Ref(e.Referrer),
 			ArtifactType: e.Referrer.ArtifactType,
 			Tags:         oci.Tags(e.Referrer),
+		}
+		if e.Subject.Platform != nil {
+			row.Platform = oci.FormatPlatform(e.Subject.Platform)
 		}
 		if !e.Created.IsZero() {
 			row.Created = e.Created.UTC().Format(time.RFC3339)
@@ -128,18 +150,25 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 				cmd.PrintErrf("Unverified spec %s: %s\n", row.Referrer, row.Reason)
 			}
 		}
-		rows = append(rows, row)
+		out.rows = append(out.rows, row)
 	}
-	out := cmd.OutOrStdout()
-	if opts.output.format != "table" {
-		return writeData(out, opts.output.format, rows)
+	if err := display.Print(cmd.OutOrStdout(), opts.output.format, out); err != nil {
+		return err
 	}
+	if len(out.rows) == 0 {
+		cmd.PrintErrf("No compatibility spec is attached to %s\n", opts.image)
+	}
+	return nil
+}
+
+// Text implements display.Texter: a table.
+func (o discoverOutput) Text(w io.Writer) error {
 	header := []string{"SUBJECT", "PLATFORM", "REFERRER", "CREATED", "TAGS"}
-	if v != nil {
+	if o.policy {
 		header = append(header, "SIGNATURE", "REASON")
 	}
-	tab := newTable(out, header...)
-	for _, r := range rows {
+	tab := display.NewTable(w, header...)
+	for _, r := range o.rows {
 		p := r.Platform
 		if p == "" {
 			p = "-"
@@ -149,18 +178,12 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 			tags = "-"
 		}
 		cols := []string{shortDigest(r.Subject), p, shortDigest(r.Referrer), r.Created, tags}
-		if v != nil {
+		if o.policy {
 			cols = append(cols, r.Status, r.Reason)
 		}
-		tab.row(cols...)
+		tab.Row(cols...)
 	}
-	if err := tab.flush(); err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		cmd.PrintErrf("No compatibility spec is attached to %s\n", opts.image)
-	}
-	return nil
+	return tab.Flush()
 }
 
 // shortDigest shortens REPO@sha256:<64 hex> to REPO@sha256:<12 hex> for tables.
@@ -174,31 +197,4 @@ func shortDigest(ref string) string {
 		}
 	}
 	return ref
-}
-
-// entriesOfPlatform keeps the entries whose subject is the manifest of platform, chosen among the
-// subjects as select and check choose (an exact match first).
-func entriesOfPlatform(entries []oci.Entry, platform string) ([]oci.Entry, error) {
-	idx := &ocispec.Index{}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if e.Subject.Platform != nil && !seen[e.Subject.Digest.String()] {
-			seen[e.Subject.Digest.String()] = true
-			idx.Manifests = append(idx.Manifests, e.Subject)
-		}
-	}
-	if len(idx.Manifests) == 0 {
-		return nil, nil
-	}
-	d, err := oci.SelectPlatform(idx, platform)
-	if err != nil {
-		return nil, err
-	}
-	var out []oci.Entry
-	for _, e := range entries {
-		if e.Subject.Digest == d.Digest {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }

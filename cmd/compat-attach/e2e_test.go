@@ -48,12 +48,16 @@ platforms: "linux/arm64": {
 }
 `
 
-// features files for a host with and without x86-64-v3.
+// features files for a host with and without x86-64-v3, as `nfd export features` writes them:
+// without compatkit.platform (--platform gives it).
 const (
-	featuresV3 = `{"flags": {"cpu.cpuid": {"elements": {"AVX2": {}, "BMI2": {}, "FMA3": {}, "SSE42": {}}}},
+	featuresV3 = `{"flags": {"cpu.cpuid": {"elements": {` + cpuidV3 + `}}},
  "attributes": {"kernel.version": {"elements": {"full": "6.1.0-18-amd64", "major": "6", "minor": "1"}}}}`
-	featuresV2 = `{"flags": {"cpu.cpuid": {"elements": {"SSE42": {}, "POPCNT": {}}}},
+	featuresV2 = `{"flags": {"cpu.cpuid": {"elements": {` + cpuidV2 + `}}},
  "attributes": {"kernel.version": {"elements": {"full": "4.18.0-553.el8", "major": "4", "minor": "18"}}}}`
+	// featuresV3Kernel31 is an x86-64-v3 host whose kernel (3.1) is too old for testSpec.
+	featuresV3Kernel31 = `{"flags": {"cpu.cpuid": {"elements": {` + cpuidV3 + `}}},
+ "attributes": {"kernel.version": {"elements": {"full": "3.1.0", "major": "3", "minor": "1"}}}}`
 )
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -176,11 +180,15 @@ func TestEndToEnd(t *testing.T) {
 				assertNoImageBlob(t, reqs, st.img)
 			}
 
+			// The platform is a requirement: a v2 host cannot run the v3 build, whatever its spec.
 			out, _, code = runCLI(t, with("check", st.image, "--platform", "linux/amd64/v3", "--features", v2)...)
-			if code != exitIncompatible || !strings.Contains(out, "FAIL  x86-64-v3 flags") ||
-				!strings.Contains(out, "cpu.cpuid: AVX2 Exists (not present on the host)") ||
-				!strings.Contains(out, "NOT COMPATIBLE") {
+			if code != exitIncompatible || !strings.Contains(out, "NOT COMPATIBLE: platform linux/amd64/v3 needs an x86-64-v3 CPU; this host is linux/amd64/v2 (x86-64-v2), without AVX AVX2") {
 				t.Fatalf("check on a v2 host: exit %d, want 3\n%s", code, out)
+			}
+			// A v3 host whose kernel is too old: the spec says no.
+			out, _, code = runCLI(t, with("check", st.image, "--platform", "linux/amd64/v3", "--features", writeFile(t, tmp, "v3old.json", featuresV3Kernel31))...)
+			if code != exitIncompatible || !strings.Contains(out, "FAIL  kernel 3.2 or later") || !strings.Contains(out, "NOT COMPATIBLE: manifest spec: ") {
+				t.Fatalf("check on a v3 host with Linux 3.1: exit %d, want 3\n%s", code, out)
 			}
 
 			// The amd64 (v1) manifest has no spec: compatible, as runtimes without compatkit behave.

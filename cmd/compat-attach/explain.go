@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
 )
 
@@ -40,7 +41,7 @@ its settings.`,
 				return err
 			}
 			if opts.output.format == "json" {
-				return writeData(cmd.OutOrStdout(), "json", e)
+				return display.Print(cmd.OutOrStdout(), "json", e)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), e.String())
 			return nil

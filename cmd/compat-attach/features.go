@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/host"
 )
 
@@ -52,7 +53,7 @@ shape 'nfd export features' prints. Save it to check images against this machine
 				cmd.PrintErrf("wrote compatkit's features to %s (NFD local.feature elements compatkit.<name>.<element>)\n", opts.nfdLocalFile)
 				return nil
 			}
-			return writeData(cmd.OutOrStdout(), opts.output.format, f)
+			return display.Print(cmd.OutOrStdout(), opts.output.format, f)
 		},
 	}
 	opts.output.bind(cmd.Flags(), "json", "json", "yaml")

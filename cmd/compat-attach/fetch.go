@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/pkg/decide"
+	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -30,13 +34,11 @@ reason, and when none verifies fetch fails.`,
   compat-attach fetch --plain-http localhost:5000/hello:1.0 --platform linux/arm64 -o json
   compat-attach fetch --plain-http localhost:5000/hello:1.0 --platform linux/arm64 --key cosign.pub`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if err := opts.output.validate(); err != nil {
-				return err
-			}
-			return runFetch(cmd, &opts)
+			return validateAll(opts.output.validate, opts.platform.validate, opts.policy.validate)
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runFetch(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
 	opts.platform.bind(cmd.Flags(), "fetch the spec of this platform's manifest (os/arch[/variant])")
@@ -47,28 +49,36 @@ reason, and when none verifies fetch fails.`,
 
 func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	ctx := cmd.Context()
-	if _, err := opts.platform.parse(); err != nil {
-		return err
-	}
-	r, err := resolveImage(ctx, opts.image, &opts.target, opts.platform.raw)
-	if err != nil {
-		return err
-	}
 	v, err := opts.policy.verifier(ctx)
 	if err != nil {
 		return err
 	}
-	var s *spec.Spec
-	if v != nil {
-		s, _, err = trustedSpec(ctx, r, r.manifest, v, cmd.ErrOrStderr())
-		if isNoTrustedSpec(err) {
-			return withNext(err, "see why with `compat-attach verify %s`", opts.target.ref(opts.image))
-		}
-	} else {
-		s, _, err = r.target.NewestSpec(ctx, r.manifest)
-	}
+	img, err := opts.target.image(ctx, opts.image, v)
 	if err != nil {
-		return withNext(err, "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
+		return err
 	}
-	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)
+	subject := img.Tree.Root
+	if opts.platform.raw != "" {
+		e, err := img.Named(opts.platform.raw)
+		if err != nil {
+			return withNext(fmt.Errorf("%s: %w", opts.image, err), "pick one of the index's platforms with --platform")
+		}
+		subject = e.Descriptor
+	}
+	ss := img.Reader().Spec(ctx, subject)
+	for _, p := range ss.Passed {
+		cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), p.Reason)
+	}
+	switch ss.State {
+	case decide.SpecNone:
+		return withNext(fmt.Errorf("%w: %s has no referrer of artifactType %s", oci.ErrNoSpec, img.Ref(subject), spec.ArtifactType), "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
+	case decide.SpecUntrusted:
+		return withNext(ss.Err, "see why with `compat-attach verify %s`", opts.target.ref(opts.image))
+	case decide.SpecUnreadable:
+		return withNext(ss.Err, "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
+	}
+	if ss.Verified {
+		cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(ss.Referrer), ss.Signer)
+	}
+	return writeSpec(cmd.OutOrStdout(), opts.output.format, ss.Spec)
 }

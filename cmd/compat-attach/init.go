@@ -35,7 +35,7 @@ compat-attach vet. --list shows the templates. An existing file is not replaced 
 			out := cmd.OutOrStdout()
 			if opts.list || opts.template == "" {
 				if !opts.list {
-					return &exitError{code: exitUsage, msg: "Error: give --template NAME (or --list)"}
+					return usagef("give --template NAME (or --list)")
 				}
 				for _, s := range author.Scaffolds() {
 					fmt.Fprintf(out, "%-15s %s\n", s.Name, s.Summary)
@@ -44,7 +44,7 @@ compat-attach vet. --list shows the templates. An existing file is not replaced 
 			}
 			s, err := author.ScaffoldByName(opts.template)
 			if err != nil {
-				return &exitError{code: exitUsage, msg: "Error: " + err.Error()}
+				return &usageError{err: err}
 			}
 			if opts.file == "-" {
 				fmt.Fprint(out, s.Content)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 )
 
 // interruptGrace is how long a command may take to stop after SIGINT or SIGTERM cancelled its
@@ -43,11 +45,13 @@ func main() {
 }
 
 // exitCode prints err (if any) and maps it to the process exit code: 0 success, 1 error, 2 usage,
-// 3 incompatible (check) or nothing fits.
+// 3 incompatible (check) or nothing fits. What it prints goes through display.Safe: an error body
+// from a registry cannot drive the terminal.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	stderr = display.Safe(stderr)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
@@ -57,6 +61,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "Error:", err)
 	if isUsageError(err) {
+		if ue, ok := asUsage(err); ok && ue.next != "" {
+			fmt.Fprintln(stderr, "Next:", ue.next)
+		}
 		fmt.Fprintln(stderr, "Run with --help for usage.")
 		return exitUsage
 	}
@@ -64,7 +71,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &re) && re.next != "" {
 		fmt.Fprintln(stderr, "Next:", re.next)
 	}
-	return 1
+	return exitFailure
 }
 
 // isUsageError recognises the errors cobra returns for a wrong command line (unknown command or
@@ -72,8 +79,7 @@ func exitCode(err error, stderr io.Writer) int {
 // error types for them, so they are told by their fixed messages; flag errors are also marked by
 // usageError through the root's FlagErrorFunc.
 func isUsageError(err error) bool {
-	var ue *usageError
-	if errors.As(err, &ue) {
+	if _, ok := asUsage(err); ok {
 		return true
 	}
 	msg := err.Error()

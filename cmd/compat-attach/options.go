@@ -1,17 +1,23 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/decide"
+	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
 )
 
 // targetOptions selects where IMAGE lives: a registry (the default) or an OCI image layout.
@@ -45,7 +51,7 @@ func (o *targetOptions) guardLayout(image string) error {
 	}
 	if path, _, err := oci.ParseLayoutReference(image); err == nil {
 		if _, err := os.Stat(filepath.Join(path, "oci-layout")); err == nil {
-			return &usageError{err: fmt.Errorf("%s is an OCI image layout on this machine: add --oci-layout", path)}
+			return usagef("%s is an OCI image layout on this machine: add --oci-layout", path)
 		}
 	}
 	return nil
@@ -55,29 +61,49 @@ func (o *targetOptions) options() oci.Options {
 	return oci.Options{OCILayout: o.ociLayout, PlainHTTP: o.plainHTTP}
 }
 
-// platformOption is a single --platform os/arch[/variant].
+// open opens IMAGE's repository or layout.
+func (o *targetOptions) open(ctx context.Context, image string) (*oci.Target, error) {
+	if err := o.guardLayout(image); err != nil {
+		return nil, err
+	}
+	return oci.Open(ctx, image, o.options())
+}
+
+// image opens IMAGE and reads its index tree (decide.Open) under the trust policy v (nil: none).
+func (o *targetOptions) image(ctx context.Context, image string, v *signing.Verifier) (*decide.Image, error) {
+	t, err := o.open(ctx, image)
+	if err != nil {
+		return nil, err
+	}
+	return decide.Open(ctx, t, v)
+}
+
+// platformOption is a single --platform os/arch[/variant], parsed once by validate.
 type platformOption struct {
 	raw string
+	p   *ocispec.Platform
 }
 
 func (o *platformOption) bind(fs *pflag.FlagSet, usage string) {
 	fs.StringVar(&o.raw, "platform", "", usage)
 }
 
-// parse returns the platform, or nil when none was given.
-func (o *platformOption) parse() (*ocispec.Platform, error) {
+// validate parses the flag (nil when not given); unknown/unknown and incomplete platforms are
+// usage errors.
+func (o *platformOption) validate() error {
 	if o.raw == "" {
-		return nil, nil
+		return nil
 	}
 	p, err := oci.ParsePlatform(o.raw)
-	if err != nil {
-		return nil, &usageError{err: fmt.Errorf("--platform %q: %w", o.raw, err)}
+	if err == nil {
+		err = decide.ValidatePlatform(p)
 	}
-	return &p, nil
+	if err != nil {
+		return usagef("--platform %q: %v", o.raw, err)
+	}
+	o.p = &p
+	return nil
 }
-
-// hostPlatform is the platform of this machine as os/arch.
-func hostPlatform() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
 // outputOption is -o/--output with a fixed set of formats.
 type outputOption struct {
@@ -97,12 +123,10 @@ func (o *outputOption) validate() error {
 			o.format = alias[1]
 		}
 	}
-	for _, a := range o.allowed {
-		if o.format == a {
-			return nil
-		}
+	if slices.Contains(o.allowed, o.format) {
+		return nil
 	}
-	return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: unknown output format %q: use one of %v", o.format, o.allowed)}
+	return usagef("unknown output format %q: use one of %v", o.format, o.allowed)
 }
 
 // cueOptions says where CUE specs find domain modules beyond the embedded ones.
@@ -118,4 +142,91 @@ func (o *cueOptions) bind(fs *pflag.FlagSet) {
 func (o *cueOptions) options() author.Options {
 	wd, _ := os.Getwd()
 	return author.Options{Dir: wd, CUEPath: o.path}
+}
+
+// hostOptions says which host a decision is for: this machine (the default), a saved feature
+// file, or a Kubernetes node.
+type hostOptions struct {
+	features string
+	node     string
+	nodes    string
+}
+
+func (o *hostOptions) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&o.features, "features", "", "the host's features from FILE (- for stdin): 'compat-attach features', 'nfd export features', a profile or a NodeFeature")
+	fs.StringVar(&o.node, "node", "", "decide for the Kubernetes node NAME")
+	fs.StringVar(&o.nodes, "nodes", "", "with --node: the nodes file (kubectl get nodes -o json, or nodefeatures); default: ask kubectl")
+}
+
+func (o *hostOptions) validate() error {
+	if o.features != "" && o.node != "" {
+		return usagef("give --features or --node, not both")
+	}
+	if o.nodes != "" && o.node == "" {
+		return usagef("--nodes needs --node NAME (the node to decide for); for every node, use `compat-attach report`")
+	}
+	return nil
+}
+
+// load returns the host: its features and its platform (decide.NewHost; platform stands in for a
+// platform the features do not give). Warnings and notes go to cmd's stderr.
+func (o *hostOptions) load(ctx context.Context, cmd *cobra.Command, platform *ocispec.Platform) (decide.Host, error) {
+	switch {
+	case o.node != "":
+		n, err := o.loadNode(ctx, cmd)
+		if err != nil {
+			return decide.Host{}, err
+		}
+		return decide.NewHost("node "+n.Name, n.Features, platform), nil
+	case o.features != "":
+		f, err := host.ReadFeatureFile(o.features)
+		if err != nil {
+			return decide.Host{}, withNext(err, "save a host's features with `compat-attach features > FILE` or `nfd export features`")
+		}
+		return decide.NewHost(o.features, f, platform), nil
+	}
+	f, warnings, err := host.New().Discover(ctx)
+	for _, w := range warnings {
+		cmd.PrintErrf("warning: feature source %s\n", w)
+	}
+	if err != nil {
+		return decide.Host{}, err
+	}
+	return decide.NewHost("this host", f, platform), nil
+}
+
+func (o *hostOptions) loadNode(ctx context.Context, cmd *cobra.Command) (host.Node, error) {
+	var nodes []host.Node
+	var err error
+	if o.nodes != "" {
+		nodes, err = host.ReadNodes(o.nodes)
+	} else {
+		out, kerr := exec.CommandContext(ctx, "kubectl", "get", "node", o.node, "-o", "json").Output()
+		if kerr != nil {
+			return host.Node{}, withNext(fmt.Errorf("kubectl get node %s: %w", o.node, kerr), "save the nodes with `kubectl get nodes -o json > nodes.json` and pass --nodes nodes.json")
+		}
+		nodes, err = host.ParseNodes(out, "kubectl get node "+o.node)
+	}
+	if err != nil {
+		return host.Node{}, err
+	}
+	for _, n := range nodes {
+		if n.Name != o.node {
+			continue
+		}
+		if n.FromLabels {
+			inferred := "none"
+			if len(n.Inferred) > 0 {
+				inferred = strings.Join(n.Inferred, " ")
+			}
+			cmd.PrintErrf("note: features of node %s come from NFD's labels, which omit some cpuid flags (inferred from the labelled ones: %s); NodeFeature objects (kubectl get nodefeatures -A -o json) have them all\n", n.Name, inferred)
+		}
+		return n, nil
+	}
+	return host.Node{}, fmt.Errorf("node %q is not in %s", o.node, o.nodes)
+}
+
+// hostPlatformError explains decide.ErrNoHostPlatform with what to do.
+func hostPlatformError(err error, h decide.Host) error {
+	return withNext(err, "the features of %s do not say its platform: pass --platform os/arch (e.g. linux/amd64), or add the compatkit.platform attribute {os, arch} to the file (`compat-attach features` writes it; `nfd export features` does not)", h.Name)
 }

@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
-	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/signing"
-	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 // policyOptions is the trust policy of reading commands (verify, check, fetch, discover): a policy
@@ -28,6 +25,8 @@ type policyOptions struct {
 	issuerRegexp   string
 	trustedRoot    string
 	requireTlog    bool
+	// requireTrusted (check, select, report): a manifest no trusted spec covers is not compatible.
+	requireTrusted bool
 }
 
 func (o *policyOptions) bind(fs *pflag.FlagSet) {
@@ -41,6 +40,27 @@ func (o *policyOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.requireTlog, "require-tlog", false, "require a Rekor transparency log entry in every signature")
 }
 
+// bindRequireTrusted binds --require-trusted (for the commands that decide).
+func (o *policyOptions) bindRequireTrusted(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.requireTrusted, "require-trusted", false, "under a trust policy: a manifest that no trusted spec covers (unsigned, stripped, untrusted or absent) is not compatible")
+}
+
+// validate checks the combinations of flags that need no file or network.
+func (o *policyOptions) validate() error {
+	if o.requireTrusted && !o.active() {
+		return usagef("--require-trusted needs a trust policy: add --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy")
+	}
+	if !o.active() && (o.requireTlog || o.trustedRoot != "") {
+		return usagef("--require-tlog and --trusted-root refine a trust policy: add --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy")
+	}
+	hasID := o.identity != "" || o.identityRegexp != ""
+	hasIss := o.issuer != "" || o.issuerRegexp != ""
+	if hasID != hasIss {
+		return usagef("--certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp] go together")
+	}
+	return nil
+}
+
 // active reports whether a policy was given.
 func (o *policyOptions) active() bool {
 	return o.file != "" || len(o.keys) > 0 || o.identity != "" || o.identityRegexp != "" || o.issuer != "" || o.issuerRegexp != ""
@@ -48,10 +68,10 @@ func (o *policyOptions) active() bool {
 
 // verifier compiles the policy; nil when none was given.
 func (o *policyOptions) verifier(ctx context.Context) (*signing.Verifier, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	if !o.active() {
-		if o.requireTlog || o.trustedRoot != "" {
-			return nil, &usageError{err: fmt.Errorf("--require-tlog and --trusted-root refine a trust policy: add --key, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy")}
-		}
 		return nil, nil
 	}
 	p := &signing.Policy{}
@@ -72,12 +92,7 @@ func (o *policyOptions) verifier(ctx context.Context) (*signing.Verifier, error)
 		}
 		p.Keys = append(p.Keys, signing.PolicyKey{Path: absFromCwd(k, p.Dir)})
 	}
-	hasID := o.identity != "" || o.identityRegexp != ""
-	hasIss := o.issuer != "" || o.issuerRegexp != ""
-	if hasID != hasIss {
-		return nil, &exitError{code: exitUsage, msg: "Error: --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp] go together"}
-	}
-	if hasID {
+	if o.identity != "" || o.identityRegexp != "" {
 		p.Identities = append(p.Identities, signing.PolicyIdentity{Issuer: o.issuer, IssuerRegExp: o.issuerRegexp, Subject: o.identity, SubjectRegExp: o.identityRegexp})
 	}
 	if o.trustedRoot != "" {
@@ -96,32 +111,11 @@ func absFromCwd(path, policyDir string) string {
 	if policyDir == "" {
 		return path
 	}
-	if abs, err := filepathAbs(path); err == nil {
+	if abs, err := filepath.Abs(path); err == nil {
 		return abs
 	}
 	return path
 }
 
-// trustedSpec returns the newest spec of subject that verifies under v, telling stderr about each
-// newer spec it ignores. It returns oci.ErrNoSpec when subject has no spec at all and
-// signing.ErrNoTrustedSpec when it has specs but none verifies.
-func trustedSpec(ctx context.Context, r *resolved, subject ocispec.Descriptor, v *signing.Verifier, stderr io.Writer) (*spec.Spec, ocispec.Descriptor, error) {
-	res, err := signing.VerifySpecs(ctx, r.target, subject, v)
-	if err != nil {
-		return nil, ocispec.Descriptor{}, err
-	}
-	if len(res.Specs) == 0 {
-		return nil, ocispec.Descriptor{}, fmt.Errorf("%w: %s has no referrer of artifactType %s", oci.ErrNoSpec, r.ref(subject), spec.ArtifactType)
-	}
-	for _, s := range res.Specs {
-		if s.Verified {
-			fmt.Fprintf(stderr, "Using spec %s: VERIFIED (%s)\n", r.ref(s.Referrer), s.Signer)
-			return s.Spec, s.Referrer, nil
-		}
-		fmt.Fprintf(stderr, "Ignoring spec %s: %s\n", r.ref(s.Referrer), s.Reason())
-	}
-	return nil, ocispec.Descriptor{}, fmt.Errorf("%w: none of the %d specs of %s verifies under the policy (%s)", signing.ErrNoTrustedSpec, len(res.Specs), r.ref(subject), v)
-}
-
-// isNoTrustedSpec reports whether err is signing.ErrNoTrustedSpec.
-func isNoTrustedSpec(err error) bool { return errors.Is(err, signing.ErrNoTrustedSpec) }
+// isNoHostPlatform reports whether err is decide.ErrNoHostPlatform.
+func isNoHostPlatform(err error) bool { return errors.Is(err, decide.ErrNoHostPlatform) }

@@ -8,19 +8,22 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/report"
 )
 
 type reportOptions struct {
-	target      targetOptions
-	platform    platformOption
-	output      outputOption
-	images      string
-	nodes       []string
-	baseline    []string
-	concurrency int
-	noProgress  bool
-	sboms       bool
+	target        targetOptions
+	platform      platformOption
+	output        outputOption
+	policy        policyOptions
+	noAnnotations bool
+	images        string
+	nodes         []string
+	baseline      []string
+	concurrency   int
+	noProgress    bool
+	sboms         bool
 	// plainHTTPHosts are the registries of --images reached over HTTP.
 	plainHTTPHosts []string
 }
@@ -72,23 +75,23 @@ error, 2 usage.`,
   # A self-contained HTML page, with the SBOMs of the compatible images
   compat-attach report --images images.txt --nodes nodes.json --sboms -o html > report.html`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.output.validate(); err != nil {
-				return err
-			}
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if opts.images == "" || len(opts.nodes) == 0 {
-				return &exitError{code: exitUsage, msg: "Error: --images and --nodes are required\nNext: compat-attach report --images pods.json --nodes nodes.json"}
+				return usageNext(fmt.Errorf("--images and --nodes are required"), "compat-attach report --images pods.json --nodes nodes.json")
 			}
 			if opts.concurrency < 1 {
-				return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: --concurrency %d: must be at least 1", opts.concurrency)}
+				return usagef("--concurrency %d: must be at least 1", opts.concurrency)
 			}
-			return runReport(cmd, &opts)
+			return validateAll(opts.output.validate, opts.platform.validate, opts.policy.validate)
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runReport(cmd, &opts) },
 	}
-	cmd.Flags().BoolVar(&opts.target.ociLayout, "oci-layout", false, "the references in --images are OCI image layouts, PATH[:TAG] or PATH@DIGEST")
-	cmd.Flags().BoolVar(&opts.target.plainHTTP, "plain-http", false, "talk HTTP instead of HTTPS to every registry of --images")
+	opts.target.bind(cmd.Flags())
 	cmd.Flags().StringArrayVar(&opts.plainHTTPHosts, "plain-http-registry", nil, "talk HTTP to this registry host (e.g. localhost:5000) and HTTPS to the others; repeatable")
-	opts.platform.bind(cmd.Flags(), "evaluate the manifest of this platform (os/arch[/variant]) on every node, instead of each node's own")
+	opts.platform.bind(cmd.Flags(), "decide every node for this platform (os/arch[/variant]), as select --platform does; it also stands in for nodes whose platform is unknown")
+	opts.policy.bind(cmd.Flags())
+	opts.policy.bindRequireTrusted(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs copied into index annotations (compat-attach annotate); read the referrers")
 	opts.output.bind(cmd.Flags(), "table", report.Formats...)
 	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json)")
 	cmd.Flags().StringArrayVar(&opts.nodes, "nodes", nil, "nodes, NodeFeatures, feature/profile files or a directory of them; repeatable")
@@ -101,9 +104,9 @@ error, 2 usage.`,
 
 func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	ctx := cmd.Context()
-	p, err := opts.platform.parse()
+	v, err := opts.policy.verifier(ctx)
 	if err != nil {
-		return &exitError{code: exitUsage, msg: "Error: " + err.Error()}
+		return err
 	}
 	images, err := report.ReadImages(opts.images)
 	if err != nil {
@@ -113,25 +116,24 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	if err != nil {
 		return withNext(err, "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
 	}
-	ro := report.Options{Concurrency: opts.concurrency, SBOMs: opts.sboms}
-	if p != nil {
-		ro.Platform = opts.platform.raw
-	}
+	ro := report.Options{Concurrency: opts.concurrency, SBOMs: opts.sboms, Platform: opts.platform.p,
+		RequireTrusted: opts.policy.requireTrusted, IgnoreAnnotations: opts.noAnnotations}
 	if len(opts.baseline) > 0 {
 		if ro.Baseline, err = report.ReadNodes(opts.baseline...); err != nil {
 			return withNext(err, "--baseline takes the same shapes as --nodes")
 		}
 	}
 	stderr := cmd.ErrOrStderr()
-	if !opts.noProgress && isTerminal(stderr) {
+	if !opts.noProgress && isTerminal(display.Raw(stderr)) {
+		raw := display.Raw(stderr) // the progress line rewrites itself with \r
 		ro.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\rresolving images: %d/%d", done, total)
+			fmt.Fprintf(raw, "\rresolving images: %d/%d", done, total)
 			if done == total {
-				fmt.Fprintln(stderr)
+				fmt.Fprintln(raw)
 			}
 		}
 	}
-	src := &report.OCISource{Options: opts.target.options(), PlainHTTPHosts: opts.plainHTTPHosts}
+	src := &report.OCISource{Options: opts.target.options(), PlainHTTPHosts: opts.plainHTTPHosts, Verifier: v}
 	src.Options.Concurrency = opts.concurrency
 	rep, err := report.Build(ctx, src, images, nodes, ro)
 	if err != nil {

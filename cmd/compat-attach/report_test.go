@@ -38,21 +38,43 @@ func TestReportCommand(t *testing.T) {
 	if err := os.Mkdir(nodes, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	v3Flags := `"AVX2": {}, "BMI2": {}, "FMA3": {}, "SSE42": {}`
-	writeFile(t, nodes, "new-v3.json", profile("linux/amd64/v3", v3Flags, "6.1.0"))
-	writeFile(t, nodes, "replaced.json", profile("linux/amd64/v3", `"SSE42": {}`, "6.1.0"))
+	// new-v3 runs the v3 build; replaced (x86-64-v2, no AVX2) is served by the plain linux/amd64
+	// build, which has no spec: not a failure; old-arm lacks ASIMD, which the arm64 spec needs.
+	writeFile(t, nodes, "new-v3.json", profile("linux/amd64", cpuidV3, "6.1.0"))
+	writeFile(t, nodes, "replaced.json", profile("linux/amd64", cpuidV2, "6.1.0"))
 	writeFile(t, nodes, "graviton.json", profile("linux/arm64", `"ASIMD": {}`, "6.1.0"))
-	base := writeFile(t, tmp, "replaced.json", profile("linux/amd64/v3", v3Flags, "5.15.0"))
+	writeFile(t, nodes, "old-arm.json", profile("linux/arm64", `"FP": {}`, "6.1.0"))
+	base := writeFile(t, tmp, "old-arm.json", profile("linux/arm64", `"ASIMD": {}`, "5.15.0"))
 
-	out, stderr, code := runCLI(t, "report", "--plain-http-registry", reg.Host(), "--images", podsFile, "--nodes", nodes)
+	out, stderr, code := runCLI(t, "report", "--plain-http-registry", reg.Host(), "--images", podsFile, "--nodes", nodes, "-o", "json")
+	if code != 0 {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// Columns in file name order: graviton, new-v3, old-arm, replaced. The cells say which
+	// manifest each node gets: the one select picks.
+	for j, want := range []struct {
+		status   report.Status
+		platform string
+	}{
+		{report.Compatible, "linux/arm64/v8"}, {report.Compatible, "linux/amd64/v3"}, {report.Incompatible, "linux/arm64/v8"}, {report.NoSpec, "linux/amd64"},
+	} {
+		if c := rep.Cells[0][j]; c.Status != want.status || c.Platform != want.platform {
+			t.Errorf("hello on %s: %s %s, want %s %s", rep.Nodes[j].Name, c.Status, c.Platform, want.status, want.platform)
+		}
+	}
+	out, stderr, code = runCLI(t, "report", "--plain-http-registry", reg.Host(), "--images", podsFile, "--nodes", nodes)
 	if code != 0 {
 		t.Fatalf("report: exit %d: %s", code, stderr)
 	}
 	t.Logf("\n%s", out)
 	for _, want := range []string{
-		"2 images on 3 nodes: 2 compatible, 1 not compatible, 3 without spec, 0 errors",
-		"hello:1.0 on replaced:",
-		"set x86-64-v3, rule x86-64-v3 flags: cpu.cpuid: AVX2 Exists (not present on the host)",
+		"2 images on 4 nodes: 2 compatible, 1 not compatible, 5 without spec, 0 errors",
+		"hello:1.0 on old-arm:",
+		"rule ASIMD: cpu.cpuid: ASIMD Exists (not present on the host)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
@@ -66,21 +88,21 @@ func TestReportCommand(t *testing.T) {
 	if code != exitIncompatible {
 		t.Fatalf("report --baseline: exit %d, want 3: %s", code, stderr)
 	}
-	var rep report.Report
+	rep = report.Report{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Summary.String() != "1 image would break on 1 node" || len(rep.Breaks) != 1 || rep.Breaks[0].Node != "replaced" {
+	if rep.Summary.String() != "1 image would break on 1 node" || len(rep.Breaks) != 1 || rep.Breaks[0].Node != "old-arm" {
 		t.Errorf("baseline: %s %+v", rep.Summary, rep.Breaks)
 	}
-	// nodes are read in name order: graviton, new-v3, replaced
+	// nodes are read in name order: graviton, new-v3, old-arm, replaced
 	if c := rep.Cells[0][1]; c.Status != report.Compatible || c.Score != 90 || c.Platform != "linux/amd64/v3" {
 		t.Errorf("hello on new-v3: %+v", c)
 	}
 	if c := rep.Cells[0][0]; c.Status != report.Compatible || c.Platform != "linux/arm64/v8" {
 		t.Errorf("hello on graviton: %+v", c)
 	}
-	if rep.Images[1].Totals.NoSpec != 3 {
+	if rep.Images[1].Totals.NoSpec != 4 {
 		t.Errorf("plain: %+v", rep.Images[1].Totals)
 	}
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
+
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 )
 
 // version is set at link time (-ldflags "-X main.version=v0.1.0").
@@ -33,6 +35,11 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 		Version:       version,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			quietKlog(verbose)
+			// Text from registries and files (descriptions, rule names, error bodies) is shown,
+			// never obeyed by the terminal.
+			root := cmd.Root()
+			root.SetOut(display.Safe(root.OutOrStdout()))
+			root.SetErr(display.Safe(root.ErrOrStderr()))
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })

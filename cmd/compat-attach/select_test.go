@@ -25,13 +25,13 @@ platforms: "linux/arm64": {
 `
 
 const (
-	hostV3 = `{"flags": {"cpu.cpuid": {"elements": {"SSE2": {}, "AVX2": {}, "BMI2": {}, "FMA3": {}}}},
+	hostV3 = `{"flags": {"cpu.cpuid": {"elements": {` + cpuidV3 + `}}},
  "attributes": {"kernel.version": {"elements": {"major": "6"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "amd64"}}}}`
-	hostV2 = `{"flags": {"cpu.cpuid": {"elements": {"SSE2": {}, "SSE42": {}}}},
+	hostV2 = `{"flags": {"cpu.cpuid": {"elements": {` + cpuidV2 + `}}},
  "attributes": {"kernel.version": {"elements": {"major": "5"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "amd64"}}}}`
 	hostARM = `{"flags": {"cpu.cpuid": {"elements": {"ASIMD": {}, "FP": {}}}},
  "attributes": {"kernel.version": {"elements": {"major": "6"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "arm64"}}}}`
-	hostOld = `{"flags": {"cpu.cpuid": {"elements": {"SSE2": {}}}},
+	hostOld = `{"flags": {"cpu.cpuid": {"elements": {` + cpuidV1 + `}}},
  "attributes": {"kernel.version": {"elements": {"major": "2"}}, "compatkit.platform": {"elements": {"os": "linux", "arch": "amd64"}}}}`
 )
 
@@ -54,11 +54,12 @@ func TestSelect(t *testing.T) {
 			t.Fatalf("select: exit %d, %q (%s), want %s", code, out, stderr, digest)
 		}
 		reqs := reg.Requests()
-		// GET the index by tag; for the index and each candidate of the host's os/arch (two on
-		// amd64, one on arm64): GET referrers; for each candidate with a spec: GET its referrer
+		// GET the index by tag; for the index and each candidate the host can run (v1 and v3 on
+		// the v3 host, v1 alone on the v2 host: its platform rules v3 out before any spec is
+		// read; arm64 on arm64): GET referrers; for each candidate with a spec: GET its referrer
 		// manifest and the spec blob.
 		wantReqs := 1 + 3 + 2*2
-		if h == hostARM {
+		if h == hostARM || h == hostV2 {
 			wantReqs = 1 + 2 + 2
 		}
 		if len(reqs) != wantReqs {
@@ -81,7 +82,8 @@ func TestSelect(t *testing.T) {
    "feature.node.kubernetes.io/cpu-cpuid.ASIMD": "true", "feature.node.kubernetes.io/kernel-version.major": "6"}}},
  {"kind": "Node", "metadata": {"name": "x86-1", "labels": {"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
    "feature.node.kubernetes.io/cpu-cpuid.AVX": "true", "feature.node.kubernetes.io/cpu-cpuid.AVX2": "true",
-   "feature.node.kubernetes.io/cpu-cpuid.FMA3": "true", "feature.node.kubernetes.io/kernel-version.major": "6"}}}]}`)
+   "feature.node.kubernetes.io/cpu-cpuid.FMA3": "true", "feature.node.kubernetes.io/cpu-cpuid.MOVBE": "true",
+   "feature.node.kubernetes.io/cpu-cpuid.OSXSAVE": "true", "feature.node.kubernetes.io/kernel-version.major": "6"}}}]}`)
 	for node, digest := range map[string]string{"arm-1": arm, "x86-1": v3} {
 		out, stderr, code := runCLI(t, "select", image, "--plain-http", "--node", node, "--nodes", nodes)
 		if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+digest {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -46,7 +49,7 @@ func (o *signOptions) given() bool { return o.key != "" || o.keyless }
 func (o *signOptions) signer(ctx context.Context) (*signing.Signer, error) {
 	switch {
 	case o.key != "" && o.keyless:
-		return nil, &exitError{code: exitUsage, msg: "Error: give --key FILE or --keyless, not both"}
+		return nil, usagef("give --key FILE or --keyless, not both")
 	case o.key != "":
 		k, err := signing.LoadPrivateKey(o.key, passwordFunc(o.key))
 		if err != nil {
@@ -63,7 +66,7 @@ func (o *signOptions) signer(ctx context.Context) (*signing.Signer, error) {
 		}
 		return s, nil
 	}
-	return nil, &exitError{code: exitUsage, msg: "Error: say how to sign: --key FILE or --keyless"}
+	return nil, usagef("say how to sign: --key FILE or --keyless")
 }
 
 // passwordFunc reads a key's password from COSIGN_PASSWORD (even empty) or the terminal.
@@ -129,13 +132,20 @@ by mistake. Without --spec, the newest spec of each subject is signed as found i
   # Keyless against a private sigstore
   compat-attach sign reg/app:1.0 --keyless --identity-token "$TOKEN" --fulcio-url https://fulcio.internal --rekor-url https://rekor.internal`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
 			if err := opts.output.validate(); err != nil {
 				return err
 			}
-			return runSign(cmd, &opts)
+			if !opts.sign.given() {
+				return usagef("say how to sign: --key FILE or --keyless")
+			}
+			if len(opts.specFiles) > 0 {
+				return oneDocument(opts.specFiles)
+			}
+			return nil
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runSign(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
 	opts.sign.bind(cmd.Flags())
@@ -159,31 +169,29 @@ type signResult struct {
 
 func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	ctx := cmd.Context()
-	if !opts.sign.given() {
-		return &exitError{code: exitUsage, msg: "Error: say how to sign: --key FILE or --keyless"}
-	}
-	r, err := resolveImage(ctx, opts.image, &opts.target, "")
+	img, err := opts.target.image(ctx, opts.image, nil)
 	if err != nil {
 		return err
 	}
+	t := img.Reader().Target()
 	type job struct {
 		subject  ocispec.Descriptor
 		platform string
 	}
 	var jobs []job
 	if len(opts.platforms) > 0 {
-		if r.index == nil {
-			return &exitError{code: exitUsage, msg: fmt.Sprintf("Error: %s is a single manifest: --platform needs an index", opts.image)}
+		if !img.Tree.IsIndex() {
+			return usagef("%s is a single manifest: --platform needs an index", opts.image)
 		}
 		for _, p := range opts.platforms {
-			d, err := oci.SelectPlatform(r.index, p)
+			e, err := img.Named(p)
 			if err != nil {
 				return withNext(fmt.Errorf("%s: %w", opts.image, err), "name a platform the index lists")
 			}
-			jobs = append(jobs, job{d, p})
+			jobs = append(jobs, job{e.Descriptor, p})
 		}
 	} else {
-		entries, err := r.target.Discover(ctx)
+		entries, err := t.DiscoverTree(ctx, img.Tree)
 		if err != nil {
 			return err
 		}
@@ -191,7 +199,11 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 		for _, e := range entries {
 			if !seen[e.Subject.Digest.String()] {
 				seen[e.Subject.Digest.String()] = true
-				jobs = append(jobs, job{e.Subject, oci.FormatPlatform(e.Subject.Platform)})
+				p := ""
+				if e.Subject.Platform != nil {
+					p = oci.FormatPlatform(e.Subject.Platform)
+				}
+				jobs = append(jobs, job{e.Subject, p})
 			}
 		}
 		if len(jobs) == 0 {
@@ -207,9 +219,6 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	var targets []target
 	var want *author.Result
 	if len(opts.specFiles) > 0 {
-		if err := oneDocument(opts.specFiles); err != nil {
-			return err
-		}
 		if want, err = author.Compile(ctx, opts.specFiles, opts.cue.options()); err != nil {
 			return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
 		}
@@ -218,7 +227,7 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	}
 	for _, j := range jobs {
 		if want == nil {
-			s, ref, err := r.target.NewestSpec(ctx, j.subject)
+			s, ref, err := t.NewestSpec(ctx, j.subject)
 			if err != nil {
 				return withNext(err, "attach a spec first with `compat-attach attach`")
 			}
@@ -233,9 +242,9 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 		if err != nil {
 			return err
 		}
-		ref, s, err := matchingSpec(ctx, r, j.subject, expected)
+		ref, s, err := decide.FindAttached(ctx, t, j.subject, expected)
 		if err != nil {
-			return err
+			return withNext(err, "attach it first with `compat-attach attach ... --spec FILE`, or check that --spec names the document you attached")
 		}
 		targets = append(targets, target{j, ref, s})
 	}
@@ -243,60 +252,37 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	if err != nil {
 		return err
 	}
-	var results []signResult
+	var results signOutput
 	for _, tg := range targets {
-		res, err := signSpec(ctx, r, tg.subject, tg.platform, tg.ref, tg.s, signer)
+		res, err := signSpec(ctx, img, tg.subject, tg.platform, tg.ref, tg.s, signer)
 		if err != nil {
 			return err
 		}
 		results = append(results, res)
 	}
-	return printSigned(cmd, opts.output.format, results)
+	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
 }
 
 // signSpec signs one spec referrer and returns what to print.
-func signSpec(ctx context.Context, r *resolved, subject ocispec.Descriptor, platform string, ref ocispec.Descriptor, s *spec.Spec, signer *signing.Signer) (signResult, error) {
-	sig, err := signing.Sign(ctx, r.target, subject, ref, s, signer, time.Time{})
+func signSpec(ctx context.Context, img *decide.Image, subject ocispec.Descriptor, platform string, ref ocispec.Descriptor, s *spec.Spec, signer *signing.Signer) (signResult, error) {
+	sig, err := signing.Sign(ctx, img.Reader().Target(), subject, ref, s, signer, time.Time{})
 	if err != nil {
 		return signResult{}, err // signing.Sign names the spec referrer
 	}
-	return signResult{Subject: r.ref(subject), Platform: platform, Spec: r.ref(ref), Bundle: r.ref(sig.Bundle), Signer: signer.Identity, Existing: sig.Existing}, nil
+	return signResult{Subject: img.Ref(subject), Platform: platform, Spec: img.Ref(ref), Bundle: img.Ref(sig.Bundle), Signer: signer.Identity, Existing: sig.Existing}, nil
 }
 
-func printSigned(cmd *cobra.Command, format string, results []signResult) error {
-	out := cmd.OutOrStdout()
-	if format == "json" {
-		return writeData(out, "json", results)
-	}
-	for _, s := range results {
+// signOutput is the model sign prints.
+type signOutput []signResult
+
+// Text implements display.Texter.
+func (rs signOutput) Text(w io.Writer) error {
+	for _, s := range rs {
 		if s.Existing {
-			fmt.Fprintf(out, "Already signed %s with %s: bundle %s (nothing pushed)\n", s.Spec, s.Signer, s.Bundle)
+			fmt.Fprintf(w, "Already signed %s with %s: bundle %s (nothing pushed)\n", s.Spec, s.Signer, s.Bundle)
 			continue
 		}
-		fmt.Fprintf(out, "Signed %s with %s: bundle %s\n", s.Spec, s.Signer, s.Bundle)
+		fmt.Fprintf(w, "Signed %s with %s: bundle %s\n", s.Spec, s.Signer, s.Bundle)
 	}
 	return nil
-}
-
-// matchingSpec returns the newest spec referrer of subject whose spec equals expected.
-func matchingSpec(ctx context.Context, r *resolved, subject ocispec.Descriptor, expected *spec.Spec) (ocispec.Descriptor, *spec.Spec, error) {
-	refs, err := r.target.Referrers(ctx, subject, spec.ArtifactType)
-	if err != nil {
-		return ocispec.Descriptor{}, nil, err
-	}
-	want, err := expected.MarshalYAML()
-	if err != nil {
-		return ocispec.Descriptor{}, nil, err
-	}
-	for _, ref := range refs {
-		s, _, err := r.target.FetchSpec(ctx, ref)
-		if err != nil {
-			continue // an unreadable referrer is not the one to sign
-		}
-		if got, err := s.MarshalYAML(); err == nil && string(got) == string(want) {
-			return ref, s, nil
-		}
-	}
-	return ocispec.Descriptor{}, nil, withNext(fmt.Errorf("%w: no spec attached to %s equals the one --spec compiles to (%d referrers looked at)", oci.ErrNoSpec, r.ref(subject), len(refs)),
-		"attach it first with `compat-attach attach ... --spec FILE`, or check that --spec names the document you attached")
 }

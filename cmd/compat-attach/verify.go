@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 )
@@ -52,13 +55,17 @@ Exit codes: 0 at least one spec verifies, 1 none does (or an error), 2 usage.`,
   compat-attach verify ghcr.io/org/app:1.0 --certificate-oidc-issuer https://token.actions.githubusercontent.com \
       --certificate-identity-regexp '^https://github.com/org/.*' -o json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
-			if err := opts.output.validate(); err != nil {
+			if err := validateAll(opts.output.validate, opts.platform.validate, opts.policy.validate); err != nil {
 				return err
 			}
-			return runVerify(cmd, &opts)
+			if !opts.policy.active() {
+				return usagef("give a trust policy: --policy FILE, --key PUB, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]")
+			}
+			return nil
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runVerify(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
 	opts.platform.bind(cmd.Flags(), "verify the specs of this platform's manifest (os/arch[/variant]) and of the index")
@@ -79,65 +86,60 @@ type verifiedEntry struct {
 	Bundle   string `json:"bundle,omitempty"`
 }
 
+// verifyOutput is the model verify prints.
+type verifyOutput []verifiedEntry
+
 func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	ctx := cmd.Context()
-	if _, err := opts.platform.parse(); err != nil {
-		return err
-	}
-	if !opts.policy.active() {
-		return &exitError{code: exitUsage, msg: "Error: give a trust policy: --policy FILE, --key PUB, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]"}
-	}
 	v, err := opts.policy.verifier(ctx)
 	if err != nil {
 		return err
 	}
-	r, err := resolveImage(ctx, opts.image, &opts.target, opts.platform.raw)
+	img, err := opts.target.image(ctx, opts.image, v)
 	if err != nil {
 		return err
 	}
-	subjects := []ocispec.Descriptor{r.manifest}
-	if r.index != nil {
-		if opts.platform.raw == "" {
-			subjects = append(subjects, r.index.Manifests...)
-		} else {
-			subjects = append(subjects, r.root)
+	var subjects []ocispec.Descriptor
+	switch {
+	case opts.platform.raw != "":
+		e, err := img.Named(opts.platform.raw)
+		if err != nil {
+			return withNext(fmt.Errorf("%s: %w", opts.image, err), "pick one of the index's platforms with --platform")
+		}
+		subjects = []ocispec.Descriptor{e.Descriptor}
+		for i := len(e.Indexes) - 1; i >= 0; i-- {
+			subjects = append(subjects, e.Indexes[i])
+		}
+	default:
+		subjects = append([]ocispec.Descriptor{img.Tree.Root}, img.Tree.Indexes...)
+		if len(img.Tree.Indexes) > 0 {
+			subjects = subjects[1:] // the root is the first index
+		}
+		for _, e := range img.Tree.Manifests {
+			if !e.Attestation() {
+				subjects = append(subjects, e.Descriptor)
+			}
 		}
 	}
-	var rows []verifiedEntry
+	var rows verifyOutput
 	verified := 0
 	for _, sub := range subjects {
-		res, err := signing.VerifySpecs(ctx, r.target, sub, v)
+		res, err := signing.VerifySpecs(ctx, img.Reader().Target(), sub, v)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, statusRows(r, res)...)
+		rows = append(rows, statusRows(img, res)...)
 	}
 	for _, row := range rows {
 		if row.Status == "VERIFIED" {
 			verified++
 		}
 	}
-	out := cmd.OutOrStdout()
-	if opts.output.format != "text" {
-		if err := writeData(out, opts.output.format, rows); err != nil {
-			return err
-		}
-	} else {
-		for _, row := range rows {
-			p := row.Platform
-			if p == "" {
-				p = "-"
-			}
-			fmt.Fprintf(out, "%s  %s  %s  %s\n", row.Referrer, p, row.Created, row.Status)
-			if row.Status == "VERIFIED" {
-				fmt.Fprintf(out, "    signed by %s (bundle %s)\n", row.Signer, row.Bundle)
-			} else {
-				fmt.Fprintf(out, "    %s\n", row.Reason)
-			}
-		}
-		if len(rows) == 0 {
-			fmt.Fprintf(out, "No compatibility spec is attached to %s\n", opts.image)
-		}
+	if err := display.Print(cmd.OutOrStdout(), opts.output.format, rows); err != nil {
+		return err
+	}
+	if len(rows) == 0 && opts.output.format == "text" {
+		fmt.Fprintf(cmd.OutOrStdout(), "No compatibility spec is attached to %s\n", opts.image)
 	}
 	if verified == 0 {
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no spec of %s verifies under the policy (%s)\nNext: sign the spec with `compat-attach sign %s --key FILE` or check the policy's keys and identities", opts.image, v, opts.target.ref(opts.image))}
@@ -145,11 +147,28 @@ func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	return nil
 }
 
+// Text implements display.Texter.
+func (rows verifyOutput) Text(w io.Writer) error {
+	for _, row := range rows {
+		p := row.Platform
+		if p == "" {
+			p = "-"
+		}
+		fmt.Fprintf(w, "%s  %s  %s  %s\n", row.Referrer, p, row.Created, row.Status)
+		if row.Status == "VERIFIED" {
+			fmt.Fprintf(w, "    signed by %s (bundle %s)\n", row.Signer, row.Bundle)
+		} else {
+			fmt.Fprintf(w, "    %s\n", row.Reason)
+		}
+	}
+	return nil
+}
+
 // statusRows turns a verification result into printable rows.
-func statusRows(r *resolved, res *signing.Result) []verifiedEntry {
+func statusRows(img *decide.Image, res *signing.Result) []verifiedEntry {
 	var rows []verifiedEntry
 	for _, s := range res.Specs {
-		row := verifiedEntry{Subject: r.ref(s.Subject), Referrer: r.ref(s.Referrer), Status: "UNVERIFIED"}
+		row := verifiedEntry{Subject: img.Ref(s.Subject), Referrer: img.Ref(s.Referrer), Status: "UNVERIFIED"}
 		if s.Subject.Platform != nil {
 			row.Platform = oci.FormatPlatform(s.Subject.Platform)
 		}
@@ -157,7 +176,7 @@ func statusRows(r *resolved, res *signing.Result) []verifiedEntry {
 			row.Created = s.Created.UTC().Format(time.RFC3339)
 		}
 		if s.Verified {
-			row.Status, row.Signer, row.Bundle = "VERIFIED", s.Signer, r.ref(s.Bundle)
+			row.Status, row.Signer, row.Bundle = "VERIFIED", s.Signer, img.Ref(s.Bundle)
 		} else {
 			row.Reason = s.Reason()
 		}

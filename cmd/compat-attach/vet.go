@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
 )
 
@@ -89,7 +90,7 @@ func runVet(cmd *cobra.Command, opts *vetOptions) error {
 		if ae != nil {
 			problems = ae.Problems
 		}
-		if werr := writeData(out, "json", map[string]any{"valid": err == nil, "problems": problems}); werr != nil {
+		if werr := display.Print(out, "json", map[string]any{"valid": err == nil, "problems": problems}); werr != nil {
 			return werr
 		}
 		if err != nil {
