@@ -184,16 +184,13 @@ func (t *Target) openLayout(ctx context.Context, ref string) error {
 		case 1:
 			reference = tags[0]
 		case 0:
-			// An untagged layout whose index.json lists one manifest or index (`cosign save`
-			// writes one nested index) names it without a tag.
-			only, n, err := layoutOnlyEntry(path)
+			// An untagged layout names its image when index.json has one: `cosign save` writes
+			// the image index beside its signatures, oras lists every manifest it pushed.
+			root, err := layoutRoot(path)
 			if err != nil {
 				return err
 			}
-			if n != 1 {
-				return fmt.Errorf("%w: OCI layout %s has no tag and its index.json lists %d descriptors: name one with %s@sha256:DIGEST", ErrNotFound, path, n, path)
-			}
-			reference = only.String()
+			reference = root.String()
 		default:
 			return fmt.Errorf("%w: OCI layout %s has %d tags (%s): name one with %s:TAG", ErrInvalidReference, path, len(tags), strings.Join(tags, ", "), path)
 		}
@@ -202,24 +199,74 @@ func (t *Target) openLayout(ctx context.Context, ref string) error {
 	return nil
 }
 
-// layoutOnlyEntry reads the layout's index.json (image-spec v1.1 image-layout.md) and returns the
-// digest of its first descriptor and how many it lists.
-func layoutOnlyEntry(path string) (digest.Digest, int, error) {
+// layoutRoot reads an untagged layout's index.json (image-spec v1.1 image-layout.md) and returns
+// the digest of its image: the one image index listed without an artifactType, or when there is
+// none, the one such image manifest. Referrers (an artifactType) and cosign's signature and
+// attestation entries do not count. Anything else is an error that says to name a digest.
+func layoutRoot(path string) (digest.Digest, error) {
 	data, err := fileutil.ReadLimited(filepath.Join(path, "index.json"), MaxManifestBytes)
 	if err != nil {
-		return "", 0, fmt.Errorf("OCI layout %s: %w", path, err)
+		return "", fmt.Errorf("OCI layout %s: %w", path, err)
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(data, &idx); err != nil {
-		return "", 0, fmt.Errorf("%w: OCI layout %s: index.json does not decode: %v", ErrInvalidArtifact, path, err)
+		return "", fmt.Errorf("%w: OCI layout %s: index.json does not decode: %v", ErrInvalidArtifact, path, err)
 	}
-	if len(idx.Manifests) == 0 {
-		return "", 0, nil
+	var indexes, manifests []ocispec.Descriptor
+	for _, d := range idx.Manifests {
+		if d.ArtifactType != "" || strings.HasPrefix(d.Annotations["kind"], "dev.cosignproject.cosign/") && !strings.HasSuffix(d.Annotations["kind"], "/image") && !strings.HasSuffix(d.Annotations["kind"], "/imageIndex") {
+			continue
+		}
+		switch {
+		case IsIndex(d.MediaType):
+			indexes = append(indexes, d)
+		case IsManifest(d.MediaType):
+			manifests = append(manifests, d)
+		}
 	}
-	if err := idx.Manifests[0].Digest.Validate(); err != nil {
-		return "", 0, fmt.Errorf("%w: OCI layout %s: index.json manifests[0]: %v", ErrInvalidArtifact, path, err)
+	if len(indexes) > 1 && len(indexes) <= 64 {
+		indexes = layoutRoots(path, indexes)
 	}
-	return idx.Manifests[0].Digest, len(idx.Manifests), nil
+	pick := indexes
+	if len(pick) == 0 {
+		pick = manifests
+	}
+	if len(pick) != 1 {
+		return "", fmt.Errorf("%w: OCI layout %s has no tag and its index.json lists %d images (%d indexes, %d manifests): name one with %s@sha256:DIGEST", ErrNotFound, path, len(pick), len(indexes), len(manifests), path)
+	}
+	if err := pick[0].Digest.Validate(); err != nil {
+		return "", fmt.Errorf("%w: OCI layout %s: index.json: %v", ErrInvalidArtifact, path, err)
+	}
+	return pick[0].Digest, nil
+}
+
+// layoutRoots keeps the indexes that no other of them lists (an index nested in another is not
+// the image); an index whose blob cannot be read is kept.
+func layoutRoots(path string, indexes []ocispec.Descriptor) []ocispec.Descriptor {
+	listed := map[digest.Digest]bool{}
+	for _, d := range indexes {
+		if d.Digest.Validate() != nil || d.Size > MaxManifestBytes {
+			continue
+		}
+		data, err := fileutil.ReadLimited(filepath.Join(path, "blobs", d.Digest.Algorithm().String(), d.Digest.Encoded()), MaxManifestBytes)
+		if err != nil || d.Digest.Algorithm().FromBytes(data) != d.Digest {
+			continue
+		}
+		var idx ocispec.Index
+		if json.Unmarshal(data, &idx) != nil {
+			continue
+		}
+		for _, m := range idx.Manifests {
+			listed[m.Digest] = true
+		}
+	}
+	var roots []ocispec.Descriptor
+	for _, d := range indexes {
+		if !listed[d.Digest] {
+			roots = append(roots, d)
+		}
+	}
+	return roots
 }
 
 // Name returns "registry/repository" or the layout path, for printing REPO@DIGEST
