@@ -3,6 +3,7 @@ package testregistry
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -69,19 +70,28 @@ type Shape struct {
 // BuildImageOf builds an image of the given shape (see BuildImage) in a memory store, tagged tag.
 func BuildImageOf(t testing.TB, tag string, sh Shape) (*memory.Store, Image) {
 	t.Helper()
-	c := ctx(t)
+	store, img, err := Build(ctx(t), tag, sh)
+	if err != nil {
+		t.Fatalf("testregistry: %v", err)
+	}
+	return store, img
+}
+
+// Build is BuildImageOf for code without a testing.TB (examples).
+func Build(c context.Context, tag string, sh Shape) (*memory.Store, Image, error) {
 	store := memory.New()
+	var failed error
 	push := func(mediaType string, data []byte) ocispec.Descriptor {
 		d := content.NewDescriptorFromBytes(mediaType, data)
-		if err := store.Push(c, d, bytes.NewReader(data)); err != nil {
-			t.Fatalf("testregistry: %v", err)
+		if err := store.Push(c, d, bytes.NewReader(data)); err != nil && failed == nil {
+			failed = err
 		}
 		return d
 	}
 	mustJSON := func(v any) []byte {
 		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil && failed == nil {
+			failed = err
 		}
 		return b
 	}
@@ -101,7 +111,7 @@ func BuildImageOf(t testing.TB, tag string, sh Shape) (*memory.Store, Image) {
 		tw := tar.NewWriter(&tb)
 		body := []byte(p.OS + "/" + p.Architecture + "/" + p.Variant + "\n")
 		if err := tw.WriteHeader(&tar.Header{Name: "platform", Mode: 0o644, Size: int64(len(body)), ModTime: created, Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
+			return nil, Image{}, err
 		}
 		tw.Write(body)
 		tw.Close()
@@ -150,10 +160,28 @@ func BuildImageOf(t testing.TB, tag string, sh Shape) (*memory.Store, Image) {
 			Manifests: []ocispec.Descriptor{index},
 		}))
 	}
-	if err := store.Tag(c, img.Index, tag); err != nil {
-		t.Fatal(err)
+	if failed != nil {
+		return nil, Image{}, failed
 	}
-	return store, img
+	if err := store.Tag(c, img.Index, tag); err != nil {
+		return nil, Image{}, err
+	}
+	return store, img, nil
+}
+
+// WriteLayoutDir writes the image of shape sh into an OCI image layout at dir under tag, for code
+// without a testing.TB (examples).
+func WriteLayoutDir(c context.Context, dir, tag string, sh Shape) (Image, error) {
+	src, img, err := Build(c, tag, sh)
+	if err != nil {
+		return Image{}, err
+	}
+	dst, err := oci.New(dir)
+	if err != nil {
+		return Image{}, err
+	}
+	_, err = oras.Copy(c, src, tag, dst, tag, oras.DefaultCopyOptions)
+	return img, err
 }
 
 // PushImageTo builds the image (BuildImage) and copies it with oras.Copy to dst under tag.

@@ -444,7 +444,11 @@ func noTrustedReason(c *Candidate) string {
 	for _, a := range c.Specs {
 		switch a.State {
 		case SpecUntrusted:
-			parts = append(parts, fmt.Sprintf("the %s's %d specs do not verify", a.Role, len(a.Passed)))
+			if len(a.Passed) == 1 {
+				parts = append(parts, fmt.Sprintf("the %s's spec does not verify", a.Role))
+			} else {
+				parts = append(parts, fmt.Sprintf("the %s's %d specs do not verify", a.Role, len(a.Passed)))
+			}
 		case SpecNone:
 			parts = append(parts, "the "+a.Role+" has no spec")
 		}

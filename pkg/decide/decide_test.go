@@ -307,3 +307,43 @@ func TestHostPlatformNeverGuessed(t *testing.T) {
 		t.Fatalf("single manifest: %v %v", d, err)
 	}
 }
+
+// TestNamed: naming one entry of an index for attach, sign, fetch, discover --platform.
+func TestNamed(t *testing.T) {
+	amd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: "sha256:aaaa", Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"}}
+	v3 := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: "sha256:bbbb", Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64", Variant: "v3"}}
+	arm := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: "sha256:cccc", Platform: &ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}
+	att := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: "sha256:dddd", Platform: &ocispec.Platform{OS: "unknown", Architecture: "unknown"}}
+	image := func(ds ...ocispec.Descriptor) *decide.Image {
+		tr := &oci.Tree{Root: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: "sha256:ffff"}}
+		tr.Indexes = []ocispec.Descriptor{tr.Root}
+		for i, d := range ds {
+			tr.Manifests = append(tr.Manifests, oci.IndexEntry{Descriptor: d, Indexes: tr.Indexes, Position: i})
+		}
+		return decide.NewImage("reg/app", tr, nil, nil)
+	}
+	for _, order := range [][]ocispec.Descriptor{{amd, v3, arm, att}, {v3, amd, arm}, {att, arm, v3, amd}} {
+		img := image(order...)
+		for p, want := range map[string]string{"linux/amd64": "sha256:aaaa", "linux/amd64/v1": "sha256:aaaa", "linux/amd64/v3": "sha256:bbbb", "linux/arm64": "sha256:cccc", "linux/arm64/v8": "sha256:cccc"} {
+			got, err := img.Named(p)
+			if err != nil || got.Descriptor.Digest.String() != want {
+				t.Errorf("order %v: Named(%s) = %s, %v; want %s", order[0].Digest, p, got.Descriptor.Digest, err, want)
+			}
+		}
+		_, err := img.Named("linux/s390x")
+		if !errors.Is(err, oci.ErrNoPlatform) || !strings.Contains(err.Error(), "linux/amd64/v3") || !strings.Contains(err.Error(), "linux/arm64/v8") || strings.Contains(err.Error(), "unknown") {
+			t.Errorf("Named(linux/s390x) error = %v", err)
+		}
+		if _, err := img.Named("unknown/unknown"); err == nil {
+			t.Errorf("an attestation entry was named")
+		}
+	}
+	// Without an exact match, a platform without variant names the first of its os/arch.
+	if got, err := image(v3).Named("linux/amd64"); err != nil || got.Descriptor.Digest != v3.Digest {
+		t.Errorf("wildcard fallback = %v, %v", got.Descriptor.Digest, err)
+	}
+	// A variant asked for is never dropped.
+	if _, err := image(amd).Named("linux/amd64/v3"); !errors.Is(err, oci.ErrNoPlatform) {
+		t.Errorf("linux/amd64/v3 against amd64 only: %v", err)
+	}
+}
