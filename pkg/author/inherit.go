@@ -107,7 +107,9 @@ func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string
 	// A base set whose rules include all of another's adds nothing once combined (a host matching
 	// it matches the smaller one too, and weights come from the derived sets): keep the minimal
 	// ones. A base whose sets only add preferences to a common core thus gives one combination.
+	// origin[m] is the index in base.Compatibilities of minimal set m (for its tag).
 	var minimal [][]baseRule
+	var origin []int
 	for j, set := range baseSets {
 		redundant := false
 		for k, other := range baseSets {
@@ -118,6 +120,7 @@ func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string
 		}
 		if !redundant {
 			minimal = append(minimal, set)
+			origin = append(origin, j)
 		}
 	}
 	baseSets = minimal
@@ -170,8 +173,8 @@ func Inherit(base *spec.Spec, baseRef string, derived *spec.Spec, relax []string
 	for i, c := range derived.Compatibilities {
 		for j, required := range baseSets {
 			nc := c
-			if len(baseSets) > 1 && base.Compatibilities[j].Tag != "" {
-				nc.Description = strings.TrimSpace(c.Description + " (with base set " + base.Compatibilities[j].Tag + ")")
+			if len(baseSets) > 1 && origin[j] < len(base.Compatibilities) && base.Compatibilities[origin[j]].Tag != "" {
+				nc.Description = strings.TrimSpace(c.Description + " (with base set " + base.Compatibilities[origin[j]].Tag + ")")
 			}
 			var added []spec.Rule
 			for _, br := range required {

@@ -140,6 +140,32 @@ compatibilities: [{weight: 40, rules: [{name: "kernel", matchFeatures: [{feature
 	}
 }
 
+// Combined sets name the base set they come from, also once redundant base sets are pruned: with
+// base sets x (core + extra), y (core) and z (other), x adds nothing to y and is dropped, and the
+// two combinations are labelled y and z.
+func TestInheritLabelsAfterPruning(t *testing.T) {
+	core := `{"name": "core", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"AVX": {"op": "Exists"}}}]}`
+	base, err := spec.Parse([]byte(`{"version": "v1alpha1", "compatibilities": [
+ {"tag": "x", "rules": [` + core + `, {"name": "extra", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"AVX2": {"op": "Exists"}}}]}]},
+ {"tag": "y", "rules": [` + core + `]},
+ {"tag": "z", "rules": [{"name": "other", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"ASIMD": {"op": "Exists"}}}]}]}]}`), "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := compileDerived(t, `package app
+version: "v1alpha1"
+compatibilities: [{description: "app", rules: [{name: "kernel", matchFeatures: [{feature: "kernel.version", matchExpressions: major: {op: "In", value: ["6"]}}]}]}]
+`)
+	out, _, _, err := res.Inherit("", base, baseRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Compatibilities) != 2 || ruleNames(out, 0) != "core,kernel" || ruleNames(out, 1) != "other,kernel" ||
+		out.Compatibilities[0].Description != "app (with base set y)" || out.Compatibilities[1].Description != "app (with base set z)" {
+		t.Fatalf("got %d sets: %s %q | %s %q", len(out.Compatibilities), ruleNames(out, 0), out.Compatibilities[0].Description, ruleNames(out, 1), out.Compatibilities[1].Description)
+	}
+}
+
 // A derived In or range on integers that lies within the base's bound is stricter, not a conflict.
 func TestInheritStricterForms(t *testing.T) {
 	base, err := spec.Parse([]byte(`{"version": "v1alpha1", "compatibilities": [{"rules": [
