@@ -203,13 +203,7 @@ func PushShapeTo(t testing.TB, dst oras.Target, tag string, sh Shape) Image {
 // PushImage pushes the image to host/repo:tag over plain HTTP (host is a test registry's Host()).
 func PushImage(t testing.TB, host, repo, tag string) Image {
 	t.Helper()
-	r, err := remote.NewRepository(host + "/" + repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.PlainHTTP = true
-	r.Client = Client()
-	return PushImageTo(t, r, tag)
+	return PushShape(t, host, repo, tag, Shape{})
 }
 
 // PushShape pushes an image of shape sh to host/repo:tag over plain HTTP.

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -134,24 +135,7 @@ func (r *Reader) Spec(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 // order given.
 func (r *Reader) Specs(ctx context.Context, subjects []ocispec.Descriptor) []*SubjectSpec {
 	out := make([]*SubjectSpec, len(subjects))
-	if len(subjects) == 0 {
-		return out
-	}
-	// The first read settles whether the registry has the referrers API, so the concurrent ones
-	// do not each probe it.
-	out[0] = r.Spec(ctx, subjects[0])
-	sem := make(chan struct{}, oci.DefaultConcurrency)
-	var wg sync.WaitGroup
-	for i := 1; i < len(subjects); i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i] = r.Spec(ctx, subjects[i])
-		}()
-	}
-	wg.Wait()
+	parallel.Each(len(subjects), oci.DefaultConcurrency, true, func(i int) { out[i] = r.Spec(ctx, subjects[i]) })
 	return out
 }
 

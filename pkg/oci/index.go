@@ -35,7 +35,7 @@ const (
 // another.
 type SpecFunc func(ctx context.Context, subject ocispec.Descriptor) (*spec.Spec, ocispec.Descriptor, error)
 
-// ManifestSpec is one manifest of an index with the spec that applies to it.
+// ManifestSpec is one manifest of an index with its spec.
 type ManifestSpec struct {
 	// Descriptor of the manifest as the index lists it.
 	Descriptor ocispec.Descriptor
@@ -43,10 +43,8 @@ type ManifestSpec struct {
 	Position int
 	// Spec of the manifest, nil when it has none.
 	Spec *spec.Spec
-	// Referrer is the spec's referrer manifest (zero when Spec is nil or unknown).
+	// Referrer is the spec's referrer manifest (zero when Spec is nil).
 	Referrer ocispec.Descriptor
-	// FromAnnotation is true when Spec was read from the index's annotations.
-	FromAnnotation bool
 }
 
 // IndexSpecs is an image index with the specs of its manifests and of itself.
@@ -57,63 +55,21 @@ type IndexSpecs struct {
 	// IndexSpec is the spec attached to the index itself (nil when none).
 	IndexSpec     *spec.Spec
 	IndexReferrer ocispec.Descriptor
-	// FromAnnotations is true when no referrer was read: every spec came from annotations.
-	FromAnnotations bool
-	// Mismatches lists annotations that disagree with the referrers (VerifyAnnotations).
-	Mismatches []string
 }
 
-// IndexSpecsOptions tunes (*Target).IndexSpecs.
-type IndexSpecsOptions struct {
-	// Filter keeps the manifests to read specs for (nil: all).
-	Filter func(ocispec.Descriptor) bool
-	// SpecFunc reads the spec of a subject; nil means (*Target).NewestSpec.
-	SpecFunc SpecFunc
-	// UseAnnotations takes the specs from the index's annotations when every kept manifest and the
-	// index are annotated: selection then costs the index request alone.
-	UseAnnotations bool
-	// VerifyAnnotations reads the referrers even when annotations are present and reports every
-	// annotation that disagrees (Mismatches); the referrers' specs are the ones returned.
-	VerifyAnnotations bool
-}
-
-// IndexSpecs reads the specs of the manifests of the index root (fetched once; Resolve already
-// holds it) and of the index itself, concurrently (Options.Concurrency), each manifest's referrers
-// listed once. No image layer or config is fetched.
-func (t *Target) IndexSpecs(ctx context.Context, root ocispec.Descriptor, opts IndexSpecsOptions) (*IndexSpecs, error) {
+// IndexSpecs reads, with read (nil: NewestSpec), the specs of every manifest of the index root
+// (fetched once; Resolve already holds it) and of the index itself, concurrently
+// (Options.Concurrency). A subject whose read wraps ErrNoSpec has no spec; any other error is
+// returned. No image layer or config is fetched.
+func (t *Target) IndexSpecs(ctx context.Context, root ocispec.Descriptor, read SpecFunc) (*IndexSpecs, error) {
 	idx, err := t.FetchIndex(ctx, root)
 	if err != nil {
 		return nil, err
 	}
 	out := &IndexSpecs{Root: root, Index: idx}
 	for i, m := range idx.Manifests {
-		if opts.Filter == nil || opts.Filter(m) {
-			out.Manifests = append(out.Manifests, ManifestSpec{Descriptor: m, Position: i})
-		}
+		out.Manifests = append(out.Manifests, ManifestSpec{Descriptor: m, Position: i})
 	}
-	annotated := opts.UseAnnotations || opts.VerifyAnnotations
-	if annotated {
-		annotated = idx.Annotations[AnnotationSpecReferrer] != ""
-		for _, m := range out.Manifests {
-			annotated = annotated && m.Descriptor.Annotations[AnnotationSpecReferrer] != ""
-		}
-	}
-	if annotated && !opts.VerifyAnnotations {
-		if out.IndexSpec, out.IndexReferrer, err = fromAnnotations(idx.Annotations, t.name+"@"+root.Digest.String()); err != nil {
-			return nil, err
-		}
-		for i := range out.Manifests {
-			m := &out.Manifests[i]
-			if m.Spec, m.Referrer, err = fromAnnotations(m.Descriptor.Annotations, t.name+"@"+m.Descriptor.Digest.String()); err != nil {
-				return nil, err
-			}
-			m.FromAnnotation = true
-		}
-		out.FromAnnotations = true
-		return out, nil
-	}
-
-	read := opts.SpecFunc
 	if read == nil {
 		read = t.NewestSpec
 	}
@@ -142,40 +98,7 @@ func (t *Target) IndexSpecs(ctx context.Context, root ocispec.Descriptor, opts I
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if annotated {
-		check := func(what string, ann map[string]string, s *spec.Spec, ref ocispec.Descriptor) {
-			as, aref, err := fromAnnotations(ann, what)
-			switch {
-			case err != nil:
-				out.Mismatches = append(out.Mismatches, err.Error())
-			case aref.Digest != ref.Digest:
-				out.Mismatches = append(out.Mismatches, fmt.Sprintf("%s: the index annotation names referrer %s, the referrers say %s", what, orNone(aref), orNone(ref)))
-			case !sameSpec(as, s):
-				out.Mismatches = append(out.Mismatches, fmt.Sprintf("%s: the index annotation's spec differs from referrer %s", what, orNone(ref)))
-			}
-		}
-		check(t.name+"@"+root.Digest.String(), idx.Annotations, out.IndexSpec, out.IndexReferrer)
-		for _, m := range out.Manifests {
-			check(t.name+"@"+m.Descriptor.Digest.String(), m.Descriptor.Annotations, m.Spec, m.Referrer)
-		}
-	}
 	return out, nil
-}
-
-func orNone(d ocispec.Descriptor) string {
-	if d.Digest == "" {
-		return "none"
-	}
-	return d.Digest.String()
-}
-
-func sameSpec(a, b *spec.Spec) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return bytes.Equal(ja, jb)
 }
 
 // AnnotatedSpec decodes the spec that Annotate copied into annotations ann (a manifest
@@ -248,7 +171,7 @@ func (t *Target) Annotate(ctx context.Context, root ocispec.Descriptor, tag stri
 	if tag == "" || isDigestRef(tag) {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: an annotated index gets a new digest: name the tag to move with --tag", t.given)
 	}
-	all, err := t.IndexSpecs(ctx, root, IndexSpecsOptions{SpecFunc: read})
+	all, err := t.IndexSpecs(ctx, root, read)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 
+	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -244,25 +244,13 @@ func (t *Target) DiscoverTree(ctx context.Context, tr *Tree) ([]Entry, error) {
 		}
 	}
 	results := make([][]ocispec.Descriptor, len(subjects))
-	// The first query settles whether the registry has the referrers API, so the concurrent ones
-	// do not each probe it.
-	var err error
-	if results[0], err = t.Referrers(ctx, tr.Root, spec.ArtifactType); err != nil {
-		return nil, err
-	}
 	errs := make([]error, len(subjects))
-	sem := make(chan struct{}, t.concurrency)
-	var wg sync.WaitGroup
-	for i := 1; i < len(subjects); i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i], errs[i] = t.Referrers(ctx, subjects[i], spec.ArtifactType)
-		}()
-	}
-	wg.Wait()
+	parallel.Each(len(subjects), t.concurrency, true, func(i int) {
+		if i > 0 && errs[0] != nil {
+			return
+		}
+		results[i], errs[i] = t.Referrers(ctx, subjects[i], spec.ArtifactType)
+	})
 	var out []Entry
 	for i, refs := range results {
 		if errs[i] != nil {
