@@ -146,8 +146,8 @@ compatibilities: [{weight: 40, rules: [{name: "kernel", matchFeatures: [{feature
 func TestInheritLabelsAfterPruning(t *testing.T) {
 	core := `{"name": "core", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"AVX": {"op": "Exists"}}}]}`
 	base, err := spec.Parse([]byte(`{"version": "v1alpha1", "compatibilities": [
- {"tag": "x", "rules": [` + core + `, {"name": "extra", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"AVX2": {"op": "Exists"}}}]}]},
- {"tag": "y", "rules": [` + core + `]},
+ {"tag": "x", "rules": [`+core+`, {"name": "extra", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"AVX2": {"op": "Exists"}}}]}]},
+ {"tag": "y", "rules": [`+core+`]},
  {"tag": "z", "rules": [{"name": "other", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"ASIMD": {"op": "Exists"}}}]}]}]}`), "base")
 	if err != nil {
 		t.Fatal(err)
