@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -29,6 +29,9 @@ func Parse(data []byte, source string) (*Spec, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%s: %w: empty document", source, ErrInvalid)
 	}
+	if err := noAliases(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
 	var s Spec
 	if err := yaml.UnmarshalStrict(data, &s); err != nil {
 		if old := preV1Alpha1(data); old != "" {
@@ -45,6 +48,35 @@ func Parse(data []byte, source string) (*Spec, error) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return &s, nil
+}
+
+// noAliases refuses YAML anchors and aliases: a spec needs none (NFD and compatkit write none),
+// and a few kilobytes of nested aliases expand to gigabytes when decoded ("billion laughs"). The
+// document is parsed into nodes, which keeps aliases as references, before it is decoded.
+func noAliases(data []byte) error {
+	if !bytes.ContainsAny(data, "&*") {
+		return nil
+	}
+	var root yamlv3.Node
+	if err := yamlv3.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var walk func(n *yamlv3.Node, depth int) error
+	walk = func(n *yamlv3.Node, depth int) error {
+		if depth > MaxDepth {
+			return fmt.Errorf("%w: nested more than %d levels deep", ErrTooLarge, MaxDepth)
+		}
+		if n.Kind == yamlv3.AliasNode || n.Anchor != "" {
+			return fmt.Errorf("%w: YAML anchors and aliases are not allowed in a spec (line %d: %q): write the values out", ErrInvalid, n.Line, "&"+n.Anchor)
+		}
+		for _, c := range n.Content {
+			if err := walk(c, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(&root, 0)
 }
 
 // preV1Alpha1 describes data when it is an image-compatibility document older than v1alpha1 (a
@@ -75,6 +107,56 @@ func (s *Spec) ValidateRead() error {
 	return s.validate(false)
 }
 
+// regexpBudget checks the regexps of s (InRegexp values and matchName's) against MaxRegexps,
+// MaxRegexpBytes and MaxRegexpLen before any is compiled.
+func (s *Spec) regexpBudget() error {
+	n, size := 0, 0
+	check := func(e *MatchExpression, p string) error {
+		if e == nil || e.Op != OpInRegexp {
+			return nil
+		}
+		for _, v := range e.Value {
+			n++
+			size += len(v)
+			if len(v) > MaxRegexpLen {
+				return fmt.Errorf("%w: %s: a regexp of %d bytes, the limit is %d", ErrTooLarge, p, len(v), MaxRegexpLen)
+			}
+		}
+		if n > MaxRegexps || size > MaxRegexpBytes {
+			return fmt.Errorf("%w: %d regexps of %d bytes in all, the limits are %d regexps and %d bytes", ErrTooLarge, n, size, MaxRegexps, MaxRegexpBytes)
+		}
+		return nil
+	}
+	terms := func(ts []FeatureMatcherTerm, p string) error {
+		for i, t := range ts {
+			tp := fmt.Sprintf("%s[%d]", p, i)
+			if err := check(t.MatchName, tp+".matchName"); err != nil {
+				return err
+			}
+			for k, e := range t.MatchExpressions {
+				if err := check(e, tp+".matchExpressions."+k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for i, c := range s.Compatibilities {
+		for j, r := range c.Rules {
+			p := fmt.Sprintf("compatibilities[%d].rules[%d]", i, j)
+			if err := terms(r.MatchFeatures, p+".matchFeatures"); err != nil {
+				return err
+			}
+			for k, a := range r.MatchAny {
+				if err := terms(a.MatchFeatures, fmt.Sprintf("%s.matchAny[%d].matchFeatures", p, k)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func (s *Spec) validate(strict bool) error {
 	if s.Version != Version {
 		return &FieldError{Path: "version", Msg: fmt.Sprintf("is %q, want %q", s.Version, Version)}
@@ -84,6 +166,9 @@ func (s *Spec) validate(strict bool) error {
 	}
 	if len(s.Compatibilities) > MaxCompatibilities {
 		return fmt.Errorf("%w: %d compatibility sets, the limit is %d", ErrTooLarge, len(s.Compatibilities), MaxCompatibilities)
+	}
+	if err := s.regexpBudget(); err != nil {
+		return err
 	}
 	for i, c := range s.Compatibilities {
 		p := fmt.Sprintf("compatibilities[%d]", i)

@@ -2,8 +2,11 @@ package spec
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 const good = `version: v1alpha1
@@ -121,6 +124,10 @@ func TestParseTooLarge(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(good))
+	f.Add(aliasBomb(1, 10, 10))
+	f.Add(regexpHeavy(300, 60))
+	f.Add([]byte("labels: {feature.node.kubernetes.io/cpu-cpuid.AVX2: \"true\"}\n"))
+	f.Add([]byte("version: v1alpha1\ncompatibilities: [{weight: 10}, {rules: [{matchAny: [{matchFeatures: [{feature: a.b, matchName: {op: InRegexp, value: [\"(\"]}}]}]}]}]"))
 	f.Add([]byte("version: v1alpha1\ncompatibilities: [{rules: [{name: a, matchAny: [{matchFeatures: []}]}]}]"))
 	f.Add([]byte("{}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -137,4 +144,73 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-parse of %q failed: %v", y, err)
 		}
 	})
+}
+
+// aliasBomb is a "billion laughs" document: a list of width scalars, then levels of lists of
+// fan aliases to the level below: width*fan^levels nodes once expanded.
+func aliasBomb(width, fan, levels int) []byte {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [" + strings.Repeat("x, ", width-1) + "x]\n")
+	for i := 1; i <= levels; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [", i, i)
+		for j := 0; j < fan; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	fmt.Fprintf(&b, "version: v1alpha1\ncompatibilities: [{rules: [{name: r, matchFeatures: [{feature: cpu.cpuid, matchExpressions: {X: {op: In, value: *a%d}}}]}]}]\n", levels)
+	return []byte(b.String())
+}
+
+// regexpHeavy is a spec of n InRegexp expressions of size bytes each.
+func regexpHeavy(n, size int) []byte {
+	var b strings.Builder
+	b.WriteString("version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n    - feature: kernel.loadedmodule\n      matchExpressions:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "        m%d: {op: InRegexp, value: [\"^(%s)+$\"]}\n", i, strings.Repeat("a|b", size/3))
+	}
+	return []byte(b.String())
+}
+
+// TestBombs: what a hostile spec layer costs is bounded: aliases are refused before they expand,
+// and the regexps of one spec are capped in number and size.
+func TestBombs(t *testing.T) {
+	measure := func(data []byte) (error, time.Duration, uint64) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		_, err := Parse(data, "layer")
+		d := time.Since(start)
+		runtime.ReadMemStats(&after)
+		return err, d, after.TotalAlloc - before.TotalAlloc
+	}
+	for _, bomb := range [][]byte{aliasBomb(1, 10, 10), aliasBomb(10000, 100, 5), aliasBomb(50000, 2000, 2)} {
+		err, d, mem := measure(bomb)
+		if err == nil || !strings.Contains(err.Error(), "anchors and aliases are not allowed") || !errors.Is(err, ErrInvalid) {
+			t.Fatalf("alias bomb of %d bytes: %v", len(bomb), err)
+		}
+		if d > time.Second || mem > 64<<20 {
+			t.Fatalf("alias bomb of %d bytes took %v and %d MB", len(bomb), d, mem>>20)
+		}
+		t.Logf("alias bomb of %d bytes refused in %v, %d MB allocated", len(bomb), d, mem>>20)
+	}
+	heavy := regexpHeavy(400, 600) // 400 regexps, 240 KB
+	err, d, _ := measure(heavy)
+	if !errors.Is(err, ErrTooLarge) || d > time.Second {
+		t.Fatalf("regexp-heavy spec of %d bytes: %v after %v", len(heavy), err, d)
+	}
+	if _, err := Parse(regexpHeavy(1, 2000), "layer"); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a 2 KB regexp: %v", err)
+	}
+	// Within the limits: parsed quickly.
+	ok := regexpHeavy(16, 900)
+	err, d, _ = measure(ok)
+	if err != nil || d > time.Second {
+		t.Fatalf("16 regexps of 900 bytes: %v after %v", err, d)
+	}
+	t.Logf("%d regexps of 900 bytes parsed in %v", 16, d)
 }

@@ -42,6 +42,15 @@ const (
 	MaxTerms = 1024
 	// MaxValues is the largest number of values in one match expression.
 	MaxValues = 4096
+	// MaxRegexps is the largest number of regexps (InRegexp values, matchName's) in one spec.
+	MaxRegexps = 256
+	// MaxRegexpBytes is the largest total size of a spec's regexps, in bytes: compiling them is
+	// the costliest part of reading a spec.
+	MaxRegexpBytes = 16 << 10
+	// MaxRegexpLen is the longest single regexp, in bytes.
+	MaxRegexpLen = 1024
+	// MaxDepth is how deeply a spec document may nest (YAML or JSON levels).
+	MaxDepth = 64
 )
 
 // Spec is the image-compatibility specification, NFD v1alpha1.
