@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
@@ -76,6 +77,9 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
 				t, err := time.Parse(time.RFC3339, opts.created)
 				if err != nil {
 					return usagef("--created %q is not RFC 3339 (e.g. 2026-01-02T15:04:05Z)", opts.created)
+				}
+				if _, ok := oci.CreatedBefore(ocispec.Descriptor{Annotations: map[string]string{ocispec.AnnotationCreated: opts.created}}, time.Now()); !ok {
+					return usagef("--created %s is in the future: readers do not order by a time ahead of their clock (a spec dated ahead would stay the newest); give a past time", opts.created)
 				}
 				opts.createdAt = t.UTC()
 			}

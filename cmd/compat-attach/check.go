@@ -269,9 +269,7 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 				continue
 			}
 			seen[a.Subject.Digest.String()] = true
-			for _, p := range a.Passed {
-				cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), p.Reason)
-			}
+			printPassed(cmd, img, a.SubjectSpec)
 			switch {
 			case a.State == decide.SpecFound && a.Verified:
 				cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(a.Referrer), a.Signer)
@@ -282,6 +280,16 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 	}
 	for _, n := range d.Notes {
 		cmd.PrintErrf("warning: %s\n", n)
+	}
+}
+
+// printPassed names on stderr the specs a trust policy kept out, at most decide.MaxPassed of them.
+func printPassed(cmd *cobra.Command, img *decide.Image, ss *decide.SubjectSpec) {
+	for _, p := range ss.Passed {
+		cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), p.Reason)
+	}
+	if ss.PassedMore > 0 {
+		cmd.PrintErrf("Ignoring %d more specs of %s that do not verify (see `compat-attach verify`)\n", ss.PassedMore, img.Ref(ss.Subject))
 	}
 }
 

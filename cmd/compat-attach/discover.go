@@ -118,7 +118,7 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 				continue
 			}
 			done[e.Subject.Digest.String()] = true
-			res, err := signing.VerifySpecs(ctx, t, e.Subject, v)
+			res, err := signing.VerifySpecs(ctx, t, e.Subject, v, signing.VerifyOptions{})
 			if err != nil {
 				return err
 			}

@@ -66,9 +66,7 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 		subject = e.Descriptor
 	}
 	ss := img.Reader().Spec(ctx, subject)
-	for _, p := range ss.Passed {
-		cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), p.Reason)
-	}
+	printPassed(cmd, img, ss)
 	switch ss.State {
 	case decide.SpecNone:
 		return withNext(fmt.Errorf("%w: %s has no referrer of artifactType %s", oci.ErrNoSpec, img.Ref(subject), spec.ArtifactType), "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))

@@ -41,7 +41,7 @@ func TestSelect(t *testing.T) {
 	image := reg.Host() + "/hello:1.0"
 	tmp := t.TempDir()
 	specFile := writeFile(t, tmp, "compat.cue", selectSpec)
-	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", specFile); code != 0 {
+	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", specFile, "--created", "2026-01-01T00:00:00Z"); code != 0 {
 		t.Fatalf("attach: %s", stderr)
 	}
 	v1, v3, arm := img.Manifests[0].Digest.String(), img.Manifests[1].Digest.String(), img.Manifests[2].Digest.String()
@@ -119,7 +119,7 @@ func TestSelect(t *testing.T) {
 	newer := writeFile(t, tmp, "newer.cue", `version: "v1alpha1"
 compatibilities: [{weight: 95, rules: [{name: "AMX", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AMXTILE: {op: "Exists"}}]}]}]
 `)
-	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", newer, "--platform", "linux/amd64/v3", "--created", "2099-01-01T00:00:00Z"); code != 0 {
+	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", newer, "--platform", "linux/amd64/v3", "--created", "2026-06-01T00:00:00Z"); code != 0 {
 		t.Fatalf("attach newer: %s", stderr)
 	}
 	out, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f, "--verify-annotations")
@@ -176,13 +176,13 @@ func TestSelectExample(t *testing.T) {
 func TestSelectUnderPolicy(t *testing.T) {
 	dir, img, tmp, keys := layoutWithKeys(t)
 	image := dir + ":1.0"
-	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", writeFile(t, tmp, "compat.cue", selectSpec), "--sign", "--key", keys+".key"); code != 0 {
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", writeFile(t, tmp, "compat.cue", selectSpec), "--sign", "--key", keys+".key", "--created", "2026-01-01T00:00:00Z"); code != 0 {
 		t.Fatal(stderr)
 	}
 	impossible := writeFile(t, tmp, "newer.cue", `version: "v1alpha1"
 compatibilities: [{rules: [{name: "AMX", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AMXTILE: {op: "Exists"}}]}]}]
 `)
-	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", impossible, "--platform", "linux/amd64/v3", "--created", "2099-01-01T00:00:00Z"); code != 0 {
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", image, "--spec", impossible, "--platform", "linux/amd64/v3", "--created", "2026-06-01T00:00:00Z"); code != 0 {
 		t.Fatal(stderr)
 	}
 	host := writeFile(t, tmp, "v3.json", hostV3)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -265,7 +264,7 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 
 // signSpec signs one spec referrer and returns what to print.
 func signSpec(ctx context.Context, img *decide.Image, subject ocispec.Descriptor, platform string, ref ocispec.Descriptor, s *spec.Spec, signer *signing.Signer) (signResult, error) {
-	sig, err := signing.Sign(ctx, img.Reader().Target(), subject, ref, s, signer, time.Time{})
+	sig, err := signing.Sign(ctx, img.Reader().Target(), subject, ref, s, signer, signing.SignOptions{})
 	if err != nil {
 		return signResult{}, err // signing.Sign names the spec referrer
 	}

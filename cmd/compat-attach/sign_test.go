@@ -146,8 +146,8 @@ func TestSignOnlyTheGivenSpec(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
 		t.Fatalf("verify: %v %s", err, out)
 	}
-	// Newest first: the other spec is unsigned, the author's is verified.
-	if rows[0]["status"] == "VERIFIED" || rows[1]["status"] != "VERIFIED" {
+	// Verified first: the author's (older) spec; the other one is unsigned.
+	if rows[0]["status"] != "VERIFIED" || rows[0]["created"] != "2026-01-01T00:00:00Z" || rows[1]["status"] == "VERIFIED" {
 		t.Fatalf("want only the author's (older) spec verified: %s", out)
 	}
 }

@@ -124,7 +124,7 @@ func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	var rows verifyOutput
 	verified := 0
 	for _, sub := range subjects {
-		res, err := signing.VerifySpecs(ctx, img.Reader().Target(), sub, v)
+		res, err := signing.VerifySpecs(ctx, img.Reader().Target(), sub, v, signing.VerifyOptions{})
 		if err != nil {
 			return err
 		}

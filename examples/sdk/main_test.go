@@ -59,7 +59,7 @@ func TestSDKProgram(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := signing.Sign(ctx, tg, img.Manifests[i], ref, s, signer, created); err != nil {
+		if _, err := signing.Sign(ctx, tg, img.Manifests[i], ref, s, signer, signing.SignOptions{Created: created}); err != nil {
 			t.Fatal(err)
 		}
 	}

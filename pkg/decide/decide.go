@@ -444,10 +444,10 @@ func noTrustedReason(c *Candidate) string {
 	for _, a := range c.Specs {
 		switch a.State {
 		case SpecUntrusted:
-			if len(a.Passed) == 1 {
+			if n := len(a.Passed) + a.PassedMore; n == 1 {
 				parts = append(parts, fmt.Sprintf("the %s's spec does not verify", a.Role))
 			} else {
-				parts = append(parts, fmt.Sprintf("the %s's %d specs do not verify", a.Role, len(a.Passed)))
+				parts = append(parts, fmt.Sprintf("the %s's %d specs do not verify", a.Role, n))
 			}
 		case SpecNone:
 			parts = append(parts, "the "+a.Role+" has no spec")

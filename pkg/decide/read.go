@@ -53,12 +53,17 @@ type SubjectSpec struct {
 	// FromAnnotation is true when Spec was read from the index's annotations (compat-attach
 	// annotate) rather than from the referrer.
 	FromAnnotation bool `json:"fromAnnotation,omitempty"`
-	// Passed lists, under a trust policy, the specs newer than Spec (every spec, when SpecUntrusted)
-	// that were not used, each with the reason.
-	Passed []PassedSpec `json:"passed,omitempty"`
+	// Passed lists, under a trust policy, the specs that do not verify, each with the reason: the
+	// first MaxPassed of them (newest first by their unsigned listing time); PassedMore counts the
+	// others.
+	Passed     []PassedSpec `json:"passed,omitempty"`
+	PassedMore int          `json:"passedMore,omitempty"`
 	// Err says why the state is SpecUnreadable or SpecUntrusted.
 	Err error `json:"-"`
 }
+
+// MaxPassed is how many specs that a trust policy kept out a SubjectSpec lists with their reasons.
+const MaxPassed = 5
 
 // PassedSpec is a spec referrer that a trust policy kept out of a decision.
 type PassedSpec struct {
@@ -94,7 +99,7 @@ type readOnce struct {
 
 // NewReader returns a Reader of t's specs. With a nil verifier the newest spec of a subject counts
 // (what NFD evaluates); with one, the newest spec that a trusted signature covers
-// (signing.VerifySpecs), and the newer ones are listed in SubjectSpec.Passed.
+// (signing.VerifySpecs), and those that do not verify are listed in SubjectSpec.Passed.
 func NewReader(t *oci.Target, v *signing.Verifier) *Reader {
 	return &Reader{target: t, verifier: v, cache: map[digest.Digest]*readOnce{}}
 }
@@ -170,7 +175,7 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 		}
 		return out
 	}
-	res, err := signing.VerifySpecs(ctx, r.target, subject, r.verifier)
+	res, err := signing.VerifySpecs(ctx, r.target, subject, r.verifier, signing.VerifyOptions{})
 	if err != nil {
 		out.State, out.Err = SpecUnreadable, err
 		return out
@@ -181,11 +186,18 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 	}
 	for _, s := range res.Specs {
 		if s.Verified {
-			out.State, out.Spec, out.Referrer, out.Created = SpecFound, s.Spec, s.Referrer, s.Created
-			out.Verified, out.Signer = true, s.Signer
-			return out
+			continue
 		}
-		out.Passed = append(out.Passed, PassedSpec{Referrer: s.Referrer, Reason: s.Reason()})
+		if len(out.Passed) < MaxPassed {
+			out.Passed = append(out.Passed, PassedSpec{Referrer: s.Referrer, Reason: s.Reason()})
+		} else {
+			out.PassedMore++
+		}
+	}
+	if n := res.Newest(); n != nil {
+		out.State, out.Spec, out.Referrer, out.Created = SpecFound, n.Spec, n.Referrer, n.Created
+		out.Verified, out.Signer = true, n.Signer
+		return out
 	}
 	out.State = SpecUntrusted
 	out.Err = fmt.Errorf("%w: none of the %d specs of %s@%s verifies under the policy (%s)", signing.ErrNoTrustedSpec, len(res.Specs), r.target.Name(), subject.Digest, r.verifier)

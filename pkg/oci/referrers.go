@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
@@ -39,13 +40,31 @@ func Created(desc ocispec.Descriptor) (time.Time, bool) {
 	return c, true
 }
 
+// MaxClockSkew is how far in the future a creation time may be and still order referrers: a
+// time beyond it (a clock far off, or someone dating a referrer in 2099 so that it stays the
+// newest) counts as no time at all.
+const MaxClockSkew = 5 * time.Minute
+
+// CreatedBefore returns the org.opencontainers.image.created time of desc when it is valid and
+// not after now+MaxClockSkew, and false otherwise.
+func CreatedBefore(desc ocispec.Descriptor, now time.Time) (time.Time, bool) {
+	c, ok := Created(desc)
+	if !ok || c.After(now.Add(MaxClockSkew)) {
+		return time.Time{}, false
+	}
+	return c, true
+}
+
 // SortNewestFirst orders referrer descriptors newest first by their org.opencontainers.image.created
 // annotation (image-spec v1.1 annotations.md, the rule by which NFD picks the newest spec); those
-// without a valid timestamp come last; ties are broken by digest so the order is deterministic.
+// without a valid timestamp, or with one beyond MaxClockSkew in the future, come last; ties are
+// broken by digest so the order is deterministic. The annotation of a listing is not signed: under a
+// trust policy, pkg/signing orders by the time inside the digest-checked referrer manifest.
 func SortNewestFirst(descs []ocispec.Descriptor) {
+	now := time.Now()
 	sort.SliceStable(descs, func(i, j int) bool {
-		ci, oki := Created(descs[i])
-		cj, okj := Created(descs[j])
+		ci, oki := CreatedBefore(descs[i], now)
+		cj, okj := CreatedBefore(descs[j], now)
 		if oki != okj {
 			return oki
 		}
@@ -60,22 +79,23 @@ func SortNewestFirst(descs []ocispec.Descriptor) {
 // compatibility specs; "" for all), newest first (SortNewestFirst). It uses the referrers API
 // (distribution-spec v1.1 "Listing Referrers") and, on registries without it, the referrers tag
 // schema "<alg>-<hex>" ("Referrers Tag Schema"); in an OCI layout, the referrers recorded in it.
-// No referrers is an empty list, not an error.
+// Each digest is listed once. No referrers is an empty list, not an error.
 func (t *Target) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
 	refs, err := registry.Referrers(ctx, t.store, subject, artifactType)
 	if err != nil {
 		return nil, t.wrap(err, "listing referrers of "+t.name+"@"+subject.Digest.String(), "")
 	}
-	// Client-side filter as well: a non-compliant registry may ignore the artifactType filter.
-	if artifactType != "" {
-		kept := refs[:0]
-		for _, r := range refs {
-			if r.ArtifactType == artifactType {
-				kept = append(kept, r)
-			}
+	// Client-side filter as well (a non-compliant registry may ignore the artifactType filter),
+	// and each referrer once: a list that repeats a digest costs nothing more to read.
+	seen := make(map[digest.Digest]bool, len(refs))
+	kept := refs[:0]
+	for _, r := range refs {
+		if (artifactType == "" || r.ArtifactType == artifactType) && !seen[r.Digest] {
+			seen[r.Digest] = true
+			kept = append(kept, r)
 		}
-		refs = kept
 	}
+	refs = kept
 	SortNewestFirst(refs)
 	return refs, nil
 }

@@ -32,6 +32,9 @@ var (
 	// It is oci.ErrWrongSubject.
 	ErrWrongSubject = oci.ErrWrongSubject
 
+	// ErrFutureDated means a spec to sign is dated beyond oci.MaxClockSkew in the future.
+	ErrFutureDated = errors.New("dated in the future")
+
 	// ErrNoTrustedSpec means no spec of a subject verifies under the policy.
 	ErrNoTrustedSpec = errors.New("no trusted spec")
 	// ErrInvalidPolicy means a trust policy does not parse or names nothing to trust.

@@ -106,7 +106,7 @@ func TestKeylessThroughFulcioAPI(t *testing.T) {
 	if fulcioCalls.Load() != 1 {
 		t.Fatalf("Fulcio got %d requests, want 1", fulcioCalls.Load())
 	}
-	res, err := signing.VerifySpecs(ctx, tg, img.Manifests[0], identityVerifier(t, ca.trustedRoot(t), signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}))
+	res, err := signing.VerifySpecs(ctx, tg, img.Manifests[0], identityVerifier(t, ca.trustedRoot(t), signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), signing.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,13 +126,22 @@ type Signature struct {
 	Existing bool
 }
 
+// SignOptions tune Sign.
+type SignOptions struct {
+	// Created is the bundle's org.opencontainers.image.created; zero means now.
+	Created time.Time
+	// SignatureRepository receives the bundle when signatures are kept apart from the image
+	// (cosign's COSIGN_REPOSITORY); nil means the image's own repository.
+	SignatureRepository *oci.Target
+}
+
 // Sign signs the spec referrer specReferrer of subject and pushes the bundle as a referrer of
 // subject. It first fetches the spec referrer (so a signature never names something that does not
-// exist), checks that it is attached to subject and, when want is not nil, that its spec equals
-// want; the statement carries the spec as fetched. created is the bundle's
-// org.opencontainers.image.created (now when zero). A spec this signer's key already signed is
-// not signed again: the Signature returned is the existing bundle's (Existing).
-func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Descriptor, want *spec.Spec, s *Signer, created time.Time) (*Signature, error) {
+// exist), checks that it is attached to subject, that it is not dated beyond oci.MaxClockSkew in the
+// future (a spec dated 2099 would stay the newest forever) and, when want is not nil, that its
+// spec equals want; the statement carries the spec as fetched. A spec this signer's key already
+// signed is not signed again: the Signature returned is the existing bundle's (Existing).
+func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Descriptor, want *spec.Spec, s *Signer, opts SignOptions) (*Signature, error) {
 	where := t.Name() + "@" + specReferrer.Digest.String()
 	got, m, err := t.FetchSpec(ctx, specReferrer)
 	if err != nil {
@@ -141,10 +150,19 @@ func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Desc
 	if m.Subject == nil || m.Subject.Digest != subject.Digest {
 		return nil, fmt.Errorf("%w: signing %s: it is not attached to %s", ErrWrongSubject, where, subject.Digest)
 	}
+	if c, ok := oci.Created(ocispec.Descriptor{Annotations: m.Annotations}); ok {
+		if _, ok := oci.CreatedBefore(ocispec.Descriptor{Annotations: m.Annotations}, time.Now()); !ok {
+			return nil, fmt.Errorf("%w: signing %s: it is dated %s, in the future: a signed spec dated ahead would stay the newest; attach it again with the right time", ErrFutureDated, where, c.UTC().Format(time.RFC3339))
+		}
+	}
 	if want != nil && !specEqual(want, got) {
 		return nil, fmt.Errorf("%w: signing %s: the spec in the registry differs from the one attached", ErrTampered, where)
 	}
-	if sig := s.existingSignature(ctx, t, subject, specReferrer); sig != nil {
+	sigT := opts.SignatureRepository
+	if sigT == nil {
+		sigT = t
+	}
+	if sig := s.existingSignature(ctx, t, sigT, subject, specReferrer); sig != nil {
 		return sig, nil // signing again would only add a second bundle
 	}
 	st, err := NewStatement(t.Name(), subject, specReferrer, got)
@@ -159,7 +177,7 @@ func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Desc
 	if err != nil {
 		return nil, fmt.Errorf("signing %s: %w", where, err)
 	}
-	bd, err := PushBundle(ctx, t, subject, bj, specReferrer.Digest, created)
+	bd, err := PushBundle(ctx, sigT, subject, bj, specReferrer.Digest, opts.Created)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +186,7 @@ func Sign(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Desc
 
 // existingSignature returns the bundle that already signs specReferrer for subject with this
 // signer's key, or nil. Keyless signers get a new certificate each time: they always sign.
-func (s *Signer) existingSignature(ctx context.Context, t *oci.Target, subject, specReferrer ocispec.Descriptor) *Signature {
+func (s *Signer) existingSignature(ctx context.Context, t, sigT *oci.Target, subject, specReferrer ocispec.Descriptor) *Signature {
 	if s.CertificateProvider != nil || s.Keypair == nil {
 		return nil
 	}
@@ -180,7 +198,11 @@ func (s *Signer) existingSignature(ctx context.Context, t *oci.Target, subject, 
 	if err != nil {
 		return nil
 	}
-	res, err := VerifySpecs(ctx, t, subject, v)
+	vo := VerifyOptions{}
+	if sigT != t {
+		vo.SignatureRepository = sigT
+	}
+	res, err := VerifySpecs(ctx, t, subject, v, vo)
 	if err != nil {
 		return nil
 	}

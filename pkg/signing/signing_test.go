@@ -117,7 +117,7 @@ func attachAndSign(t *testing.T, tg *oci.Target, subject ocispec.Descriptor, s *
 	if signer == nil {
 		return ref, nil
 	}
-	sig, err := signing.Sign(ctx, tg, subject, ref, s, signer, created)
+	sig, err := signing.Sign(ctx, tg, subject, ref, s, signer, signing.SignOptions{Created: created})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,14 +158,14 @@ func TestSignVerifyWithKey(t *testing.T) {
 			if pl.reg != nil {
 				pl.reg.Reset()
 			}
-			res, err := signing.VerifySpecs(ctx, pl.open(t), subject, keyVerifier(t, pub))
+			res, err := signing.VerifySpecs(ctx, pl.open(t), subject, keyVerifier(t, pub), signing.VerifyOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(res.Specs) != 1 || !res.Specs[0].Verified || res.Newest() == nil || res.Newest().Spec.Compatibilities[0].Weight != 90 {
 				t.Fatalf("want one VERIFIED spec: %+v", res.Specs)
 			}
-			res, err = signing.VerifySpecs(ctx, pl.open(t), subject, keyVerifier(t, otherPub))
+			res, err = signing.VerifySpecs(ctx, pl.open(t), subject, keyVerifier(t, otherPub), signing.VerifyOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,7 +359,7 @@ func TestKeylessOffline(t *testing.T) {
 	tm := ca.trustedRoot(t)
 	check := func(name string, v *signing.Verifier, wantErr error, wantText string) {
 		t.Helper()
-		res, err := signing.VerifySpecs(ctx, tg, subject, v)
+		res, err := signing.VerifySpecs(ctx, tg, subject, v, signing.VerifyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,16 +390,26 @@ func TestKeylessOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := signing.Sign(ctx, tg2, img2.Manifests[0], ref, nil, signer, t0); err != nil {
+	if _, err := signing.Sign(ctx, tg2, img2.Manifests[0], ref, nil, signer, signing.SignOptions{Created: t0}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := signing.VerifySpecs(ctx, tg2, img2.Manifests[0], identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}))
+	res, err := signing.VerifySpecs(ctx, tg2, img2.Manifests[0], identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), signing.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st := res.Specs[0]; st.Verified || !errors.Is(st.Err, signing.ErrCertificateExpired) {
 		t.Fatalf("expired certificate: %s", st.Reason())
 	}
+}
+
+// statusOf returns the status of referrer d in res.
+func statusOf(res *signing.Result, d digest.Digest) *signing.SpecStatus {
+	for i := range res.Specs {
+		if res.Specs[i].Referrer.Digest == d {
+			return &res.Specs[i]
+		}
+	}
+	return &signing.SpecStatus{}
 }
 
 // TestTampering: under a policy, a tampered, swapped, replayed or unsigned spec is never the one
@@ -417,11 +427,12 @@ func TestTampering(t *testing.T) {
 			// Unsigned newer spec next to a signed older one: the older one is used.
 			older, _ := attachAndSign(t, tg, a, testregistry.SampleSpec(90), signer, t0)
 			newer, _ := attachAndSign(t, tg, a, testregistry.SampleSpec(10), nil, t0.Add(time.Hour))
-			res, err := signing.VerifySpecs(ctx, pl.open(t), a, v)
+			res, err := signing.VerifySpecs(ctx, pl.open(t), a, v, signing.VerifyOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Specs) != 2 || res.Specs[0].Referrer.Digest != newer.Digest || !errors.Is(res.Specs[0].Err, signing.ErrUnsigned) {
+			// Verified specs come first; the unsigned one is listed with why.
+			if len(res.Specs) != 2 || res.Specs[1].Referrer.Digest != newer.Digest || !errors.Is(res.Specs[1].Err, signing.ErrUnsigned) || res.Specs[1].Spec != nil {
 				t.Fatalf("unsigned newer: %+v", res.Specs)
 			}
 			if n := res.Newest(); n == nil || n.Referrer.Digest != older.Digest || n.Spec.Compatibilities[0].Weight != 90 {
@@ -433,9 +444,9 @@ func TestTampering(t *testing.T) {
 			if _, err := signing.PushBundle(ctx, tg, a, aSig, newer.Digest, t0.Add(2*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v)
-			if !errors.Is(res.Specs[0].Err, signing.ErrSwapped) || res.Newest().Referrer.Digest != older.Digest {
-				t.Fatalf("swap: %s", res.Specs[0].Reason())
+			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v, signing.VerifyOptions{})
+			if st := statusOf(res, newer.Digest); !errors.Is(st.Err, signing.ErrSwapped) || res.Newest().Referrer.Digest != older.Digest {
+				t.Fatalf("swap: %s", st.Reason())
 			}
 
 			// Replay: B's signed spec and bundle copied to A (a bundle whose statement signs B).
@@ -448,9 +459,9 @@ func TestTampering(t *testing.T) {
 			if _, err := signing.PushBundle(ctx, tg, a, bSig, aCopy.Digest, t0.Add(3*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v)
-			if res.Specs[0].Referrer.Digest != aCopy.Digest || !errors.Is(res.Specs[0].Err, signing.ErrReplayed) || res.Newest().Referrer.Digest != older.Digest {
-				t.Fatalf("replay: %s", res.Specs[0].Reason())
+			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v, signing.VerifyOptions{})
+			if st := statusOf(res, aCopy.Digest); !errors.Is(st.Err, signing.ErrReplayed) || res.Newest().Referrer.Digest != older.Digest {
+				t.Fatalf("replay: %s", st.Reason())
 			}
 
 			// A trusted signature over another spec content naming the referrer: tampered.
@@ -463,9 +474,9 @@ func TestTampering(t *testing.T) {
 			payload, _ := st.Marshal()
 			bj, _ := signer.SignStatement(ctx, payload)
 			signing.PushBundle(ctx, tg, a, bj, forged.Digest, t0.Add(4*time.Hour))
-			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v)
-			if !errors.Is(res.Specs[0].Err, signing.ErrTampered) || res.Newest().Referrer.Digest != older.Digest {
-				t.Fatalf("tampered content: %s", res.Specs[0].Reason())
+			res, _ = signing.VerifySpecs(ctx, pl.open(t), a, v, signing.VerifyOptions{})
+			if st := statusOf(res, forged.Digest); !errors.Is(st.Err, signing.ErrTampered) || res.Newest().Referrer.Digest != older.Digest {
+				t.Fatalf("tampered content: %s", st.Reason())
 			}
 
 			// One byte of the signed spec's blob changed in transit or at rest.
@@ -496,7 +507,7 @@ func TestTampering(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res, err = signing.VerifySpecs(ctx, pl.open(t), a, v)
+			res, err = signing.VerifySpecs(ctx, pl.open(t), a, v, signing.VerifyOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -553,7 +564,7 @@ func TestSignTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, first := attachAndSign(t, tg, img.Manifests[0], testregistry.SampleSpec(50), signer, t0)
-	again, err := signing.Sign(ctx, tg, img.Manifests[0], ref, nil, signer, t0.Add(time.Hour))
+	again, err := signing.Sign(ctx, tg, img.Manifests[0], ref, nil, signer, signing.SignOptions{Created: t0.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,11 @@ import (
 const (
 	// PredicateType is the in-toto predicateType of compatkit statements (versioned URI).
 	PredicateType = "https://compatkit.dev/attestations/image-compatibility/v1"
-	// StatementType is the in-toto v1 statement _type.
+	// StatementType is the in-toto v1 statement _type, which compatkit writes.
 	StatementType = "https://in-toto.io/Statement/v1"
+	// StatementTypeV01 is the in-toto v0.1 statement _type, which `cosign attest` writes by
+	// default; it has the same fields, and compatkit reads it too.
+	StatementTypeV01 = "https://in-toto.io/Statement/v0.1"
 	// PayloadType is the DSSE payloadType of an in-toto statement.
 	PayloadType = "application/vnd.in-toto+json"
 	// BundleMediaType is the media type of a sigstore bundle v0.3, the artifactType of the bundle
@@ -111,8 +114,8 @@ func parseStatement(payload []byte) (*Statement, error) {
 	if err := json.Unmarshal(payload, &st); err != nil {
 		return nil, fmt.Errorf("%w: the statement does not decode: %v", ErrInvalidBundle, err)
 	}
-	if st.Type != StatementType {
-		return nil, fmt.Errorf("%w: statement _type %q, want %s", ErrInvalidBundle, st.Type, StatementType)
+	if st.Type != StatementType && st.Type != StatementTypeV01 {
+		return nil, fmt.Errorf("%w: statement _type %q, want %s (or %s)", ErrInvalidBundle, st.Type, StatementType, StatementTypeV01)
 	}
 	if st.PredicateType != PredicateType {
 		return nil, fmt.Errorf("%w: predicateType %q, want %s", ErrInvalidBundle, st.PredicateType, PredicateType)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"oras.land/oras-go/v2/content"
 
+	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
@@ -155,11 +158,15 @@ func (v *Verifier) verifyKeyless(b *bundle.Bundle, cert *x509.Certificate) (stri
 type SpecStatus struct {
 	// Subject is the image manifest or index the spec is listed under.
 	Subject ocispec.Descriptor
-	// Referrer is the spec referrer manifest.
+	// Referrer is the spec referrer manifest, as listed.
 	Referrer ocispec.Descriptor
-	// Created is its org.opencontainers.image.created (zero when missing).
+	// Created orders the specs. For a verified spec it is the org.opencontainers.image.created
+	// annotation inside the fetched, digest-checked referrer manifest, which the signature covers
+	// (the statement names that manifest's digest); for the others, the listing's annotation. A
+	// time beyond oci.MaxClockSkew in the future counts as none (zero).
 	Created time.Time
-	// Spec is the fetched spec (nil when it could not be fetched).
+	// Spec is the fetched spec, only for a spec that a verified bundle names (the others are not
+	// fetched).
 	Spec *spec.Spec
 	// Verified is true when a trusted bundle signs exactly this spec for exactly this subject.
 	Verified bool
@@ -183,10 +190,14 @@ func (s *SpecStatus) Reason() string {
 	return s.Err.Error()
 }
 
-// Result lists every spec referrer of a subject with its status, newest first.
+// Result lists every spec referrer of a subject with its status: the verified ones first, newest
+// first by their signed creation time, then the others in listing order (newest first by the
+// listing's unsigned annotation).
 type Result struct {
 	Subject ocispec.Descriptor
 	Specs   []SpecStatus
+	// BundlesSkipped counts the signature bundles not looked at (beyond VerifyOptions.MaxReferrers).
+	BundlesSkipped int
 }
 
 // Newest returns the newest verified spec, or nil.
@@ -199,6 +210,23 @@ func (r *Result) Newest() *SpecStatus {
 	return nil
 }
 
+// DefaultMaxReferrers is VerifyOptions.MaxReferrers's default.
+const DefaultMaxReferrers = 64
+
+// VerifyOptions tune VerifySpecs.
+type VerifyOptions struct {
+	// SignatureRepository holds the signature bundles when they are not beside the image (cosign's
+	// COSIGN_REPOSITORY); nil means the image's own repository.
+	SignatureRepository *oci.Target
+	// MaxReferrers bounds how many signature bundles of one subject are fetched and verified
+	// (those that name a listed spec first, newest first); <= 0 means DefaultMaxReferrers. It
+	// bounds what reading costs whatever is pushed: specs themselves are fetched only when a
+	// verified bundle names them.
+	MaxReferrers int
+	// Now is the current time for the clock-skew rule; zero means time.Now().
+	Now time.Time
+}
+
 // candidate is one bundle referrer of the subject, verified or not.
 type candidate struct {
 	desc     ocispec.Descriptor
@@ -207,118 +235,182 @@ type candidate struct {
 	st       *Statement    // verified statement, nil when err != nil
 	signer   string
 	err      error
-	names    func(d digest.Digest) bool
 	verified bool
 }
 
-// VerifySpecs lists the spec referrers of subject (newest first) and checks each against the
-// bundle referrers of subject under v: VERIFIED when a bundle that verifies under the policy has
-// subject as statement subject, names the spec referrer's digest in its predicate, and carries a
-// spec equal to the fetched one. Otherwise SpecStatus.Err says why. Registry errors listing the
-// referrers are returned as the error; errors fetching one spec or bundle become that spec's status.
-func VerifySpecs(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, v *Verifier) (*Result, error) {
-	specRefs, err := t.Referrers(ctx, subject, spec.ArtifactType)
+// IsBundle reports whether artifactType is a sigstore bundle's, with or without parameters
+// (application/vnd.dev.sigstore.bundle.v0.3+json, application/vnd.dev.sigstore.bundle+json;version=0.3).
+func IsBundle(artifactType string) bool {
+	return strings.HasPrefix(artifactType, "application/vnd.dev.sigstore.bundle")
+}
+
+// VerifySpecs lists the spec referrers of subject and decides, under v, which are VERIFIED: a
+// bundle referrer of subject (in opts.SignatureRepository when set) verifies under the policy,
+// its statement's subject is subject, its predicate names the spec referrer's digest, and the
+// fetched spec equals the signed one. Bundles are verified first, and only the specs they name are
+// fetched: unsigned specs cost their listing alone, however many are pushed. SpecStatus.Err says
+// why a spec is not verified. An error listing the referrers is returned; an error fetching one
+// spec or bundle becomes that spec's status.
+func VerifySpecs(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, v *Verifier, opts VerifyOptions) (*Result, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	limit := opts.MaxReferrers
+	if limit <= 0 {
+		limit = DefaultMaxReferrers
+	}
+	sigT := opts.SignatureRepository
+	if sigT == nil {
+		sigT = t
+	}
+	// One listing gives the specs and, beside the image, the bundles.
+	all, err := t.Referrers(ctx, subject, "")
 	if err != nil {
 		return nil, err
+	}
+	var specRefs, bundleRefs []ocispec.Descriptor
+	for _, r := range all {
+		switch {
+		case r.ArtifactType == spec.ArtifactType:
+			specRefs = append(specRefs, r)
+		case sigT == t && IsBundle(r.ArtifactType):
+			bundleRefs = append(bundleRefs, r)
+		}
 	}
 	res := &Result{Subject: subject}
 	if len(specRefs) == 0 {
 		return res, nil
 	}
-	bundleRefs, err := t.Referrers(ctx, subject, BundleMediaType)
-	if err != nil {
-		return nil, err
+	if sigT != t {
+		if bundleRefs, err = sigT.Referrers(ctx, subject, ""); err != nil {
+			return nil, err
+		}
+		bundleRefs = slices.DeleteFunc(bundleRefs, func(d ocispec.Descriptor) bool { return !IsBundle(d.ArtifactType) })
 	}
-	var cands []*candidate
-	for _, bd := range bundleRefs {
-		if pt, ok := bd.Annotations[AnnotationBundlePredicateType]; ok && pt != PredicateType {
-			continue // another attestation (SLSA provenance, SBOM ...)
-		}
-		c := &candidate{desc: bd}
-		if h, ok := bd.Annotations[AnnotationSpecReferrer]; ok {
-			c.hint = digest.Digest(h)
-		}
-		data, err := fetchBundle(ctx, t, bd)
+	listed := map[digest.Digest]bool{}
+	for _, r := range specRefs {
+		listed[r.Digest] = true
+	}
+	// Other attestations (SLSA provenance, SBOMs ...) are not ours; bundles whose unsigned hint
+	// names a listed spec are looked at first.
+	bundleRefs = slices.DeleteFunc(bundleRefs, func(d ocispec.Descriptor) bool {
+		pt, ok := d.Annotations[AnnotationBundlePredicateType]
+		return ok && pt != PredicateType
+	})
+	sort.SliceStable(bundleRefs, func(i, j int) bool {
+		hi, hj := listed[digest.Digest(bundleRefs[i].Annotations[AnnotationSpecReferrer])], listed[digest.Digest(bundleRefs[j].Annotations[AnnotationSpecReferrer])]
+		return hi && !hj
+	})
+	if len(bundleRefs) > limit {
+		res.BundlesSkipped = len(bundleRefs) - limit
+		bundleRefs = bundleRefs[:limit]
+	}
+	cands := make([]*candidate, len(bundleRefs))
+	parallel.Each(len(bundleRefs), oci.DefaultConcurrency, false, func(i int) {
+		bd := bundleRefs[i]
+		c := &candidate{desc: bd, hint: digest.Digest(bd.Annotations[AnnotationSpecReferrer])}
+		cands[i] = c
+		data, err := fetchBundle(ctx, sigT, bd)
 		if err != nil {
 			c.err = err
-			cands = append(cands, c)
-			continue
+			return
 		}
 		if pt, d, ok := peekStatement(data); ok {
 			if pt != PredicateType {
-				continue
+				c.err = errNotOurs
+				return
 			}
 			c.claimed = d
 		}
 		c.st, c.signer, c.err = v.VerifyBundle(data)
 		c.verified = c.err == nil
-		cands = append(cands, c)
+	})
+	cands = slices.DeleteFunc(cands, func(c *candidate) bool { return errors.Is(c.err, errNotOurs) })
+	// The specs that a verified statement for this subject names are fetched and checked.
+	signedFor := map[digest.Digest]*candidate{}
+	for _, c := range cands {
+		if c.verified && c.st.hasSubject(subject.Digest) && listed[c.st.Predicate.Referrer.Digest] {
+			if _, ok := signedFor[c.st.Predicate.Referrer.Digest]; !ok {
+				signedFor[c.st.Predicate.Referrer.Digest] = c
+			}
+		}
 	}
 	for _, r := range specRefs {
 		ss := SpecStatus{Subject: subject, Referrer: r}
-		ss.Created, _ = oci.Created(r)
-		s, m, err := t.FetchSpec(ctx, r)
-		switch {
-		case err != nil && errors.Is(err, content.ErrMismatchedDigest), err != nil && strings.Contains(err.Error(), "tampered"):
-			ss.Err = fmt.Errorf("%w: %v", ErrTampered, err)
-		case err != nil:
-			ss.Err = err
-		case m.Subject == nil || m.Subject.Digest != subject.Digest:
-			ss.Err = fmt.Errorf("%w: its subject is %v, not %s", ErrWrongSubject, subjectOf(m), subject.Digest)
-		default:
-			ss.Spec = s
+		ss.Created, _ = oci.CreatedBefore(r, now)
+		if c, ok := signedFor[r.Digest]; ok {
+			verifyNamed(ctx, t, &ss, c, now)
+		} else {
 			judge(&ss, cands, subject.Digest)
 		}
 		res.Specs = append(res.Specs, ss)
 	}
+	sort.SliceStable(res.Specs, func(i, j int) bool {
+		a, b := &res.Specs[i], &res.Specs[j]
+		if a.Verified != b.Verified {
+			return a.Verified
+		}
+		if a.Verified && !a.Created.Equal(b.Created) {
+			return a.Created.After(b.Created)
+		}
+		return false
+	})
 	return res, nil
 }
 
-func subjectOf(m *ocispec.Manifest) string {
-	if m.Subject == nil {
-		return "missing"
+// errNotOurs marks a bundle of another predicate type, found only once fetched.
+var errNotOurs = errors.New("another attestation")
+
+// verifyNamed fetches the spec that the verified bundle c names and checks it: attached to the
+// subject, equal to the signed spec. Its creation time is then the one inside the fetched
+// manifest, which the signature covers.
+func verifyNamed(ctx context.Context, t *oci.Target, ss *SpecStatus, c *candidate, now time.Time) {
+	s, m, err := t.FetchSpec(ctx, ss.Referrer)
+	switch {
+	case err != nil && (errors.Is(err, content.ErrMismatchedDigest) || strings.Contains(err.Error(), "tampered")):
+		ss.Err, ss.Bundle = fmt.Errorf("%w: %v", ErrTampered, err), c.desc
+		return
+	case err != nil:
+		ss.Err, ss.Bundle = err, c.desc
+		return
 	}
-	return m.Subject.Digest.String()
+	if err := oci.CheckSubject(m, ss.Subject, t.Name()+"@"+ss.Referrer.Digest.String()); err != nil {
+		ss.Err, ss.Bundle = err, c.desc
+		return
+	}
+	if c.st.Predicate.Spec == nil || !specEqual(c.st.Predicate.Spec, s) {
+		ss.Err, ss.Bundle = fmt.Errorf("%w: bundle %s signs another spec for %s", ErrTampered, c.desc.Digest, ss.Referrer.Digest), c.desc
+		return
+	}
+	ss.Spec, ss.Verified, ss.Signer, ss.Bundle = s, true, c.signer, c.desc
+	ss.Created, _ = oci.CreatedBefore(ocispec.Descriptor{Annotations: m.Annotations}, now)
 }
 
-// judge decides the status of a fetched spec from the bundles of its subject.
+// judge says why a spec that no verified bundle names for this subject is not verified, from the
+// bundles that claim it (by their unsigned hint or statement): the most specific reason first.
 func judge(ss *SpecStatus, cands []*candidate, subject digest.Digest) {
 	rd := ss.Referrer.Digest
-	// Most specific reason first.
-	var reasons [6]error
-	var reasonBundle [6]ocispec.Descriptor
+	var reasons [5]error
+	var reasonBundle [5]ocispec.Descriptor
 	set := func(i int, d ocispec.Descriptor, err error) {
 		if reasons[i] == nil {
 			reasons[i], reasonBundle[i] = err, d
 		}
 	}
 	for _, c := range cands {
-		paired := c.hint == rd || c.claimed == rd
-		if c.verified && c.st.Predicate.Referrer.Digest == rd {
-			paired = true
-		}
-		if !paired {
+		if c.hint != rd && c.claimed != rd && !(c.verified && c.st.Predicate.Referrer.Digest == rd) {
 			continue
 		}
-		if !c.verified {
-			i := 4
-			if errors.Is(c.err, ErrCertificateExpired) {
-				i = 3
-			}
-			set(i, c.desc, c.err)
-			continue
-		}
-		st := c.st
 		switch {
-		case !st.hasSubject(subject):
-			set(1, c.desc, fmt.Errorf("%w: bundle %s signs %s, not %s", ErrReplayed, c.desc.Digest, strings.Join(st.subjects(), ", "), subject))
-		case st.Predicate.Referrer.Digest != rd:
-			set(2, c.desc, fmt.Errorf("%w: bundle %s is labelled for %s but its signed predicate names %s", ErrSwapped, c.desc.Digest, rd, st.Predicate.Referrer.Digest))
-		case st.Predicate.Spec == nil || !specEqual(st.Predicate.Spec, ss.Spec):
-			set(0, c.desc, fmt.Errorf("%w: bundle %s signs another spec for %s", ErrTampered, c.desc.Digest, rd))
-		default:
-			ss.Verified, ss.Signer, ss.Bundle, ss.Err = true, c.signer, c.desc, nil
-			return
+		case !c.verified && errors.Is(c.err, ErrCertificateExpired):
+			set(2, c.desc, c.err)
+		case !c.verified:
+			set(3, c.desc, c.err)
+		case !c.st.hasSubject(subject):
+			set(0, c.desc, fmt.Errorf("%w: bundle %s signs %s, not %s", ErrReplayed, c.desc.Digest, strings.Join(c.st.subjects(), ", "), subject))
+		case c.st.Predicate.Referrer.Digest != rd:
+			set(1, c.desc, fmt.Errorf("%w: bundle %s is labelled for %s but its signed predicate names %s", ErrSwapped, c.desc.Digest, rd, c.st.Predicate.Referrer.Digest))
 		}
 	}
 	for i, r := range reasons {
@@ -336,7 +428,7 @@ func fetchBundle(ctx context.Context, t *oci.Target, d ocispec.Descriptor) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
 	}
-	if len(m.Layers) != 1 || !strings.HasPrefix(m.Layers[0].MediaType, "application/vnd.dev.sigstore.bundle") {
+	if len(m.Layers) != 1 || !IsBundle(m.Layers[0].MediaType) {
 		return nil, fmt.Errorf("%w: %s@%s: want one layer of media type %s", ErrInvalidBundle, t.Name(), d.Digest, BundleMediaType)
 	}
 	l := m.Layers[0]
