@@ -86,11 +86,11 @@ type affinityOutput struct {
 
 func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
-	img, err := opts.target.image(ctx, opts.image, v)
+	img, err := opts.target.image(ctx, opts.image, trust)
 	if err != nil {
 		return err
 	}
@@ -136,6 +136,9 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 			parts = append(parts, pa)
 		}
 		a = match.Union(parts...)
+	}
+	if trust == nil {
+		cmd.PrintErrln(unverifiedNote)
 	}
 	var out affinityOutput
 	out.Affinity.NodeAffinity = a.NodeAffinity()

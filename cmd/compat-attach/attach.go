@@ -135,9 +135,13 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 		return withNext(err, "name a platform the index lists, or give the document a spec for it")
 	}
 	var signer *signing.Signer
+	var sigRepo *oci.Target
 	if opts.doSign {
 		// Load the key (and ask its password) before pushing anything.
 		if signer, err = opts.sign.signer(ctx); err != nil {
+			return err
+		}
+		if sigRepo, err = openSignatureRepository(ctx, opts.sign.sigRepo, &opts.target); err != nil {
 			return err
 		}
 	}
@@ -173,7 +177,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 		}
 		if signer != nil {
 			// The spec referrer exists now: sign it (never a signature for nothing).
-			sr, err := signSpec(ctx, img, j.Subject, j.Platform, d, composed[i].Spec, signer)
+			sr, err := signSpec(ctx, img, j.Subject, j.Platform, d, composed[i].Spec, signer, sigRepo)
 			if err != nil {
 				return withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s --spec %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(opts.image), opts.specFiles[0])
 			}

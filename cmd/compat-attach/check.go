@@ -127,7 +127,7 @@ type checkedSpec struct {
 
 func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	if err != nil {
 		return err
 	}
-	img, err := opts.target.image(ctx, opts.image, v)
+	img, err := opts.target.image(ctx, opts.image, trust)
 	if err != nil {
 		return err
 	}
@@ -263,12 +263,14 @@ func printSets(w io.Writer, res *match.Result) {
 // spec used under a policy, annotations that disagree with the referrers.
 func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 	seen := map[string]bool{}
+	unverified := false
 	for _, c := range d.Candidates {
 		for _, a := range c.Specs {
 			if a.SubjectSpec == nil || seen[a.Subject.Digest.String()] {
 				continue
 			}
 			seen[a.Subject.Digest.String()] = true
+			unverified = unverified || (a.State == decide.SpecFound && !a.Verified && !a.FromAnnotation)
 			printPassed(cmd, img, a.SubjectSpec)
 			switch {
 			case a.State == decide.SpecFound && a.Verified:
@@ -281,6 +283,24 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 	for _, n := range d.Notes {
 		cmd.PrintErrf("warning: %s\n", n)
 	}
+	if unverified || annotated(d) {
+		cmd.PrintErrln(unverifiedNote)
+	}
+}
+
+// unverifiedNote is the one line that says specs were used without a trust policy.
+const unverifiedNote = "note: no trust policy: the specs used are not verified (anyone who can push to the repository can change them); --key or --policy uses only signed ones"
+
+// annotated reports whether a decision used specs copied into index annotations (never signed).
+func annotated(d *decide.Decision) bool {
+	for _, c := range d.Candidates {
+		for _, a := range c.Specs {
+			if a.SubjectSpec != nil && a.FromAnnotation && a.State == decide.SpecFound {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // printPassed names on stderr the specs a trust policy kept out, at most decide.MaxPassed of them.

@@ -84,7 +84,7 @@ func (o discoverOutput) MarshalJSON() ([]byte, error) {
 
 func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
@@ -111,14 +111,14 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 	}
 	// Under a policy: the status of every referrer, one verification per subject.
 	status := map[string]*signing.SpecStatus{}
-	if v != nil {
+	if trust != nil {
 		done := map[string]bool{}
 		for _, e := range entries {
 			if done[e.Subject.Digest.String()] {
 				continue
 			}
 			done[e.Subject.Digest.String()] = true
-			res, err := signing.VerifySpecs(ctx, t, e.Subject, v, signing.VerifyOptions{})
+			res, err := signing.VerifySpecs(ctx, t, e.Subject, trust.Verifier, trust.Verify)
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 			}
 		}
 	}
-	out := discoverOutput{policy: v != nil}
+	out := discoverOutput{policy: trust != nil}
 	for _, e := range entries {
 		row := discoverEntry{
 			Subject:      img.Ref(e.Subject),
@@ -141,13 +141,12 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 		if !e.Created.IsZero() {
 			row.Created = e.Created.UTC().Format(time.RFC3339)
 		}
-		if v != nil {
+		if trust != nil {
 			row.Status = "UNVERIFIED"
 			if st := status[e.Referrer.Digest.String()]; st != nil && st.Verified {
 				row.Status = "VERIFIED"
 			} else if st != nil {
 				row.Reason = st.Reason()
-				cmd.PrintErrf("Unverified spec %s: %s\n", row.Referrer, row.Reason)
 			}
 		}
 		out.rows = append(out.rows, row)

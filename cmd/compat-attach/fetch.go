@@ -49,11 +49,11 @@ reason, and when none verifies fetch fails.`,
 
 func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
-	img, err := opts.target.image(ctx, opts.image, v)
+	img, err := opts.target.image(ctx, opts.image, trust)
 	if err != nil {
 		return err
 	}
@@ -77,6 +77,8 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	}
 	if ss.Verified {
 		cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(ss.Referrer), ss.Signer)
+	} else {
+		cmd.PrintErrln(unverifiedNote)
 	}
 	return writeSpec(cmd.OutOrStdout(), opts.output.format, ss.Spec)
 }

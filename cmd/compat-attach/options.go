@@ -17,7 +17,6 @@ import (
 	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/oci"
-	"github.com/compatkit/compatkit/pkg/signing"
 )
 
 // targetOptions selects where IMAGE lives: a registry (the default) or an OCI image layout.
@@ -69,13 +68,13 @@ func (o *targetOptions) open(ctx context.Context, image string) (*oci.Target, er
 	return oci.Open(ctx, image, o.options())
 }
 
-// image opens IMAGE and reads its index tree (decide.Open) under the trust policy v (nil: none).
-func (o *targetOptions) image(ctx context.Context, image string, v *signing.Verifier) (*decide.Image, error) {
+// image opens IMAGE and reads its index tree (decide.Open) under the trust policy (nil: none).
+func (o *targetOptions) image(ctx context.Context, image string, trust *decide.Trust) (*decide.Image, error) {
 	t, err := o.open(ctx, image)
 	if err != nil {
 		return nil, err
 	}
-	return decide.Open(ctx, t, v)
+	return decide.Open(ctx, t, trust)
 }
 
 // platformOption is a single --platform os/arch[/variant], parsed once by validate.

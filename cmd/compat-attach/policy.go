@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/compatkit/compatkit/internal/fileutil"
 	"github.com/compatkit/compatkit/pkg/decide"
+	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 )
 
@@ -27,6 +29,10 @@ type policyOptions struct {
 	requireTlog    bool
 	// requireTrusted (check, select, report): a manifest no trusted spec covers is not compatible.
 	requireTrusted bool
+	// sigRepo is where signature bundles are (default $COSIGN_REPOSITORY); maxReferrers bounds
+	// the bundles read per subject.
+	sigRepo      string
+	maxReferrers int
 }
 
 func (o *policyOptions) bind(fs *pflag.FlagSet) {
@@ -38,6 +44,8 @@ func (o *policyOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.issuerRegexp, "certificate-oidc-issuer-regexp", "", "with --certificate-identity[-regexp]: the OIDC issuer, as a Go regexp")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "sigstore trusted_root.json for keyless signatures (default: sigstore's public root through TUF)")
 	fs.BoolVar(&o.requireTlog, "require-tlog", false, "require a Rekor transparency log entry in every signature")
+	fs.StringVar(&o.sigRepo, "signature-repository", os.Getenv("COSIGN_REPOSITORY"), "the repository holding the signature bundles, as cosign's COSIGN_REPOSITORY (default $COSIGN_REPOSITORY; the image's own)")
+	fs.IntVar(&o.maxReferrers, "max-referrers", signing.DefaultMaxReferrers, "under a policy: signature bundles of one subject read at most (a registry can hold any number)")
 }
 
 // bindRequireTrusted binds --require-trusted (for the commands that decide).
@@ -104,6 +112,40 @@ func (o *policyOptions) verifier(ctx context.Context) (*signing.Verifier, error)
 		return nil, withNext(err, "check the policy's keys, identities and trusted root")
 	}
 	return v, nil
+}
+
+// trust compiles the policy with its verification options: nil when no policy was given. A
+// signature repository is reached like IMAGE (target's --plain-http or --oci-layout).
+func (o *policyOptions) trust(ctx context.Context, target *targetOptions) (*decide.Trust, error) {
+	v, err := o.verifier(ctx)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	if o.maxReferrers < 1 {
+		return nil, usagef("--max-referrers %d: must be at least 1", o.maxReferrers)
+	}
+	tr := &decide.Trust{Verifier: v, Verify: signing.VerifyOptions{MaxReferrers: o.maxReferrers}}
+	if tr.Verify.SignatureRepository, err = openSignatureRepository(ctx, o.sigRepo, target); err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// openSignatureRepository opens repo (a registry repository, or with --oci-layout a layout path)
+// for signature bundles; nil when repo is empty.
+func openSignatureRepository(ctx context.Context, repo string, target *targetOptions) (*oci.Target, error) {
+	if repo == "" {
+		return nil, nil
+	}
+	ref := repo
+	if !target.ociLayout && !strings.ContainsAny(repo[strings.LastIndex(repo, "/")+1:], ":@") {
+		ref = repo + ":signatures" // a repository; the reference is never resolved
+	}
+	t, err := oci.Open(ctx, ref, target.options())
+	if err != nil {
+		return nil, withNext(fmt.Errorf("--signature-repository (or COSIGN_REPOSITORY) %q: %w", repo, err), "give a repository such as registry.example/signatures, or unset COSIGN_REPOSITORY")
+	}
+	return t, nil
 }
 
 // absFromCwd makes a flag's relative path survive the policy's own directory resolution.

@@ -104,7 +104,7 @@ error, 2 usage.`,
 
 func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
@@ -133,11 +133,14 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 			}
 		}
 	}
-	src := &report.OCISource{Options: opts.target.options(), PlainHTTPHosts: opts.plainHTTPHosts, Verifier: v}
+	src := &report.OCISource{Options: opts.target.options(), PlainHTTPHosts: opts.plainHTTPHosts, Trust: trust}
 	src.Options.Concurrency = opts.concurrency
 	rep, err := report.Build(ctx, src, images, nodes, ro)
 	if err != nil {
 		return err
+	}
+	if trust == nil && rep.Summary.DistinctSpecs > 0 {
+		cmd.PrintErrln(unverifiedNote)
 	}
 	if err := report.Write(cmd.OutOrStdout(), rep, opts.output.format); err != nil {
 		return err

@@ -120,7 +120,7 @@ type rankedEntry struct {
 
 func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	if err != nil {
 		return err
 	}
-	img, err := opts.target.image(ctx, opts.image, v)
+	img, err := opts.target.image(ctx, opts.image, trust)
 	if err != nil {
 		return err
 	}

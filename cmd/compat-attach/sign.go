@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/decide"
@@ -30,6 +32,8 @@ type signOptions struct {
 	tsaURL        string
 	signingConfig string
 	trustedRoot   string
+	// sigRepo receives the bundles instead of the image's repository (cosign's COSIGN_REPOSITORY).
+	sigRepo string
 }
 
 func (o *signOptions) bind(fs *pflag.FlagSet) {
@@ -41,6 +45,7 @@ func (o *signOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tsaURL, "tsa-url", "", "keyless: timestamp authority URL (default: from the signing config)")
 	fs.StringVar(&o.signingConfig, "signing-config", "", "keyless: sigstore signing_config.json (default: sigstore's public one through TUF)")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "keyless: verify each new signature against this trusted_root.json")
+	fs.StringVar(&o.sigRepo, "signature-repository", os.Getenv("COSIGN_REPOSITORY"), "push the signature bundles to this repository instead of the image's (default $COSIGN_REPOSITORY)")
 }
 
 func (o *signOptions) given() bool { return o.key != "" || o.keyless }
@@ -103,6 +108,7 @@ type signCmdOptions struct {
 	output    outputOption
 	platforms []string
 	specFiles []string
+	referrers []string
 	cue       cueOptions
 	image     string
 }
@@ -110,26 +116,34 @@ type signCmdOptions struct {
 func signCmd() *cobra.Command {
 	var opts signCmdOptions
 	cmd := &cobra.Command{
-		Use:   "sign IMAGE [--platform os/arch[/variant]]... --key FILE | --keyless",
-		Short: "Sign the newest compatibility spec of each subject of an image (sigstore bundle referrer)",
-		Long: `Sign specs attached earlier: for each subject (the manifests of --platform; without --platform, the
-image and every manifest of its index that has a spec), the newest spec is signed with an in-toto v1
-statement (subject: the image digest; predicate: the spec and its referrer's digest, predicateType
+		Use:   "sign IMAGE (--spec FILE | --referrer DIGEST...) [--platform os/arch[/variant]]... --key FILE | --keyless",
+		Short: "Sign compatibility specs attached earlier (sigstore bundle referrers)",
+		Long: `Sign specs attached earlier, each with an in-toto v1 statement (subject: the image digest;
+predicate: the spec and its referrer's digest, predicateType
 https://compatkit.dev/attestations/image-compatibility/v1) in a DSSE envelope, in a sigstore bundle
 v0.3 pushed as a referrer of the image in cosign's layout, so that 'cosign verify-attestation' and
 Kyverno check it too. 'attach --sign' does the same right after attaching.
 
-With --spec FILE (the document given to attach), only a spec equal to what FILE compiles to is
-signed, the newest such referrer of each subject: a spec someone else pushed since is never signed
-by mistake. Without --spec, the newest spec of each subject is signed as found in the registry.`,
-		Example: `  # Sign with a cosign key pair (compat-attach generate-key-pair, or cosign generate-key-pair)
+Say what to sign; a signer never signs "the newest spec", which anyone with push rights can replace:
+  --spec FILE        the document given to attach: for each subject (the manifests of --platform;
+                     without, every subject with a spec), the newest referrer whose spec equals
+                     what FILE compiles to;
+  --referrer DIGEST  that spec referrer (as 'compat-attach discover' lists it), attached to IMAGE
+                     or to one of its manifests; repeatable.
+A spec dated in the future (beyond a few minutes of clock skew) is refused: it would stay the
+newest. With --signature-repository (or COSIGN_REPOSITORY), the bundles are pushed there instead of
+beside the image, as cosign does.`,
+		Example: `  # Sign what you attached, with a cosign key pair (compat-attach generate-key-pair, or cosign's)
   COSIGN_PASSWORD=... compat-attach sign --plain-http localhost:5000/hello:1.0 --key cosign.key --spec compat.cue
 
+  # Sign one referrer listed by discover
+  compat-attach sign --plain-http localhost:5000/hello:1.0 --key cosign.key --referrer sha256:5f1c...
+
   # Keyless in GitHub Actions (permissions: id-token: write), public sigstore
-  compat-attach sign ghcr.io/org/app:1.0 --platform linux/amd64/v3 --keyless
+  compat-attach sign ghcr.io/org/app:1.0 --platform linux/amd64/v3 --spec compat.cue --keyless
 
   # Keyless against a private sigstore
-  compat-attach sign reg/app:1.0 --keyless --identity-token "$TOKEN" --fulcio-url https://fulcio.internal --rekor-url https://rekor.internal`,
+  compat-attach sign reg/app:1.0 --spec compat.cue --keyless --identity-token "$TOKEN" --fulcio-url https://fulcio.internal --rekor-url https://rekor.internal`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.image = args[0]
@@ -139,20 +153,43 @@ by mistake. Without --spec, the newest spec of each subject is signed as found i
 			if !opts.sign.given() {
 				return usagef("say how to sign: --key FILE or --keyless")
 			}
-			if len(opts.specFiles) > 0 {
+			switch {
+			case len(opts.specFiles) > 0 && len(opts.referrers) > 0:
+				return usagef("give --spec or --referrer, not both")
+			case len(opts.specFiles) > 0:
 				return oneDocument(opts.specFiles)
+			case len(opts.referrers) > 0:
+				if len(opts.platforms) > 0 {
+					return usagef("--referrer names its subject already: drop --platform")
+				}
+				for _, r := range opts.referrers {
+					if _, err := digest.Parse(r); err != nil {
+						return usagef("--referrer %q is not a digest (sha256:<64 hex>): %v", r, err)
+					}
+				}
+				return nil
 			}
-			return nil
+			return usageNext(fmt.Errorf("say what to sign: --spec FILE (the document you attached) or --referrer DIGEST: the newest spec is whatever someone pushed last"),
+				fmt.Sprintf("compat-attach sign %s --spec compat.cue %s", opts.image, signFlags(&opts.sign)))
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runSign(cmd, &opts) },
 	}
 	opts.target.bind(cmd.Flags())
 	opts.sign.bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
-	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "sign the spec of this platform's manifest (os/arch[/variant]); repeatable")
-	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "sign only specs equal to what this document compiles to (.cue, .yaml, .json); repeat for the .cue files of one package")
+	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "with --spec: sign the spec of this platform's manifest (os/arch[/variant]); repeatable")
+	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "sign the specs equal to what this document compiles to (.cue, .yaml, .json); repeat for the .cue files of one package")
+	cmd.Flags().StringArrayVar(&opts.referrers, "referrer", nil, "sign this spec referrer (sha256:...), as discover lists it; repeatable")
 	opts.cue.bind(cmd.Flags())
 	return cmd
+}
+
+// signFlags renders the signing flags for a "Next:" hint.
+func signFlags(o *signOptions) string {
+	if o.keyless {
+		return "--keyless"
+	}
+	return "--key " + o.key
 }
 
 // signResult is what sign (and attach --sign) prints per signature.
@@ -166,33 +203,68 @@ type signResult struct {
 	Existing bool `json:"existing,omitempty"`
 }
 
+// signTarget is a spec referrer to sign and its subject.
+type signTarget struct {
+	subject  ocispec.Descriptor
+	platform string
+	ref      ocispec.Descriptor
+	s        *spec.Spec
+}
+
 func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	ctx := cmd.Context()
 	img, err := opts.target.image(ctx, opts.image, nil)
 	if err != nil {
 		return err
 	}
-	t := img.Reader().Target()
-	type job struct {
-		subject  ocispec.Descriptor
-		platform string
+	// Find every spec before signing anything.
+	var targets []signTarget
+	if len(opts.referrers) > 0 {
+		targets, err = referrerTargets(ctx, img, opts.referrers)
+	} else {
+		targets, err = specFileTargets(ctx, img, opts)
 	}
-	var jobs []job
+	if err != nil {
+		return err
+	}
+	signer, err := opts.sign.signer(ctx)
+	if err != nil {
+		return err
+	}
+	sigRepo, err := openSignatureRepository(ctx, opts.sign.sigRepo, &opts.target)
+	if err != nil {
+		return err
+	}
+	var results signOutput
+	for _, tg := range targets {
+		res, err := signSpec(ctx, img, tg.subject, tg.platform, tg.ref, tg.s, signer, sigRepo)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
+}
+
+// specFileTargets finds, for each subject, the newest referrer whose spec equals the document's.
+func specFileTargets(ctx context.Context, img *decide.Image, opts *signCmdOptions) ([]signTarget, error) {
+	t := img.Reader().Target()
+	var jobs []signTarget
 	if len(opts.platforms) > 0 {
 		if !img.Tree.IsIndex() {
-			return usagef("%s is a single manifest: --platform needs an index", opts.image)
+			return nil, usagef("%s is a single manifest: --platform needs an index", opts.image)
 		}
 		for _, p := range opts.platforms {
 			e, err := img.Named(p)
 			if err != nil {
-				return withNext(fmt.Errorf("%s: %w", opts.image, err), "name a platform the index lists")
+				return nil, withNext(fmt.Errorf("%s: %w", opts.image, err), "name a platform the index lists")
 			}
-			jobs = append(jobs, job{e.Descriptor, p})
+			jobs = append(jobs, signTarget{subject: e.Descriptor, platform: p})
 		}
 	} else {
 		entries, err := t.DiscoverTree(ctx, img.Tree)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		seen := map[string]bool{}
 		for _, e := range entries {
@@ -202,73 +274,87 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 				if e.Subject.Platform != nil {
 					p = oci.FormatPlatform(e.Subject.Platform)
 				}
-				jobs = append(jobs, job{e.Subject, p})
+				jobs = append(jobs, signTarget{subject: e.Subject, platform: p})
 			}
 		}
 		if len(jobs) == 0 {
-			return withNext(fmt.Errorf("%w: nothing to sign in %s", oci.ErrNoSpec, opts.image), "attach a spec first: `compat-attach attach %s --spec FILE --sign ...`", opts.target.ref(opts.image))
+			return nil, withNext(fmt.Errorf("%w: nothing to sign in %s", oci.ErrNoSpec, opts.image), "attach a spec first: `compat-attach attach %s --spec FILE --sign ...`", opts.target.ref(opts.image))
 		}
 	}
-	// Find every spec before signing anything.
-	type target struct {
-		job
-		ref ocispec.Descriptor
-		s   *spec.Spec
+	want, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
+	if err != nil {
+		return nil, withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
 	}
-	var targets []target
-	var want *author.Result
-	if len(opts.specFiles) > 0 {
-		if want, err = author.Compile(ctx, opts.specFiles, opts.cue.options()); err != nil {
-			return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
-		}
-	} else {
-		cmd.PrintErrln("note: signing the newest spec of each subject as found in the registry; --spec FILE signs only the spec you wrote")
-	}
-	for _, j := range jobs {
-		if want == nil {
-			s, ref, err := t.NewestSpec(ctx, j.subject)
-			if err != nil {
-				return withNext(err, "attach a spec first with `compat-attach attach`")
-			}
-			targets = append(targets, target{j, ref, s})
-			continue
-		}
+	for i := range jobs {
+		j := &jobs[i]
 		platform := j.platform
 		if j.subject.Platform == nil {
 			platform = "" // the index itself: the document's top-level spec
 		}
 		expected, err := want.For(platform)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		ref, s, err := decide.FindAttached(ctx, t, j.subject, expected)
-		if err != nil {
-			return withNext(err, "attach it first with `compat-attach attach ... --spec FILE`, or check that --spec names the document you attached")
+		if j.ref, j.s, err = decide.FindAttached(ctx, t, j.subject, expected); err != nil {
+			return nil, withNext(err, "attach it first with `compat-attach attach ... --spec FILE`, or check that --spec names the document you attached")
 		}
-		targets = append(targets, target{j, ref, s})
 	}
-	signer, err := opts.sign.signer(ctx)
-	if err != nil {
-		return err
-	}
-	var results signOutput
-	for _, tg := range targets {
-		res, err := signSpec(ctx, img, tg.subject, tg.platform, tg.ref, tg.s, signer)
-		if err != nil {
-			return err
-		}
-		results = append(results, res)
-	}
-	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
+	return jobs, nil
 }
 
-// signSpec signs one spec referrer and returns what to print.
-func signSpec(ctx context.Context, img *decide.Image, subject ocispec.Descriptor, platform string, ref ocispec.Descriptor, s *spec.Spec, signer *signing.Signer) (signResult, error) {
-	sig, err := signing.Sign(ctx, img.Reader().Target(), subject, ref, s, signer, signing.SignOptions{})
+// referrerTargets resolves each --referrer digest to a spec referrer of a subject of the image.
+func referrerTargets(ctx context.Context, img *decide.Image, digests []string) ([]signTarget, error) {
+	t := img.Reader().Target()
+	subjects := map[digest.Digest]ocispec.Descriptor{img.Tree.Root.Digest: img.Tree.Root}
+	for _, d := range img.Tree.Indexes {
+		subjects[d.Digest] = d
+	}
+	for _, e := range img.Tree.Manifests {
+		subjects[e.Descriptor.Digest] = e.Descriptor
+	}
+	var out []signTarget
+	for _, r := range digests {
+		d := digest.Digest(r)
+		desc, err := t.Store().Resolve(ctx, r)
+		if err != nil {
+			return nil, withNext(fmt.Errorf("--referrer %s: %w", r, err), "list the spec referrers with `compat-attach discover %s`", img.Name)
+		}
+		if desc.Digest != d {
+			return nil, fmt.Errorf("--referrer %s resolved to %s", r, desc.Digest)
+		}
+		desc.ArtifactType = spec.ArtifactType
+		s, m, err := t.FetchSpec(ctx, desc)
+		if err != nil {
+			return nil, fmt.Errorf("--referrer %s: %w", r, err)
+		}
+		if m.Subject == nil {
+			return nil, fmt.Errorf("--referrer %s has no subject: it describes no image", r)
+		}
+		sub, ok := subjects[m.Subject.Digest]
+		if !ok {
+			return nil, fmt.Errorf("--referrer %s describes %s, which is not %s nor one of its manifests", r, m.Subject.Digest, img.Ref(img.Tree.Root))
+		}
+		p := ""
+		if sub.Platform != nil {
+			p = oci.FormatPlatform(sub.Platform)
+		}
+		out = append(out, signTarget{subject: sub, platform: p, ref: desc, s: s})
+	}
+	return out, nil
+}
+
+// signSpec signs one spec referrer (its bundle pushed to sigRepo when not nil) and returns what to
+// print.
+func signSpec(ctx context.Context, img *decide.Image, subject ocispec.Descriptor, platform string, ref ocispec.Descriptor, s *spec.Spec, signer *signing.Signer, sigRepo *oci.Target) (signResult, error) {
+	sig, err := signing.Sign(ctx, img.Reader().Target(), subject, ref, s, signer, signing.SignOptions{SignatureRepository: sigRepo})
 	if err != nil {
 		return signResult{}, err // signing.Sign names the spec referrer
 	}
-	return signResult{Subject: img.Ref(subject), Platform: platform, Spec: img.Ref(ref), Bundle: img.Ref(sig.Bundle), Signer: signer.Identity, Existing: sig.Existing}, nil
+	bundle := img.Ref(sig.Bundle)
+	if sigRepo != nil {
+		bundle = sigRepo.Name() + "@" + sig.Bundle.Digest.String()
+	}
+	return signResult{Subject: img.Ref(subject), Platform: platform, Spec: img.Ref(ref), Bundle: bundle, Signer: signer.Identity, Existing: sig.Existing}, nil
 }
 
 // signOutput is the model sign prints.

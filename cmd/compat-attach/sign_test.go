@@ -95,10 +95,18 @@ func TestSignVerify(t *testing.T) {
 				t.Fatalf("fetch under another key: %d %s", code, errs)
 			}
 
-			// sign signs the newest spec of the platform afterwards.
-			out, errs, code = runCLI(t, with("sign", st.image, "--platform", "linux/amd64/v3", "--key", prefix+".key")...)
+			// sign needs to be told what to sign: never "the newest spec", which anyone can push.
+			if _, errs, code := runCLI(t, with("sign", st.image, "--platform", "linux/amd64/v3", "--key", prefix+".key")...); code != exitUsage || !strings.Contains(errs, "--referrer") {
+				t.Fatalf("sign without --spec or --referrer: %d %s", code, errs)
+			}
+			// The relaxed spec, by the referrer discover lists.
+			out, _, _ = runCLI(t, with("discover", st.image, "--platform", "linux/amd64/v3", "-o", "json")...)
+			found = nil
+			json.Unmarshal([]byte(out), &found)
+			relaxedRef := found[0].Referrer[strings.LastIndex(found[0].Referrer, "@")+1:]
+			out, errs, code = runCLI(t, with("sign", st.image, "--referrer", relaxedRef, "--key", prefix+".key")...)
 			if code != 0 || !strings.Contains(out, "Signed ") {
-				t.Fatalf("sign: %d %s%s", code, out, errs)
+				t.Fatalf("sign --referrer: %d %s%s", code, out, errs)
 			}
 			out, errs, code = runCLI(t, with("fetch", st.image, "--platform", "linux/amd64/v3", "--key", prefix+".pub")...)
 			if code != 0 || !strings.Contains(out, "SSE42") {

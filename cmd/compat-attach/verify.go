@@ -33,8 +33,16 @@ unsigned; no trusted signature (wrong key, wrong identity, untrusted CA); certif
 signing time; statement subject is another image (replay); predicate names another referrer (swap);
 spec content differs from the signed one (tampered).
 
-A spec is VERIFIED when a sigstore bundle attached to the same image verifies under the policy and
-its in-toto statement names exactly this image digest, this spec referrer digest and this spec.
+A spec is VERIFIED when a sigstore bundle attached to the same image (or kept in
+--signature-repository, as cosign's COSIGN_REPOSITORY) verifies under the policy and its in-toto
+statement (v1, or cosign's default v0.1) names exactly this image digest, this spec referrer digest
+and this spec. Bundles are checked first and only the specs they name are fetched, so any number
+of unsigned specs costs their listing alone; --max-referrers bounds the bundles read per subject.
+Verified specs are listed first, newest first by the creation time inside their (signed) referrer
+manifest, never by the listing's unsigned annotation.
+
+Exit codes: 0 when every spec checked verifies; 1 when any does not (each is listed with why), or
+on an error.
 
 The policy file (--policy) is YAML; relative paths are relative to it:
 
@@ -91,11 +99,11 @@ type verifyOutput []verifiedEntry
 
 func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	ctx := cmd.Context()
-	v, err := opts.policy.verifier(ctx)
+	trust, err := opts.policy.trust(ctx, &opts.target)
 	if err != nil {
 		return err
 	}
-	img, err := opts.target.image(ctx, opts.image, v)
+	img, err := opts.target.image(ctx, opts.image, trust)
 	if err != nil {
 		return err
 	}
@@ -124,7 +132,7 @@ func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	var rows verifyOutput
 	verified := 0
 	for _, sub := range subjects {
-		res, err := signing.VerifySpecs(ctx, img.Reader().Target(), sub, v, signing.VerifyOptions{})
+		res, err := signing.VerifySpecs(ctx, img.Reader().Target(), sub, trust.Verifier, trust.Verify)
 		if err != nil {
 			return err
 		}
@@ -141,8 +149,12 @@ func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	if len(rows) == 0 && opts.output.format == "text" {
 		fmt.Fprintf(cmd.OutOrStdout(), "No compatibility spec is attached to %s\n", opts.image)
 	}
-	if verified == 0 {
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no spec of %s verifies under the policy (%s)\nNext: sign the spec with `compat-attach sign %s --key FILE` or check the policy's keys and identities", opts.image, v, opts.target.ref(opts.image))}
+	if failed := len(rows) - verified; failed > 0 || verified == 0 {
+		what := fmt.Sprintf("%d of the %d specs of %s do not verify", failed, len(rows), opts.image)
+		if verified == 0 {
+			what = fmt.Sprintf("no spec of %s verifies", opts.image)
+		}
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: %s under the policy (%s)\nNext: sign the specs you wrote with `compat-attach sign %s --spec FILE --key FILE`, or check the policy's keys and identities", what, trust.Verifier, opts.target.ref(opts.image))}
 	}
 	return nil
 }

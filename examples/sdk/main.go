@@ -33,7 +33,7 @@ func main() {
 	check(err)
 	target, err := oci.Open(ctx, flag.Arg(0), oci.Options{PlainHTTP: *plainHTTP})
 	check(err)
-	img, err := decide.Open(ctx, target, verifier)
+	img, err := decide.Open(ctx, target, &decide.Trust{Verifier: verifier})
 	check(err)
 	d, err := img.Decide(ctx, decide.NewHost("node "+nodes[0].Name, nodes[0].Features, nil), decide.Options{RequireTrusted: true})
 	check(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/compatkit/compatkit/pkg/match"
 	"github.com/compatkit/compatkit/pkg/oci"
-	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -39,8 +38,8 @@ type progOrErr struct {
 
 // Open resolves the reference t was opened with (one request on a registry) and reads the index
 // tree below it (one request per index; oci.Tree). Specs are read later, only those a decision
-// needs. v is the trust policy (nil: none); it decides which spec of a subject counts (Reader).
-func Open(ctx context.Context, t *oci.Target, v *signing.Verifier) (*Image, error) {
+// needs. trust is the trust policy (nil: none); it decides which spec of a subject counts (Reader).
+func Open(ctx context.Context, t *oci.Target, trust *Trust) (*Image, error) {
 	root, err := t.Resolve(ctx)
 	if err != nil {
 		return nil, err
@@ -49,7 +48,7 @@ func Open(ctx context.Context, t *oci.Target, v *signing.Verifier) (*Image, erro
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Name: t.Name(), Tree: tr, reader: NewReader(t, v), progs: map[*spec.Spec]progOrErr{}}
+	img := &Image{Name: t.Name(), Tree: tr, reader: NewReader(t, trust), progs: map[*spec.Spec]progOrErr{}}
 	if tr.IsIndex() {
 		if img.index, err = t.FetchIndex(ctx, root); err != nil { // cached by Tree
 			return nil, err

@@ -73,7 +73,11 @@ func Inherit(ctx context.Context, img *Image, res *author.Result, jobs []Attachm
 			if err != nil {
 				return nil, nil, fmt.Errorf("base image: %w", err)
 			}
-			if b, err = Open(ctx, t, opts.Verifier); err != nil {
+			var trust *Trust
+			if opts.Verifier != nil {
+				trust = &Trust{Verifier: opts.Verifier}
+			}
+			if b, err = Open(ctx, t, trust); err != nil {
 				return nil, nil, fmt.Errorf("base image: %w", err)
 			}
 			bases[ref] = b

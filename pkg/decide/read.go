@@ -81,11 +81,22 @@ func (s *SubjectSpec) Reason() string {
 	return s.Err.Error()
 }
 
+// Trust says which specs count: those a trust policy verifies. A nil *Trust means no policy: the
+// newest spec of each subject counts, as NFD reads it.
+type Trust struct {
+	// Verifier is the compiled trust policy (signing.Policy.Compile).
+	Verifier *signing.Verifier
+	// Verify tunes verification: where the signature bundles are (cosign's COSIGN_REPOSITORY) and
+	// how many of a subject's bundles are read.
+	Verify signing.VerifyOptions
+}
+
 // Reader reads the specs of subjects in one repository or layout, under an optional trust
 // policy, each subject at most once. It is safe for concurrent use.
 type Reader struct {
 	target   *oci.Target
 	verifier *signing.Verifier
+	vopts    signing.VerifyOptions
 
 	mu    sync.Mutex
 	cache map[digest.Digest]*readOnce
@@ -97,11 +108,15 @@ type readOnce struct {
 	s    *SubjectSpec
 }
 
-// NewReader returns a Reader of t's specs. With a nil verifier the newest spec of a subject counts
-// (what NFD evaluates); with one, the newest spec that a trusted signature covers
+// NewReader returns a Reader of t's specs. Without trust the newest spec of a subject counts (what
+// NFD evaluates); with a policy, the newest spec that a trusted signature covers
 // (signing.VerifySpecs), and those that do not verify are listed in SubjectSpec.Passed.
-func NewReader(t *oci.Target, v *signing.Verifier) *Reader {
-	return &Reader{target: t, verifier: v, cache: map[digest.Digest]*readOnce{}}
+func NewReader(t *oci.Target, trust *Trust) *Reader {
+	r := &Reader{target: t, cache: map[digest.Digest]*readOnce{}}
+	if trust != nil && trust.Verifier != nil {
+		r.verifier, r.vopts = trust.Verifier, trust.Verify
+	}
+	return r
 }
 
 // Target returns the repository or layout the Reader reads.
@@ -175,7 +190,7 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 		}
 		return out
 	}
-	res, err := signing.VerifySpecs(ctx, r.target, subject, r.verifier, signing.VerifyOptions{})
+	res, err := signing.VerifySpecs(ctx, r.target, subject, r.verifier, r.vopts)
 	if err != nil {
 		out.State, out.Err = SpecUnreadable, err
 		return out

@@ -8,7 +8,6 @@ import (
 
 	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
-	"github.com/compatkit/compatkit/pkg/signing"
 )
 
 // OCISource opens images from registries (or OCI layouts) with pkg/oci and pkg/decide. It keeps
@@ -19,8 +18,8 @@ type OCISource struct {
 	// PlainHTTPHosts lists registry hosts ("localhost:5000") reached over plain HTTP while the
 	// others use HTTPS (Options.PlainHTTP makes every registry plain HTTP).
 	PlainHTTPHosts []string
-	// Verifier is the trust policy: only specs it verifies count (nil: none).
-	Verifier *signing.Verifier
+	// Trust is the trust policy: only specs it verifies count (nil: none).
+	Trust *decide.Trust
 
 	mu     sync.Mutex
 	images map[string]*decide.Image
@@ -61,7 +60,7 @@ func (s *OCISource) Open(ctx context.Context, ref string) (*decide.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	img, err := decide.Open(ctx, t, s.Verifier)
+	img, err := decide.Open(ctx, t, s.Trust)
 	if err != nil {
 		return nil, err
 	}
