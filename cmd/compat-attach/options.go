@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -200,7 +200,7 @@ func (o *hostOptions) loadNode(ctx context.Context, cmd *cobra.Command) (host.No
 	if o.nodes != "" {
 		nodes, err = host.ReadNodes(o.nodes)
 	} else {
-		out, kerr := exec.CommandContext(ctx, "kubectl", "get", "node", o.node, "-o", "json").Output()
+		out, kerr := host.RunCommand(ctx, 30*time.Second, "kubectl", "get", "node", o.node, "-o", "json")
 		if kerr != nil {
 			return host.Node{}, withNext(fmt.Errorf("kubectl get node %s: %w", o.node, kerr), "save the nodes with `kubectl get nodes -o json > nodes.json` and pass --nodes nodes.json")
 		}

@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -32,11 +31,11 @@ func CompatkitSources() []Source {
 }
 
 // platformSource reports the host platform and C library.
-type platformSource struct{}
+type platformSource struct{ sys System }
 
 func (platformSource) Name() string { return "compatkit" }
 
-func (platformSource) Discover(ctx context.Context) (*Features, error) {
+func (ps platformSource) Discover(ctx context.Context) (*Features, error) {
 	f := nfdv1alpha1.NewFeatures()
 	// containerd's detection gives the arm variant (from /proc/cpuinfo); amd64's level is computed
 	// from the cpu source's flags once every source has run (Discoverer.Discover).
@@ -45,7 +44,7 @@ func (platformSource) Discover(ctx context.Context) (*Features, error) {
 		p.Variant = platforms.DefaultSpec().Variant
 	}
 	SetPlatform(f, p)
-	if name, version := detectLibc(ctx); name != "" {
+	if name, version := detectLibc(ctx, ps.sys); name != "" {
 		el := map[string]string{"name": name}
 		versionElements(el, "version", version)
 		f.Attributes["compatkit.libc"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
@@ -57,14 +56,14 @@ var glibcVersion = regexp.MustCompile(`(?m)(?:GLIBC|GNU libc)[^0-9\n]*([0-9]+\.[
 
 // detectLibc finds the C library: glibc through `getconf GNU_LIBC_VERSION` (or `ldd --version`),
 // musl through its loader in /lib.
-func detectLibc(ctx context.Context) (name, version string) {
-	if out, err := exec.CommandContext(ctx, "getconf", "GNU_LIBC_VERSION").Output(); err == nil {
+func detectLibc(ctx context.Context, sys System) (name, version string) {
+	if out, err := sys.run(ctx, "getconf", "GNU_LIBC_VERSION"); err == nil {
 		// "glibc 2.36"
 		if f := strings.Fields(string(out)); len(f) == 2 && f[0] == "glibc" {
 			return "glibc", f[1]
 		}
 	}
-	if out, err := exec.CommandContext(ctx, "ldd", "--version").CombinedOutput(); err == nil || len(out) > 0 {
+	if out, err := sys.run(ctx, "ldd", "--version"); err == nil || len(out) > 0 {
 		if m := glibcVersion.FindSubmatch(out); m != nil {
 			return "glibc", string(m[1])
 		}

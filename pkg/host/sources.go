@@ -2,10 +2,12 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
@@ -28,16 +30,61 @@ type System struct {
 	LookPath func(name string) (string, error)
 }
 
+// commandWaitDelay is how long a command's output is waited for once the command exited (or was
+// killed): a child that leaves a process holding its stdout open cannot stall discovery.
+const commandWaitDelay = time.Second
+
+// maxCommandOutput is the most output kept from a command, in bytes.
+const maxCommandOutput = 1 << 20
+
 func (s System) run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	if s.Run != nil {
 		return s.Run(ctx, name, args...)
 	}
+	return RunCommand(ctx, commandTimeout, name, args...)
+}
+
+// RunCommand runs name (found in PATH) with args and returns its combined output, at most
+// maxCommandOutput bytes of it: killed after timeout, and waited for at most a second more for its
+// output, even when a process it started keeps stdout open (exec.Cmd.WaitDelay).
+func RunCommand(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, error) {
 	if _, err := exec.LookPath(name); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, name, args...)
+	out := &cappedBuffer{max: maxCommandOutput}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = commandWaitDelay
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("%s: no answer within %v", name, timeout)
+	}
+	return out.Bytes(), err
+}
+
+// cappedBuffer keeps the first max bytes written to it and drops the rest.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// Bytes returns what was kept.
+func (b *cappedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf...)
 }
 
 func (s System) readFile(path string) ([]byte, error) {
