@@ -200,9 +200,9 @@ func (o *hostOptions) loadNode(ctx context.Context, cmd *cobra.Command) (host.No
 	if o.nodes != "" {
 		nodes, err = host.ReadNodes(o.nodes)
 	} else {
-		out, kerr := host.RunCommand(ctx, 30*time.Second, "kubectl", "get", "node", o.node, "-o", "json")
+		out, errOut, kerr := host.RunCommand(ctx, 30*time.Second, "kubectl", "get", "node", o.node, "-o", "json")
 		if kerr != nil {
-			return host.Node{}, withNext(fmt.Errorf("kubectl get node %s: %w", o.node, kerr), "save the nodes with `kubectl get nodes -o json > nodes.json` and pass --nodes nodes.json")
+			return host.Node{}, withNext(fmt.Errorf("kubectl get node %s: %w: %s", o.node, kerr, strings.TrimSpace(string(errOut))), "save the nodes with `kubectl get nodes -o json > nodes.json` and pass --nodes nodes.json")
 		}
 		nodes, err = host.ParseNodes(out, "kubectl get node "+o.node)
 	}

@@ -41,27 +41,28 @@ func (s System) run(ctx context.Context, name string, args ...string) ([]byte, e
 	if s.Run != nil {
 		return s.Run(ctx, name, args...)
 	}
-	return RunCommand(ctx, commandTimeout, name, args...)
+	stdout, stderr, err := RunCommand(ctx, commandTimeout, name, args...)
+	return append(stdout, stderr...), err
 }
 
-// RunCommand runs name (found in PATH) with args and returns its combined output, at most
-// maxCommandOutput bytes of it: killed after timeout, and waited for at most a second more for its
-// output, even when a process it started keeps stdout open (exec.Cmd.WaitDelay).
-func RunCommand(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, error) {
+// RunCommand runs name (found in PATH) with args and returns its standard output and error, at
+// most maxCommandOutput bytes of each: killed after timeout, and waited for at most a second more
+// for its output, even when a process it started keeps stdout open (exec.Cmd.WaitDelay).
+func RunCommand(ctx context.Context, timeout time.Duration, name string, args ...string) (stdout, stderr []byte, err error) {
 	if _, err := exec.LookPath(name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	out := &cappedBuffer{max: maxCommandOutput}
-	cmd.Stdout, cmd.Stderr = out, out
+	out, errOut := &cappedBuffer{max: maxCommandOutput}, &cappedBuffer{max: maxCommandOutput}
+	cmd.Stdout, cmd.Stderr = out, errOut
 	cmd.WaitDelay = commandWaitDelay
-	err := cmd.Run()
+	err = cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		err = fmt.Errorf("%s: no answer within %v", name, timeout)
 	}
-	return out.Bytes(), err
+	return out.Bytes(), errOut.Bytes(), err
 }
 
 // cappedBuffer keeps the first max bytes written to it and drops the rest.

@@ -148,7 +148,7 @@ func TestNFDLocalFile(t *testing.T) {
 // ends, does not hold discovery: the timeout and the wait delay bound it.
 func TestRunCommandBounded(t *testing.T) {
 	start := time.Now()
-	out, err := RunCommand(context.Background(), 5*time.Second, "sh", "-c", "sleep 30 & echo started")
+	out, _, err := RunCommand(context.Background(), 5*time.Second, "sh", "-c", "sleep 30 & echo started")
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("a child holding stdout open kept RunCommand %v", d)
 	}
@@ -156,11 +156,11 @@ func TestRunCommandBounded(t *testing.T) {
 		t.Fatalf("output %q, err %v", out, err)
 	}
 	start = time.Now()
-	_, err = RunCommand(context.Background(), 500*time.Millisecond, "sleep", "30")
+	_, _, err = RunCommand(context.Background(), 500*time.Millisecond, "sleep", "30")
 	if d := time.Since(start); d > 3*time.Second || err == nil || !strings.Contains(err.Error(), "no answer within") {
 		t.Fatalf("a command that never ends: %v after %v", err, d)
 	}
-	out, _ = RunCommand(context.Background(), 5*time.Second, "sh", "-c", "head -c 3000000 /dev/zero")
+	out, _, _ = RunCommand(context.Background(), 5*time.Second, "sh", "-c", "head -c 3000000 /dev/zero")
 	if len(out) != maxCommandOutput {
 		t.Fatalf("output of %d bytes kept, want the first %d", len(out), maxCommandOutput)
 	}
