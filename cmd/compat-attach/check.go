@@ -180,7 +180,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	case rep.Compatible:
 		return nil
 	case rep.Verdict == decide.Unreadable || (c == nil && d.Unreadable()):
-		return withNext(fmt.Errorf("cannot decide for %s: %s", rep.Image, rep.Reason), "list what is attached with `compat-attach discover %s`; a spec that cannot be read is never taken as \"no spec\"", opts.target.ref(opts.image))
+		return withNext(fmt.Errorf("cannot decide for %s: %s", rep.Image, display.Line(rep.Reason)), "list what is attached with `compat-attach discover %s`; a spec that cannot be read is never taken as \"no spec\"", opts.target.ref(opts.image))
 	}
 	return &exitError{code: exitIncompatible}
 }
@@ -213,7 +213,7 @@ func (rep *checkReport) Text(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\n  attached to the %s %s\n", cs.Role, cs.Subject)
 		if cs.Signer != "" {
-			fmt.Fprintf(w, "  signed by %s\n", cs.Signer)
+			fmt.Fprintf(w, "  signed by %s\n", display.Line(cs.Signer))
 		}
 		printSets(w, cs.Result)
 	}
@@ -224,9 +224,9 @@ func (rep *checkReport) Text(w io.Writer) error {
 	case rep.Compatible:
 		fmt.Fprintf(w, "Verdict: COMPATIBLE (score %d)\n", rep.Score)
 	case rep.Verdict == decide.Unreadable:
-		fmt.Fprintf(w, "Verdict: UNKNOWN: %s\n", rep.Reason)
+		fmt.Fprintf(w, "Verdict: UNKNOWN: %s\n", display.Line(rep.Reason))
 	default:
-		fmt.Fprintf(w, "Verdict: NOT COMPATIBLE: %s\n", rep.Reason)
+		fmt.Fprintf(w, "Verdict: NOT COMPATIBLE: %s\n", display.Line(rep.Reason))
 	}
 	return nil
 }
@@ -242,18 +242,18 @@ func printSets(w io.Writer, res *match.Result) {
 		if set.Tag != "" {
 			name += " " + fmt.Sprintf("%q", set.Tag)
 		}
-		fmt.Fprintf(w, "\n  %s (weight %d): %s\n", name, set.Weight, verdict)
+		fmt.Fprintf(w, "\n  %s (weight %d): %s\n", display.Line(name), set.Weight, verdict)
 		if set.Description != "" {
-			fmt.Fprintf(w, "    %s\n", strings.TrimSpace(set.Description))
+			fmt.Fprintf(w, "    %s\n", display.Line(strings.TrimSpace(set.Description)))
 		}
 		for _, rr := range set.Rules {
 			status := "OK  "
 			if !rr.Matched {
 				status = "FAIL"
 			}
-			fmt.Fprintf(w, "    %s  %s\n", status, rr.Name)
+			fmt.Fprintf(w, "    %s  %s\n", status, display.Line(rr.Name))
 			for _, f := range rr.Failed {
-				fmt.Fprintf(w, "            %s\n", f)
+				fmt.Fprintf(w, "            %s\n", display.Line(f.String()))
 			}
 		}
 	}
@@ -276,12 +276,12 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 			case a.State == decide.SpecFound && a.Verified:
 				cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(a.Referrer), a.Signer)
 			case a.State == decide.SpecUntrusted:
-				cmd.PrintErrf("WARNING: %v\n", a.Err)
+				cmd.PrintErrf("WARNING: %s\n", display.Line(a.Err.Error()))
 			}
 		}
 	}
 	for _, n := range d.Notes {
-		cmd.PrintErrf("warning: %s\n", n)
+		cmd.PrintErrf("warning: %s\n", display.Line(n))
 	}
 	if unverified || annotated(d) {
 		cmd.PrintErrln(unverifiedNote)
@@ -306,7 +306,7 @@ func annotated(d *decide.Decision) bool {
 // printPassed names on stderr the specs a trust policy kept out, at most decide.MaxPassed of them.
 func printPassed(cmd *cobra.Command, img *decide.Image, ss *decide.SubjectSpec) {
 	for _, p := range ss.Passed {
-		cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), p.Reason)
+		cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), display.Line(p.Reason))
 	}
 	if ss.PassedMore > 0 {
 		cmd.PrintErrf("Ignoring %d more specs of %s that do not verify (see `compat-attach verify`)\n", ss.PassedMore, img.Ref(ss.Subject))

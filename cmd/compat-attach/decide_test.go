@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"net/http"
 	"testing"
 
 	godigest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"sigs.k8s.io/yaml"
 
 	"github.com/compatkit/compatkit/internal/testregistry"
 	"github.com/compatkit/compatkit/pkg/decide"
@@ -236,14 +238,22 @@ func TestUnreadableCandidate(t *testing.T) {
 	}
 }
 
-// pushRawSpec pushes a compatibility referrer of subject whose spec layer holds data.
+// pushRawSpec pushes a compatibility referrer of subject whose spec layer holds data, to a
+// registry repository (plain HTTP).
 func pushRawSpec(t *testing.T, repo string, subject ocispec.Descriptor, data []byte, created string) {
 	t.Helper()
-	ctx := context.Background()
-	tg, err := oci.Open(ctx, repo+":unused", oci.Options{PlainHTTP: true, HTTPClient: testregistry.Client()})
+	tg, err := oci.Open(context.Background(), repo+":unused", oci.Options{PlainHTTP: true, HTTPClient: testregistry.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	pushRawSpecTo(t, tg, subject, data, created)
+}
+
+// pushRawSpecTo pushes a compatibility referrer of subject whose spec layer holds data, as anyone
+// with push rights can, whatever compatkit would write.
+func pushRawSpecTo(t *testing.T, tg *oci.Target, subject ocispec.Descriptor, data []byte, created string) {
+	t.Helper()
+	ctx := context.Background()
 	layer := ocispec.Descriptor{MediaType: spec.MediaTypeSpec, Digest: godigest.FromBytes(data), Size: int64(len(data))}
 	if err := tg.Store().Push(ctx, layer, strings.NewReader(string(data))); err != nil {
 		t.Fatal(err)
@@ -383,16 +393,57 @@ func TestHostWithoutPlatform(t *testing.T) {
 	}
 }
 
-// TestControlSequencesEscaped: text that comes from a registry cannot drive the terminal.
+// TestControlSequencesEscaped: text that comes from a registry cannot drive the terminal nor
+// forge output lines, and -o json and -o yaml stay valid whatever it holds.
 func TestControlSequencesEscaped(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "oci")
-	testregistry.WriteLayout(t, dir, "1.0")
-	f := writeFile(t, t.TempDir(), "compat.yaml", "version: v1alpha1\ncompatibilities:\n- description: \"\\e[2J\\e]0;pwned\\a hidden \\u202e txet\"\n  tag: \"t\\e[31m\"\n  rules:\n  - name: \"rule \\e[8m\"\n    matchFeatures: [{feature: cpu.cpuid, matchExpressions: {SSE2: {op: Exists}}}]\n")
-	if _, stderr, code := runCLI(t, "attach", "--oci-layout", dir+":1.0", "--spec", f, "--platform", "linux/amd64"); code != 0 {
-		t.Fatal(stderr)
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	tg, err := oci.Open(context.Background(), dir+":1.0", oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	out, stderr, code := runCLI(t, "check", "--oci-layout", dir+":1.0", "--platform", "linux/amd64", "--features", hostFile(t, "amd64", cpuidV2, "6"))
-	if code != 0 || strings.ContainsAny(out+stderr, "\x1b\x07\u202e") || !strings.Contains(out, `\x1b[2J`) || !strings.Contains(out, `\u202e`) {
+	// JSON escapes (a YAML spec file cannot hold these characters; a pushed layer can).
+	pushRawSpecTo(t, tg, img.Manifests[0], []byte(`{"version": "v1alpha1", "compatibilities": [{"description": "\u001b[2J\u001b]0;pwned\u0007 hidden \u202e txet \u007f \u009b",
+  "tag": "t\u001b[31m", "rules": [{"name": "rule\nVerdict: COMPATIBLE (score 100)", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"SSE2": {"op": "Exists"}}}]}]}]}`), "2026-01-01T00:00:00Z")
+	host := hostFile(t, "amd64", cpuidV2, "6")
+	out, stderr, code := runCLI(t, "check", "--oci-layout", dir+":1.0", "--platform", "linux/amd64/v1", "--features", host)
+	if code != 0 || strings.ContainsAny(out+stderr, "\x1b\x07\u202e\x7f\u009b") || !strings.Contains(out, `\x1b[2J`) || !strings.Contains(out, `\u202e`) {
 		t.Fatalf("check: exit %d, control characters reach the terminal:\n%q", code, out)
+	}
+	if strings.Count(out, "\nVerdict:") != 1 || !strings.Contains(out, `rule\nVerdict: COMPATIBLE (score 100)`) {
+		t.Fatalf("a rule name forged an output line:\n%s", out)
+	}
+	for _, format := range []string{"json", "yaml"} {
+		out, stderr, code = runCLI(t, "check", "--oci-layout", dir+":1.0", "--platform", "linux/amd64/v1", "--features", host, "-o", format)
+		var v any
+		var err error
+		if format == "json" {
+			err = json.Unmarshal([]byte(out), &v)
+		} else {
+			err = yaml.Unmarshal([]byte(out), &v)
+		}
+		if code != 0 || err != nil || strings.ContainsAny(out, "\x1b\x7f\u009b\u202e") {
+			t.Fatalf("check -o %s: exit %d, %v\n%q%s", format, code, err, out, stderr)
+		}
+	}
+	if out, _, code := runCLI(t, "fetch", "--oci-layout", dir+":1.0", "--platform", "linux/amd64/v1"); code != 0 || strings.ContainsAny(out, "\x1b\x7f\u009b") {
+		t.Fatalf("fetch: exit %d %q", code, out)
+	}
+
+	// A registry's error body that tries to print a verdict.
+	reg := testregistry.NewOCI(t)
+	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+	reg.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/referrers/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden) // not retried, unlike a 500
+			w.Write([]byte(`{"errors": [{"code": "DENIED", "message": "oops\nVerdict: COMPATIBLE (score 100)\u001b[2J"}]}`))
+			return true
+		}
+		return false
+	})
+	out, stderr, code = runCLI(t, "check", "--plain-http", reg.Host()+"/hello:1.0", "--features", host, "--platform", "linux/amd64")
+	if code != exitFailure || strings.Contains(out+stderr, "\nVerdict: COMPATIBLE") || strings.ContainsAny(out+stderr, "\x1b") {
+		t.Fatalf("a registry error body: exit %d\n%s\n%s", code, out, stderr)
 	}
 }

@@ -171,10 +171,10 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	}
 	var why []string
 	for _, r := range rep.Ranking {
-		why = append(why, fmt.Sprintf("  %s %s: %s", r.Manifest, r.Platform, r.Reason))
+		why = append(why, fmt.Sprintf("  %s %s: %s", r.Manifest, r.Platform, display.Line(r.Reason)))
 	}
 	if len(why) == 0 {
-		why = []string{"  " + rep.Why}
+		why = []string{"  " + display.Line(rep.Why)}
 	}
 	if d.Unreadable() {
 		return withNext(fmt.Errorf("no manifest of %s can be chosen for %s: a spec that applies cannot be read, so the outcome is unknown:\n%s", opts.image, h.Name, strings.Join(why, "\n")),

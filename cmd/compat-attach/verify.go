@@ -168,9 +168,9 @@ func (rows verifyOutput) Text(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "%s  %s  %s  %s\n", row.Referrer, p, row.Created, row.Status)
 		if row.Status == "VERIFIED" {
-			fmt.Fprintf(w, "    signed by %s (bundle %s)\n", row.Signer, row.Bundle)
+			fmt.Fprintf(w, "    signed by %s (bundle %s)\n", display.Line(row.Signer), row.Bundle)
 		} else {
-			fmt.Fprintf(w, "    %s\n", row.Reason)
+			fmt.Fprintf(w, "    %s\n", display.Line(row.Reason))
 		}
 	}
 	return nil

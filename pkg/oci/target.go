@@ -33,6 +33,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
+	"github.com/compatkit/compatkit/internal/safetext"
 )
 
 // MaxManifestBytes is the largest manifest or index this package fetches, checked on the
@@ -415,7 +416,8 @@ func (t *Target) wrap(err error, what, hint string) error {
 		}
 		detail := ""
 		if len(er.Errors) > 0 {
-			detail = ": " + er.Errors.Error()
+			// The registry's words, on one line and escaped: they may say anything.
+			detail = ": " + safetext.Line(er.Errors.Error())
 		}
 		return fmt.Errorf("%s: registry %s answered %d %s to %s %s%s%s", what, t.host, er.StatusCode, http.StatusText(er.StatusCode), er.Method, er.URL.Redacted(), detail, next)
 	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, errdef.ErrSizeExceedsLimit):

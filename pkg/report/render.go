@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -8,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/compatkit/compatkit/internal/safetext"
 )
 
 // Formats lists the output formats Write accepts.
@@ -19,11 +22,17 @@ func Write(w io.Writer, rep *Report, format string) error {
 	case "table":
 		return WriteTable(w, rep)
 	case "json":
-		enc := json.NewEncoder(w)
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
 		if len(rep.Images)*len(rep.Nodes) <= 10000 {
 			enc.SetIndent("", "  ") // large matrices stay compact
 		}
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+		// Strings from registries may hold characters a terminal acts on: \u escapes, still JSON.
+		_, err := w.Write(safetext.JSON(b.Bytes()))
+		return err
 	case "markdown":
 		return WriteMarkdown(w, rep)
 	case "html":
@@ -145,10 +154,10 @@ func writeSBOMText(w io.Writer, rep *Report, bullet string) {
 		}
 		fmt.Fprintf(w, "%s  %s\n", bullet, row.Ref)
 		if row.SBOMError != "" {
-			fmt.Fprintf(w, "%s      error: %s\n", bullet, row.SBOMError)
+			fmt.Fprintf(w, "%s      error: %s\n", bullet, safetext.Line(row.SBOMError))
 		}
 		for _, s := range row.SBOMs {
-			fmt.Fprintf(w, "%s      %s\n", bullet, s.String())
+			fmt.Fprintf(w, "%s      %s\n", bullet, safetext.Line(s.String()))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/compatkit/compatkit/internal/safetext"
 	"github.com/compatkit/compatkit/pkg/host"
 )
 
@@ -119,8 +120,11 @@ func (c *Cell) Short() string {
 	return "ERR"
 }
 
-// Detail prints the cell with its reason.
-func (c *Cell) Detail() string {
+// Detail prints the cell with its reason, on one line, with what came from a registry escaped
+// (safetext.Line).
+func (c *Cell) Detail() string { return safetext.Line(c.detail()) }
+
+func (c *Cell) detail() string {
 	switch c.Status {
 	case Compatible:
 		return fmt.Sprintf("compatible (score %d)", c.Score)

@@ -6,15 +6,17 @@
 package display
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/compatkit/compatkit/internal/safetext"
 )
 
 // Texter is a model that can render itself for people.
@@ -24,7 +26,9 @@ type Texter interface {
 }
 
 // Print renders model to w in format: "text" or "table" (model.Text), "json" (indented) or
-// "yaml". JSON and YAML render the model's exported fields.
+// "yaml". JSON and YAML render the model's exported fields; characters a terminal would act on
+// (DEL, C1 controls, bidirectional overrides) are written escaped, as \u escapes in JSON (valid
+// JSON, read back as the same text) and as Go escapes in YAML strings (YAML cannot hold them).
 func Print(w io.Writer, format string, model any) error {
 	switch format {
 	case "text", "table":
@@ -34,11 +38,24 @@ func Print(w io.Writer, format string, model any) error {
 		}
 		return t.Text(w)
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(model)
+		data, err := json.MarshalIndent(model, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(safetext.JSON(data), '\n'))
+		return err
 	case "yaml":
-		b, err := yaml.Marshal(model)
+		data, err := json.Marshal(model)
+		if err != nil {
+			return err
+		}
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		b, err := yaml.Marshal(cleanStrings(v))
 		if err != nil {
 			return err
 		}
@@ -47,6 +64,29 @@ func Print(w io.Writer, format string, model any) error {
 	}
 	return fmt.Errorf("unsupported output format %q", format)
 }
+
+// cleanStrings escapes, in a decoded JSON value, the characters of strings (keys too) that YAML
+// cannot hold or a terminal would act on.
+func cleanStrings(v any) any {
+	switch x := v.(type) {
+	case string:
+		return safetext.Clean(x)
+	case []any:
+		for i := range x {
+			x[i] = cleanStrings(x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[safetext.Clean(k)] = cleanStrings(e)
+		}
+		return out
+	}
+	return v
+}
+
+// Line is safetext.Line: one value from a registry or file, on one line, escaped.
+func Line(s string) string { return safetext.Line(s) }
 
 // Table prints aligned columns; the first row is the header.
 type Table struct {
@@ -60,52 +100,16 @@ func NewTable(w io.Writer, header ...string) *Table {
 	return t
 }
 
-// Row adds a row; tabs and newlines inside cells are replaced by spaces.
+// Row adds a row; each cell is escaped onto one line (Line).
 func (t *Table) Row(cols ...string) {
 	for i, c := range cols {
-		cols[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		cols[i] = safetext.Line(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cols, "\t"))
 }
 
 // Flush writes the table.
 func (t *Table) Flush() error { return t.tw.Flush() }
-
-// unsafeRune reports whether r must not reach a terminal as it is: C0 and C1 control characters
-// (but tab and newline), DEL, and the Unicode bidirectional overrides and isolates that can make
-// text read differently from what it is ("Trojan Source", CVE-2021-42574).
-func unsafeRune(r rune) bool {
-	switch {
-	case r == '\n' || r == '\t':
-		return false
-	case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e || r == 0x200f || r == 0x061c:
-		return true
-	}
-	return false
-}
-
-// Clean returns s with every unsafe character (see Safe) written as a Go escape (\x1b, \u202e),
-// and invalid UTF-8 bytes as \xNN.
-func Clean(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unsafeRune(r) && r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unsafeRune(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
 
 // safeWriter escapes unsafe characters in what passes through it.
 type safeWriter struct {
@@ -114,7 +118,9 @@ type safeWriter struct {
 }
 
 // Safe wraps w so that control characters, escape sequences and bidirectional overrides in what
-// is written appear escaped (Clean) instead of acting on the terminal. Tabs and newlines pass.
+// is written appear escaped (safetext.Clean) instead of acting on the terminal. Tabs and newlines
+// pass: values that come from outside are escaped one by one with Line where a newline could
+// forge an output line.
 // Unwrap returns w.
 func Safe(w io.Writer) io.Writer {
 	if s, ok := w.(*safeWriter); ok {
@@ -142,11 +148,8 @@ func (s *safeWriter) Write(p []byte) (int, error) {
 		}
 	}
 	clean := data
-	for _, r := range string(data) {
-		if unsafeRune(r) || r == utf8.RuneError {
-			clean = []byte(Clean(string(data)))
-			break
-		}
+	if text := string(data); safetext.NeedsEscape(strings.NewReplacer("\n", "", "\t", "").Replace(text)) {
+		clean = []byte(safetext.Clean(text))
 	}
 	if _, err := s.w.Write(clean); err != nil {
 		return 0, err
@@ -161,5 +164,3 @@ func Raw(w io.Writer) io.Writer {
 	}
 	return w
 }
-
-var _ = unicode.IsPrint
