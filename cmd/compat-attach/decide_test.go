@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"net/http"
 	"testing"
 
 	godigest "github.com/opencontainers/go-digest"
