@@ -56,7 +56,8 @@ if [ "$arch" = amd64 ]; then
 	verdict select --features examples/profiles/x86-64-v2-no-avx2.json
 	verdict check --platform linux/amd64/v3 --key "$keys.pub"
 	verdict check --platform linux/amd64/v3 --features examples/profiles/x86-64-v2-no-avx2.json
-	verdict check --platform linux/amd64
+	verdict check --features examples/profiles/x86-64-v2-no-avx2.json
+	verdict check --platform linux/amd64/v1
 else
 	verdict check --platform "linux/$arch" --key "$keys.pub"
 fi

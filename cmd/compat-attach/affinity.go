@@ -133,6 +133,11 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 			}
 			pa := match.NodeAffinity(specs...)
 			pa.Require(match.PlatformRequirements(oci.FormatPlatform(e.Descriptor.Platform))...)
+			if v := e.Descriptor.Platform.Variant; v != "" && v != "v1" && !(e.Descriptor.Platform.Architecture == "arm64" && v == "v8") {
+				// No Kubernetes label says the variant (NFD v0.19 labels cpu-cpuid.X86_64_V2..V4).
+				pa.Omitted = append(pa.Omitted, match.Omission{Set: "platform", Rule: oci.FormatPlatform(e.Descriptor.Platform),
+					What: "variant " + v, Why: "no node label says the platform variant (the x86-64 level or the arm version): a node that cannot run this entry may be selected"})
+			}
 			parts = append(parts, pa)
 		}
 		a = match.Union(parts...)

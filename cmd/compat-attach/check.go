@@ -179,7 +179,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	switch {
 	case rep.Compatible:
 		return nil
-	case rep.Verdict == decide.Unreadable || (c == nil && d.Unreadable()):
+	case rep.Verdict == decide.Unreadable || d.Unreadable():
 		return withNext(fmt.Errorf("cannot decide for %s: %s", rep.Image, display.Line(rep.Reason)), "list what is attached with `compat-attach discover %s`; a spec that cannot be read is never taken as \"no spec\"", opts.target.ref(opts.image))
 	}
 	return &exitError{code: exitIncompatible}
@@ -282,6 +282,16 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 	}
 	for _, n := range d.Notes {
 		cmd.PrintErrf("warning: %s\n", display.Line(n))
+	}
+	if d.Selected != nil {
+		for _, c := range d.Candidates {
+			if c.Verdict == decide.Unreadable {
+				cmd.PrintErrf("warning: %s (%s) was passed over: %s\n", img.Ref(c.Manifest), c.Platform, display.Line(c.Reason))
+			}
+		}
+	}
+	if annotated(d) {
+		cmd.PrintErrln("note: specs read from the index's annotations (compat-attach annotate), which a newer attach does not update: --verify-annotations compares them with the referrers, --no-annotations ignores them")
 	}
 	if unverified || annotated(d) {
 		cmd.PrintErrln(unverifiedNote)

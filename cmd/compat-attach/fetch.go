@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +70,11 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	printPassed(cmd, img, ss)
 	switch ss.State {
 	case decide.SpecNone:
-		return withNext(fmt.Errorf("%w: %s has no referrer of artifactType %s", oci.ErrNoSpec, img.Ref(subject), spec.ArtifactType), "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
+		err := fmt.Errorf("%w: %s has no referrer of artifactType %s", oci.ErrNoSpec, img.Ref(subject), spec.ArtifactType)
+		if opts.platform.raw == "" && img.Tree.IsIndex() {
+			return withNext(err, "specs are often attached per platform: add --platform (%s), or list them with `compat-attach discover %s`", strings.Join(img.Platforms(), ", "), opts.target.ref(opts.image))
+		}
+		return withNext(err, "list what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
 	case decide.SpecUntrusted:
 		return withNext(ss.Err, "see why with `compat-attach verify %s`", opts.target.ref(opts.image))
 	case decide.SpecUnreadable:

@@ -182,7 +182,11 @@ func (o *hostOptions) load(ctx context.Context, cmd *cobra.Command, platform *oc
 		if err != nil {
 			return decide.Host{}, withNext(err, "save a host's features with `compat-attach features > FILE` or `nfd export features`")
 		}
-		return decide.NewHost(o.features, f, platform), nil
+		name := o.features
+		if name == "-" {
+			name = "standard input"
+		}
+		return decide.NewHost(name, f, platform), nil
 	}
 	f, warnings, err := host.New().Discover(ctx)
 	for _, w := range warnings {
@@ -222,10 +226,24 @@ func (o *hostOptions) loadNode(ctx context.Context, cmd *cobra.Command) (host.No
 		}
 		return n, nil
 	}
-	return host.Node{}, fmt.Errorf("node %q is not in %s", o.node, o.nodes)
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	if len(names) > 10 {
+		names = append(names[:10], fmt.Sprintf("and %d more", len(nodes)-10))
+	}
+	where := o.nodes
+	if where == "" {
+		where = "kubectl's answer"
+	}
+	return host.Node{}, fmt.Errorf("node %q is not in %s (it has %s)", o.node, where, strings.Join(names, ", "))
 }
 
 // hostPlatformError explains decide.ErrNoHostPlatform with what to do.
 func hostPlatformError(err error, h decide.Host) error {
+	if strings.HasPrefix(h.Name, "node ") {
+		return withNext(err, "%s has no kubernetes.io/arch (or beta.kubernetes.io/arch) label: pass --platform os/arch (e.g. linux/amd64)", h.Name)
+	}
 	return withNext(err, "the features of %s do not say its platform: pass --platform os/arch (e.g. linux/amd64), or add the compatkit.platform attribute {os, arch} to the file (`compat-attach features` writes it; `nfd export features` does not)", h.Name)
 }

@@ -110,11 +110,11 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	}
 	images, err := report.ReadImages(opts.images)
 	if err != nil {
-		return withNext(err, "give one image reference per line, or the output of `kubectl get pods -A -o json`")
+		return withNext(fmt.Errorf("--images: %w", err), "give one image reference per line, or the output of `kubectl get pods -A -o json`")
 	}
 	nodes, err := report.ReadNodes(opts.nodes...)
 	if err != nil {
-		return withNext(err, "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
+		return withNext(fmt.Errorf("--nodes: %w", err), "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
 	}
 	ro := report.Options{Concurrency: opts.concurrency, SBOMs: opts.sboms, Platform: opts.platform.p,
 		RequireTrusted: opts.policy.requireTrusted, IgnoreAnnotations: opts.noAnnotations}
@@ -147,8 +147,25 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	}
 	t := rep.Summary.Totals
 	if t.Error > 0 && t.Compatible+t.Incompatible+t.NoSpec == 0 {
-		// Nothing could be evaluated: a wrong registry flag or an unreachable registry, not a report.
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no image could be read (%d error cells): check the references and --plain-http / --oci-layout", t.Error)}
+		// Nothing could be evaluated: not a report. Say why from the first error.
+		unread := 0
+		for _, row := range rep.Images {
+			if row.Error != "" {
+				unread++
+			}
+		}
+		if unread == len(rep.Images) {
+			return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no image could be read (first: %s): check the references and --plain-http / --oci-layout", display.Line(rep.Images[0].Error))}
+		}
+		first := ""
+		for _, row := range rep.Cells {
+			for _, c := range row {
+				if c.Status == report.Error && first == "" {
+					first = c.Error
+				}
+			}
+		}
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no cell could be decided (%d error cells; first: %s)", t.Error, display.Line(first))}
 	}
 	if rep.Summary.Baseline && rep.Summary.BrokenImages > 0 {
 		return &exitError{code: exitIncompatible}

@@ -4,7 +4,10 @@
 // (exit 3).
 //
 //	kubectl get node worker-3 -o json > node.json
-//	go run ./examples/sdk registry.example/app:1.0 node.json policy.yaml
+//	go run ./examples/sdk [-plain-http] registry.example/app:1.0 node.json policy.yaml
+//
+// node.json holds one node (a Node, a NodeFeature or a feature file); the first is used. Flags come
+// before the arguments.
 //
 // The decision is pkg/decide's, the one `compat-attach check`, `select` and `report` make.
 package main
@@ -23,7 +26,7 @@ import (
 
 func main() {
 	plainHTTP := flag.Bool("plain-http", false, "talk HTTP to the registry")
-	flag.Parse()
+	usage(flag.Parse, 3, "sdk [-plain-http] IMAGE NODE.json POLICY.yaml")
 	ctx := context.Background()
 	nodes, err := host.ReadNodes(flag.Arg(1)) // a Node, NodeFeature or feature file
 	check(err)
@@ -42,6 +45,14 @@ func main() {
 		os.Exit(3)
 	}
 	fmt.Printf("COMPATIBLE: %s (%s, score %d)\n", img.Ref(d.Selected.Manifest), d.Selected.Platform, d.Selected.Score)
+}
+
+// usage parses the flags and exits 2 unless n arguments follow.
+func usage(parse func(), n int, line string) {
+	if parse(); flag.NArg() != n {
+		fmt.Fprintln(os.Stderr, "usage:", line)
+		os.Exit(2)
+	}
 }
 
 func check(err error) {

@@ -33,6 +33,7 @@ func (img *Image) Named(platform string) (oci.IndexEntry, error) {
 	}
 	w := platforms.Normalize(want)
 	wildcard := -1
+	var exact []oci.IndexEntry
 	for i, e := range img.Tree.Manifests {
 		p := e.Descriptor.Platform
 		if e.Attestation() || p == nil {
@@ -42,21 +43,26 @@ func (img *Image) Named(platform string) (oci.IndexEntry, error) {
 		if n.OS != w.OS || n.Architecture != w.Architecture {
 			continue
 		}
-		if n.Variant == w.Variant {
-			return e, nil
+		if n.Variant == w.Variant && (len(exact) == 0 || exact[0].Descriptor.Digest != e.Descriptor.Digest) {
+			exact = append(exact, e)
 		}
 		if want.Variant == "" && wildcard < 0 {
 			wildcard = i
 		}
 	}
-	if wildcard >= 0 {
+	switch {
+	case len(exact) == 1:
+		return exact[0], nil
+	case len(exact) > 1:
+		var ds []string
+		for _, e := range exact {
+			ds = append(ds, img.Ref(e.Descriptor))
+		}
+		return oci.IndexEntry{}, fmt.Errorf("%w: %s names %d entries of the index: %s; name one by digest", ErrAmbiguousPlatform, platform, len(exact), strings.Join(ds, ", "))
+	case wildcard >= 0:
 		return img.Tree.Manifests[wildcard], nil
 	}
-	have := img.Platforms()
-	if len(have) == 0 {
-		return oci.IndexEntry{}, fmt.Errorf("%w %s: the index lists no platforms", oci.ErrNoPlatform, platform)
-	}
-	return oci.IndexEntry{}, fmt.Errorf("%w %s: the index has %s", oci.ErrNoPlatform, platform, strings.Join(have, ", "))
+	return oci.IndexEntry{}, fmt.Errorf("%w %s: %s", oci.ErrNoPlatform, platform, img.describePlatforms())
 }
 
 // Attachment is one spec to attach: the subject that gets it and the platform it was compiled for.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
@@ -29,8 +30,12 @@ type Host struct {
 
 // NewHost returns the Host whose features are f, named name, with the platform the features
 // give (host.Platform). When they give none, fallback's os and architecture stand in (on amd64,
-// its variant caps the x86-64 level the cpuid flags show); without a fallback the platform stays
-// unknown. The host's platform is never guessed from the machine compatkit runs on.
+// its variant caps the x86-64 level the cpuid flags show): the host's features are then a copy of
+// f with the compatkit.platform attribute set (and its local.feature form, so that specs see it),
+// and on amd64 the cpuid flags NFD does not label inferred from those it does
+// (host.InferUnlabelledCPUID), as for a Node read with its kubernetes.io/arch label. Without a
+// fallback the platform stays unknown. The host's platform is never guessed from the machine
+// compatkit runs on.
 func NewHost(name string, f *host.Features, fallback *ocispec.Platform) Host {
 	h := Host{Name: name, Features: f}
 	if p, err := host.Platform(f); err == nil {
@@ -40,14 +45,32 @@ func NewHost(name string, f *host.Features, fallback *ocispec.Platform) Host {
 	if fallback == nil || fallback.Architecture == "" {
 		return h
 	}
-	view := nfdv1alpha1.NewFeatures()
+	var c *host.Features
 	if f != nil {
-		view.Flags = f.Flags
+		c = f.DeepCopy()
+	} else {
+		c = nfdv1alpha1.NewFeatures()
 	}
-	host.SetPlatform(view, *fallback)
-	if p, err := host.Platform(view); err == nil {
-		h.Platform = p
+	fb := *fallback
+	fb.Variant = "" // set below: the flags say the level
+	host.SetPlatform(c, fb)
+	if platforms.Normalize(fb).Architecture == "amd64" {
+		host.InferUnlabelledCPUID(c)
 	}
+	p, err := host.Platform(c)
+	if err != nil {
+		return h
+	}
+	if fallback.Variant != "" {
+		// The given variant caps what the flags show (host.Platform's rule).
+		host.SetPlatform(c, *fallback)
+		if capped, err := host.Platform(c); err == nil {
+			p = capped
+		}
+	}
+	host.SetPlatform(c, p)
+	host.MirrorCompatkit(c)
+	h.Features, h.Platform = c, p
 	return h
 }
 
@@ -184,6 +207,8 @@ type Decision struct {
 	// Notes are remarks that do not change the outcome (index annotations that disagree with the
 	// referrers).
 	Notes []string `json:"notes,omitempty"`
+
+	describe string // the index's platforms, for Why
 }
 
 // Unreadable reports whether some candidate is Unreadable: when nothing is selected, the outcome
@@ -212,7 +237,7 @@ func (d *Decision) Why() string {
 		return ""
 	}
 	if len(d.Candidates) == 0 {
-		return fmt.Sprintf("the index has no manifest for %s (it has %s)", d.Platform, strings.Join(d.Available, ", "))
+		return fmt.Sprintf("the index has no manifest for %s (%s)", d.Platform, d.describe)
 	}
 	var why []string
 	for _, c := range d.Candidates {
@@ -242,20 +267,22 @@ func (img *Image) Decide(ctx context.Context, h Host, opts Options) (*Decision, 
 	var cands []Candidate
 	if !img.Tree.IsIndex() {
 		cands = []Candidate{{Manifest: img.Tree.Root}}
+		if opts.Platform != nil {
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is a single manifest: its platform is in its config, which is not fetched, so the platform asked for is not checked", img.Ref(img.Tree.Root)))
+		}
 	} else {
 		if h.Platform.Architecture == "" {
 			return nil, fmt.Errorf("%w: %s is an image index and the platform of %s is unknown", ErrNoHostPlatform, img.Ref(img.Tree.Root), h.Name)
 		}
-		want := h.Platform
 		if opts.Platform != nil {
 			if err := ValidatePlatform(*opts.Platform); err != nil {
 				return nil, err
 			}
-			want = *opts.Platform
 		}
-		d.Platform = oci.FormatPlatform(&want)
-		d.Available = img.Platforms()
-		cands = img.candidates(h, want, opts.PinPlatform)
+		w := want(h, opts)
+		d.Platform = oci.FormatPlatform(&w)
+		d.Available, d.describe = img.Platforms(), img.describePlatforms()
+		cands = img.candidates(h, w, opts.PinPlatform)
 	}
 	// Read what applies to the candidates the host can run, all at once.
 	var subjects []ocispec.Descriptor
@@ -304,11 +331,22 @@ func (img *Image) Decide(ctx context.Context, h Host, opts Options) (*Decision, 
 	return d, nil
 }
 
+// want is the platform the candidates are chosen for: Options.Platform, else the host's. A
+// platform without a variant, of the host's os and architecture, means "as this host": it gets the
+// host's variant (linux/amd64 on an x86-64-v3 host is linux/amd64/v3); give the variant to ask for
+// less (linux/amd64/v1).
 func want(h Host, opts Options) ocispec.Platform {
-	if opts.Platform != nil {
-		return *opts.Platform
+	if opts.Platform == nil {
+		return h.Platform
 	}
-	return h.Platform
+	p := *opts.Platform
+	if p.Variant == "" {
+		n, hn := platforms.Normalize(p), platforms.Normalize(h.Platform)
+		if n.OS == hn.OS && n.Architecture == hn.Architecture {
+			p.Variant = h.Platform.Variant
+		}
+	}
+	return p
 }
 
 // candidates lists the index's manifests a host of platform want may get, and those of want's os
@@ -327,10 +365,10 @@ func (img *Image) candidates(h Host, want ocispec.Platform, pin bool) []Candidat
 		}
 		c := Candidate{Manifest: e.Descriptor, Platform: oci.FormatPlatform(p), Position: e.Position, platform: p}
 		switch {
-		case !runs:
-			c.Verdict, c.Reason = Incompatible, platformMismatch(want, p, h.Features)
 		case !hm.runs(p):
 			c.Verdict, c.Reason = Incompatible, platformMismatch(h.Platform, p, h.Features)
+		case !runs:
+			c.Verdict, c.Reason = Incompatible, fmt.Sprintf("platform %s is not one a %s host runs (the platform asked for)", c.Platform, oci.FormatPlatform(&want))
 		}
 		out = append(out, c)
 	}
@@ -460,8 +498,9 @@ func noTrustedReason(c *Candidate) string {
 }
 
 // rank orders candidates best first: those that run with a spec by score (highest first), then
-// those that run without one, then the incompatible ones, then the unreadable ones; within each
-// class, the platform closest to want first (containerd's order), then index order.
+// those that run without one, then the unreadable ones (their outcome is unknown), then the
+// incompatible ones; within each class, the platform closest to want first (containerd's order),
+// then index order.
 func rank(cands []Candidate, want ocispec.Platform) {
 	wm := newPlatformMatcher(want)
 	class := func(c *Candidate) int {
@@ -470,8 +509,8 @@ func rank(cands []Candidate, want ocispec.Platform) {
 			return 0
 		case NoSpec:
 			return 1
-		case Incompatible:
-			return 2
+		case Unreadable:
+			return 2 // nothing is known: before what is known not to run
 		}
 		return 3
 	}

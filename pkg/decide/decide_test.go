@@ -130,7 +130,8 @@ func TestPlatformIsARequirement(t *testing.T) {
 		{"--platform linux/amd64/v2 on a v4 host: the best a v2 host runs", machine("amd64", "6", v4Flags...), decide.Options{Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64", Variant: "v2"}}, "linux/amd64", 0},
 		{"--platform linux/amd64/v3 on a v2 host: v3 does not run, v1 does", machine("amd64", "6", v2Flags...), decide.Options{Platform: &amd64v3}, "linux/amd64", 0},
 		{"pinned linux/amd64/v3 on a v2 host: not compatible", machine("amd64", "6", v2Flags...), decide.Options{Platform: &amd64v3, PinPlatform: true}, "none", 0},
-		{"pinned linux/amd64 on a v3 host: the v1 build", machine("amd64", "6", v3Flags...), decide.Options{Platform: &amd64v1, PinPlatform: true}, "linux/amd64", 0},
+		{"pinned linux/amd64 on a v3 host: as this host, the v3 build", machine("amd64", "6", v3Flags...), decide.Options{Platform: &amd64v1, PinPlatform: true}, "linux/amd64/v3", 0},
+		{"pinned linux/amd64/v1 on a v3 host: the v1 build", machine("amd64", "6", v3Flags...), decide.Options{Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64", Variant: "v1"}, PinPlatform: true}, "linux/amd64", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := l.decide(decide.NewHost("test", tc.f, nil), tc.opts)
@@ -154,7 +155,7 @@ func TestPlatformIsARequirement(t *testing.T) {
 	}
 	// Nothing for the architecture at all.
 	d = only.decide(decide.NewHost("arm", machine("arm64", "6"), nil), decide.Options{})
-	if d.Selected != nil || len(d.Candidates) != 0 || !strings.Contains(d.Why(), "no manifest for linux/arm64/v8 (it has linux/amd64/v3)") {
+	if d.Selected != nil || len(d.Candidates) != 0 || !strings.Contains(d.Why(), "no manifest for linux/arm64/v8 (the index has linux/amd64/v3)") {
 		t.Fatalf("arm64 host on an amd64 index: %s", d.Why())
 	}
 }
@@ -345,5 +346,32 @@ func TestNamed(t *testing.T) {
 	// A variant asked for is never dropped.
 	if _, err := image(amd).Named("linux/amd64/v3"); !errors.Is(err, oci.ErrNoPlatform) {
 		t.Errorf("linux/amd64/v3 against amd64 only: %v", err)
+	}
+}
+
+// TestFallbackPlatformFromLabels: a Node without kubernetes.io/arch, given --platform linux/amd64,
+// is read as a Node with the label: the flags NFD does not label are inferred, the level comes
+// from the labelled ones, and specs see compatkit.platform.
+func TestFallbackPlatformFromLabels(t *testing.T) {
+	labels := map[string]string{}
+	for _, f := range []string{"AVX", "AVX2", "FMA3", "MOVBE", "OSXSAVE", "LAHF", "X87"} {
+		labels[host.NFDLabelPrefix+"cpu-cpuid."+f] = "true"
+	}
+	f := host.FeaturesFromLabels(labels)
+	h := decide.NewHost("node noarch", f, &amd64v1)
+	if got := oci.FormatPlatform(&h.Platform); got != "linux/amd64/v3" {
+		t.Fatalf("platform %s, want linux/amd64/v3", got)
+	}
+	if _, ok := f.Attributes[host.PlatformFeature]; ok {
+		t.Fatalf("NewHost modified the features it was given")
+	}
+	l := newLayout(t, testregistry.Shape{})
+	archSpec := &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Weight: 70, Rules: []spec.Rule{{Name: "arch",
+		MatchFeatures: []spec.FeatureMatcherTerm{{Feature: spec.LocalFeatureSet, MatchExpressions: map[string]*spec.MatchExpression{
+			"compatkit.platform.arch": {Op: spec.OpIn, Value: []string{"amd64"}}}}}}}}}}
+	l.attach(l.img.Manifests[1], archSpec, t0)
+	d := l.decide(h, decide.Options{Platform: &amd64v1})
+	if selected(d) != "linux/amd64/v3" || d.Selected.Score != 70 {
+		t.Fatalf("selected %s (%s)", selected(d), d.Why())
 	}
 }

@@ -11,4 +11,6 @@ var (
 	// ErrRequireTrustedWithoutPolicy means Options.RequireTrusted was set for an Image opened
 	// without a trust policy.
 	ErrRequireTrustedWithoutPolicy = errors.New("RequireTrusted needs a trust policy (a signing.Verifier)")
+	// ErrAmbiguousPlatform means a platform names several entries of an index (Image.Named).
+	ErrAmbiguousPlatform = errors.New("ambiguous platform")
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -125,6 +126,30 @@ func (img *Image) Platforms() []string {
 		}
 	}
 	return out
+}
+
+// describePlatforms says which platforms the index has, for messages: "the index has linux/amd64,
+// linux/arm64/v8", and how many entries have none (their platform is in their config, which is
+// never fetched).
+func (img *Image) describePlatforms() string {
+	have := img.Platforms()
+	var named []string
+	unnamed := 0
+	for _, p := range have {
+		if p == oci.FormatPlatform(nil) {
+			unnamed++
+			continue
+		}
+		named = append(named, p)
+	}
+	s := "the index lists no image"
+	if len(named) > 0 {
+		s = "the index has " + strings.Join(named, ", ")
+	}
+	if unnamed > 0 {
+		s += fmt.Sprintf("; %d entries have no platform in the index (compatkit does not fetch image configs)", unnamed)
+	}
+	return s
 }
 
 // program compiles s once per Image.

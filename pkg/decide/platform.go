@@ -64,6 +64,26 @@ func ValidatePlatform(p ocispec.Platform) error {
 	if p.OS == "unknown" || p.Architecture == "unknown" {
 		return fmt.Errorf("platform %q names BuildKit's attestation manifests, not an image: give an os/arch such as linux/amd64", oci.FormatPlatform(&p))
 	}
+	n := platforms.Normalize(p)
+	if p.Variant == "" {
+		return nil
+	}
+	switch n.Architecture {
+	case "amd64":
+		if n.Variant != "" && n.Variant != "v2" && n.Variant != "v3" && n.Variant != "v4" {
+			return fmt.Errorf("platform %q: amd64 variants are the x86-64 levels v1, v2, v3 and v4", oci.FormatPlatform(&p))
+		}
+	case "arm64":
+		if !host.ARM64Variant(p.Variant) {
+			return fmt.Errorf("platform %q: arm64 variants are v8, v8.1 .. v8.9, v9, v9.1 .. v9.7", oci.FormatPlatform(&p))
+		}
+	case "arm":
+		switch n.Variant {
+		case "v5", "v6", "v7", "v8":
+		default:
+			return fmt.Errorf("platform %q: arm variants are v5, v6, v7 and v8", oci.FormatPlatform(&p))
+		}
+	}
 	return nil
 }
 

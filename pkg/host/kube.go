@@ -115,7 +115,9 @@ func parseKubeNode(raw []byte, source string) (Node, error) {
 	switch obj.Kind {
 	case "Node":
 		f := FeaturesFromLabels(obj.Metadata.Labels)
-		return Node{Name: obj.Metadata.Name, Features: f, FromLabels: true, Inferred: InferUnlabelledCPUID(f)}, nil
+		inferred := InferUnlabelledCPUID(f)
+		MirrorCompatkit(f)
+		return Node{Name: obj.Metadata.Name, Features: f, FromLabels: true, Inferred: inferred}, nil
 	case "NodeFeature":
 		if len(obj.Spec.Features) == 0 {
 			return Node{}, fmt.Errorf("%s: %w: NodeFeature %s has no spec.features", source, ErrFeatureFile, obj.Metadata.Name)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 )
@@ -101,6 +102,13 @@ func Platform(f *Features) (ocispec.Platform, error) {
 	if os == "" {
 		os = "linux"
 	}
+	// uname's and distributions' names (x86_64, aarch64, Linux) are GOOS/GOARCH names here, as
+	// containerd normalises them.
+	n := platforms.Normalize(ocispec.Platform{OS: strings.ToLower(os), Architecture: arch, Variant: variant})
+	if a := strings.ToLower(arch); variant == "" && (a == "armhf" || a == "armel") {
+		variant = n.Variant // the Debian names say the variant
+	}
+	os, arch, variant = n.OS, n.Architecture, strings.ToLower(variant)
 	p := ocispec.Platform{OS: os, Architecture: arch}
 	switch arch {
 	case "amd64":
@@ -111,7 +119,7 @@ func Platform(f *Features) (ocispec.Platform, error) {
 		p.Variant = "v" + strconv.Itoa(level)
 	case "arm64":
 		p.Variant = "v8"
-		if arm64Variant(variant) {
+		if ARM64Variant(variant) {
 			p.Variant = variant
 		}
 	case "arm":
@@ -126,9 +134,9 @@ func Platform(f *Features) (ocispec.Platform, error) {
 	return p, nil
 }
 
-// arm64Variant reports whether v is an arm64 variant containerd's platform matching knows: v8,
+// ARM64Variant reports whether v is an arm64 variant containerd's platform matching knows: v8,
 // v8.0 .. v8.9, v9, v9.0 .. v9.7.
-func arm64Variant(v string) bool {
+func ARM64Variant(v string) bool {
 	major, minor, hasMinor := strings.Cut(strings.TrimPrefix(v, "v"), ".")
 	if !strings.HasPrefix(v, "v") {
 		return false

@@ -77,6 +77,9 @@ func TestPlatform(t *testing.T) {
 		{"arm without variant is v5", map[string]string{"os": "linux", "arch": "arm"}, nil, "linux/arm/v5"},
 		{"arm v7", map[string]string{"os": "linux", "arch": "arm", "variant": "v7"}, nil, "linux/arm/v7"},
 		{"s390x", map[string]string{"os": "linux", "arch": "s390x"}, nil, "linux/s390x"},
+		{"uname's names", map[string]string{"os": "Linux", "arch": "x86_64"}, v4Flags, "linux/amd64/v4"},
+		{"aarch64", map[string]string{"os": "linux", "arch": "aarch64"}, nil, "linux/arm64/v8"},
+		{"armhf is v7", map[string]string{"os": "linux", "arch": "armhf"}, nil, "linux/arm/v7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Platform(featuresOf(tc.platform, tc.flags...))
@@ -116,5 +119,19 @@ func TestLabelPlatform(t *testing.T) {
 	f := FeaturesFromLabels(map[string]string{LabelBetaArch: "amd64", NFDLabelPrefix + "cpu-cpuid.AVX2": "true"})
 	if p, err := Platform(f); err != nil || !strings.HasPrefix(p.OS+"/"+p.Architecture, "linux/amd64") {
 		t.Fatalf("beta labels: %v %v", p, err)
+	}
+}
+
+// Nodes read from labels publish compatkit's own features in both forms, as discovery and feature
+// files do: compiled specs test them as local.feature elements.
+func TestNodeLabelsMirrorCompatkit(t *testing.T) {
+	nodes, err := ParseNodes([]byte(`{"kind": "Node", "metadata": {"name": "n", "labels": {"kubernetes.io/arch": "arm64",
+  "feature.node.kubernetes.io/compatkit-nvidia.driver.major": "550"}}}`), "node.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := nodes[0].Features.Attributes["local.feature"].Elements
+	if local["compatkit.platform.arch"] != "arm64" || local["compatkit.nvidia.driver.major"] != "550" {
+		t.Fatalf("local.feature %v", local)
 	}
 }

@@ -3,9 +3,11 @@ package oci_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -450,5 +452,35 @@ func TestLayoutReference(t *testing.T) {
 	testregistry.WriteLayout(t, dir, "v2")
 	if _, err := oci.Open(t.Context(), dir, oci.Options{OCILayout: true}); err == nil || !strings.Contains(err.Error(), "v1, v2") {
 		t.Fatalf("Open(layout with two tags) = %v, want the tags listed", err)
+	}
+}
+
+// A manifest a layout holds without listing it in index.json (buildx, oras) is named by digest.
+func TestLayoutUnlistedManifest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "oci")
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	// Keep only the tagged index in index.json.
+	p := filepath.Join(dir, "index.json")
+	data, _ := os.ReadFile(p)
+	var idx ocispec.Index
+	json.Unmarshal(data, &idx)
+	idx.Manifests = idx.Manifests[:1]
+	out, _ := json.Marshal(idx)
+	os.WriteFile(p, out, 0o644)
+	tg, err := oci.Open(t.Context(), dir+"@"+img.Manifests[1].Digest.String(), oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tg.Resolve(t.Context())
+	if err != nil || d.MediaType != ocispec.MediaTypeImageManifest || d.Digest != img.Manifests[1].Digest {
+		t.Fatalf("Resolve: %+v %v", d, err)
+	}
+	if _, err := tg.FetchManifest(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	// A blob that is not a manifest is refused by name.
+	tg, _ = oci.Open(t.Context(), dir+"@"+img.Layers[0].Digest.String(), oci.Options{OCILayout: true})
+	if _, err := tg.Resolve(t.Context()); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Fatalf("a layer blob: %v", err)
 	}
 }

@@ -310,6 +310,45 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 		hint := "check the tag with `oras repo tags --oci-layout " + t.name + "`"
 		return ocispec.Descriptor{}, t.wrap(err, t.given, hint)
 	}
+	if !IsManifest(desc.MediaType) && !IsIndex(desc.MediaType) {
+		// A manifest a layout holds without listing it in index.json (buildx and oras layouts
+		// list only the root) resolves as a plain blob: read its media type from its content.
+		return t.sniffManifest(ctx, desc)
+	}
+	return desc, nil
+}
+
+// sniffManifest fetches the blob desc (at most MaxManifestBytes, digest-checked) and returns its
+// descriptor with the media type the content declares, or for a manifest without mediaType
+// (optional in image-spec v1.1), the one its fields imply; it caches the content.
+func (t *Target) sniffManifest(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	if desc.Size > MaxManifestBytes || desc.Size < 0 {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s: %d bytes, more than a manifest (%d)", ErrTooLarge, t.given, desc.Size, MaxManifestBytes)
+	}
+	data, err := content.FetchAll(ctx, t.store, desc)
+	if err != nil {
+		return ocispec.Descriptor{}, t.wrap(err, t.given, "")
+	}
+	var probe struct {
+		MediaType string            `json:"mediaType"`
+		Manifests json.RawMessage   `json:"manifests"`
+		Config    json.RawMessage   `json:"config"`
+		Layers    []json.RawMessage `json:"layers"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is neither a manifest nor an index: %v", ErrInvalidReference, t.given, err)
+	}
+	switch {
+	case IsManifest(probe.MediaType) || IsIndex(probe.MediaType):
+		desc.MediaType = probe.MediaType
+	case probe.MediaType == "" && probe.Manifests != nil:
+		desc.MediaType = ocispec.MediaTypeImageIndex
+	case probe.MediaType == "" && probe.Config != nil:
+		desc.MediaType = ocispec.MediaTypeImageManifest
+	default:
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is neither an image manifest nor an index (media type %q)", ErrInvalidReference, t.given, probe.MediaType)
+	}
+	t.put(desc.Digest, data)
 	return desc, nil
 }
 
