@@ -11,15 +11,17 @@ import (
 
 // baseOptions selects the base image whose spec a derived image inherits (decide.Inherit).
 type baseOptions struct {
-	ref       string
-	noBase    bool
-	ociLayout bool
-	policy    policyOptions // only --base-policy and --base-key are bound
+	ref             string
+	noBase          bool
+	ociLayout       bool
+	fromAnnotations bool
+	policy          policyOptions // only --base-policy and --base-key are bound
 }
 
 func (o *baseOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ref, "base", "", "inherit the newest spec of this base image (default: the image's org.opencontainers.image.base.name/.digest annotations)")
 	fs.BoolVar(&o.noBase, "no-base", false, "do not inherit from the base image named in the image's annotations")
+	fs.BoolVar(&o.fromAnnotations, "base-from-annotations", false, "follow the base named in the image's annotations even on another registry than the image's (a layout's base is on another registry)")
 	fs.BoolVar(&o.ociLayout, "base-oci-layout", false, "--base is an OCI image layout PATH[:TAG|@DIGEST]")
 	fs.StringVar(&o.policy.file, "base-policy", "", "inherit only a base spec this trust policy verifies")
 	fs.StringArrayVar(&o.policy.keys, "base-key", nil, "inherit only a base spec signed by this public key; repeatable")
@@ -33,9 +35,10 @@ func (o *baseOptions) options(ctx context.Context, target *targetOptions) (decid
 		return decide.BaseOptions{}, err
 	}
 	return decide.BaseOptions{
-		Ref:      o.ref,
-		Target:   oci.Options{OCILayout: o.ociLayout, PlainHTTP: target.plainHTTP},
-		Disabled: o.noBase,
-		Verifier: v,
+		Ref:             o.ref,
+		Target:          oci.Options{OCILayout: o.ociLayout, PlainHTTP: target.plainHTTP},
+		Disabled:        o.noBase,
+		FromAnnotations: o.fromAnnotations,
+		Verifier:        v,
 	}, nil
 }

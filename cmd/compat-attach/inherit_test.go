@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/compatkit/compatkit/internal/testregistry"
@@ -163,4 +167,41 @@ func fetchWithProvenance(t *testing.T, ref string) (*spec.Spec, spec.Provenance)
 		}
 	}
 	return s, prov
+}
+
+// TestBaseOnAnotherRegistry: attaching to an image of an OCI layout whose manifest names its base
+// on a registry contacts that registry only with --base or --base-from-annotations, and says so.
+func TestBaseOnAnotherRegistry(t *testing.T) {
+	ctx := context.Background()
+	far := testregistry.NewFailing(t, http.StatusNotFound)
+	dir := filepath.Join(t.TempDir(), "oci")
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	tg, err := oci.Open(ctx, dir+":1.0", oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the amd64 manifest that names its base, as BuildKit writes it.
+	m, err := tg.FetchManifest(ctx, img.Manifests[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Annotations = map[string]string{ocispec.AnnotationBaseImageName: far.Host() + "/base:1.0",
+		ocispec.AnnotationBaseImageDigest: "sha256:" + strings.Repeat("a", 64)}
+	data, _ := json.Marshal(m)
+	d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, data)
+	if err := tg.Store().Push(ctx, d, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	doc := writeFile(t, t.TempDir(), "compat.cue", `version: "v1alpha1"
+compatibilities: [{rules: [{name: "sse2", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: SSE2: {op: "Exists"}}]}]}]
+`)
+	ref := dir + "@" + d.Digest.String()
+	_, stderr, code := runCLI(t, "attach", "--oci-layout", ref, "--spec", doc)
+	if code != 0 || len(far.Requests()) != 0 || !strings.Contains(stderr, "on another registry than the image's") || !strings.Contains(stderr, "--base-from-annotations") {
+		t.Fatalf("attach: exit %d, %d requests to the base's registry, stderr %s", code, len(far.Requests()), stderr)
+	}
+	_, stderr, code = runCLI(t, "attach", "--oci-layout", ref, "--spec", doc, "--base-from-annotations", "--plain-http")
+	if code == 0 || len(far.Requests()) == 0 {
+		t.Fatalf("--base-from-annotations did not follow the base: exit %d, %d requests, %s", code, len(far.Requests()), stderr)
+	}
 }

@@ -48,13 +48,19 @@ func (r Request) String() string {
 // has written a response.
 type Hook func(w http.ResponseWriter, r *http.Request) bool
 
+// Rewrite can change a response of the registry before the client sees it (a hostile or quirky
+// registry): it gets the request and the registry's answer and returns the body to send (the
+// headers may be changed in place; Content-Length is set from the body).
+type Rewrite func(r *http.Request, status int, header http.Header, body []byte) []byte
+
 // Registry is a running test registry behind a recording handler.
 type Registry struct {
 	server *httptest.Server
 
-	mu   sync.Mutex
-	reqs []Request
-	hook Hook
+	mu      sync.Mutex
+	reqs    []Request
+	hook    Hook
+	rewrite Rewrite
 }
 
 func newRecording(t testing.TB, backend http.Handler) *Registry {
@@ -67,12 +73,25 @@ func newRecording(t testing.TB, backend http.Handler) *Registry {
 	r.server = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.reqs = append(r.reqs, Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery})
-		hook := r.hook
+		hook, rewrite := r.hook, r.rewrite
 		r.mu.Unlock()
 		if hook != nil && hook(w, req) {
 			return
 		}
-		backend.ServeHTTP(w, req)
+		if rewrite == nil {
+			backend.ServeHTTP(w, req)
+			return
+		}
+		rec := httptest.NewRecorder()
+		backend.ServeHTTP(rec, req)
+		res := rec.Result()
+		body := rewrite(req, res.StatusCode, res.Header, rec.Body.Bytes())
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(res.StatusCode)
+		w.Write(body)
 	})}}
 	r.server.Start()
 	t.Cleanup(r.server.Close)
@@ -211,6 +230,13 @@ func (r *Registry) SetHook(h Hook) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hook = h
+}
+
+// SetRewrite installs rw on every response (nil removes it).
+func (r *Registry) SetRewrite(rw Rewrite) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rewrite = rw
 }
 
 // Client returns a plain HTTP client without retries, suited to these registries.

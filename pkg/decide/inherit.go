@@ -26,6 +26,10 @@ type BaseOptions struct {
 	Target oci.Options
 	// Disabled inherits nothing, even when the image names its base.
 	Disabled bool
+	// FromAnnotations follows a base named by the annotations wherever it is. Without it, such a
+	// base is followed only when it is on the image's own registry: reading an OCI layout, or an
+	// image on one registry, contacts no other registry unless asked to.
+	FromAnnotations bool
 	// Verifier, when set, inherits only a base spec it verifies (the newest such one).
 	Verifier *signing.Verifier
 }
@@ -65,6 +69,10 @@ func Inherit(ctx context.Context, img *Image, res *author.Result, jobs []Attachm
 			return nil, nil, err
 		}
 		if ref == "" {
+			continue
+		}
+		if opts.Ref == "" && !opts.FromAnnotations && !sameRegistry(img, ref) {
+			notes = append(notes, fmt.Sprintf("note: %s names its base %s (org.opencontainers.image.base.name), on another registry than the image's: its spec is not inherited unless you pass --base %s or --base-from-annotations", img.Ref(j.Subject), ref, ref))
 			continue
 		}
 		b, ok := bases[ref]
@@ -139,6 +147,16 @@ func Inherit(ctx context.Context, img *Image, res *author.Result, jobs []Attachm
 // ErrBasePerPlatform means a spec for a whole index would inherit from a base whose specs are on
 // its platform manifests only.
 var ErrBasePerPlatform = errors.New("base specs are per platform")
+
+// sameRegistry reports whether ref is on the registry host img was read from (never for an OCI
+// layout, which is on no registry).
+func sameRegistry(img *Image, ref string) bool {
+	r, err := registry.ParseReference(ref)
+	if err != nil || img.reader.target == nil || !img.reader.target.IsRegistry() {
+		return false
+	}
+	return r.Registry == img.reader.target.Host()
+}
 
 // baseRef is the base image of subject: opts.Ref, or the subject's base annotations.
 func baseRef(ctx context.Context, img *Image, subject ocispec.Descriptor, opts BaseOptions) (string, oci.Options, error) {

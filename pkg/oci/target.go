@@ -274,6 +274,12 @@ func layoutRoots(path string, indexes []ocispec.Descriptor) []ocispec.Descriptor
 // (the digest-reference form of distribution-spec v1.1).
 func (t *Target) Name() string { return t.name }
 
+// IsRegistry reports whether the Target is a registry repository (not an OCI layout).
+func (t *Target) IsRegistry() bool { return !t.layout }
+
+// Host returns the registry host ("registry.example:5000"), "" for an OCI layout.
+func (t *Target) Host() string { return t.host }
+
 // Reference returns the reference as the user gave it to Open.
 func (t *Target) Reference() string { return t.given }
 
