@@ -41,3 +41,36 @@ for l in lines:
           f'predicate referrer {st["predicate"]["referrer"]["digest"][:19]}..., {len(st["predicate"]["spec"]["compatibilities"])} compatibility set(s)')
 print("cosign verify-attestation: OK")
 PY
+
+# The other way: a spec attached without a signature, then signed by `cosign attest
+# --new-bundle-format` (an in-toto Statement v0.1, cosign's default, in a bundle with a
+# parameterised artifactType) with compatkit's predicate; `compat-attach verify` accepts it.
+arm=$(attached_field linux/arm64/v8 subject)
+"$work/compat-attach" attach --plain-http "$reg/hello@$arm" --spec examples/hello/compat.cue --platform linux/arm64/v8 --created 2026-01-02T03:04:05Z -o json >"$work/arm.json"
+"$work/compat-attach" fetch --plain-http "$reg/hello@$arm" -o json >"$work/arm-spec.json" 2>/dev/null
+python3 - "$work/arm.json" "$work/arm-spec.json" "$work/predicate.json" <<'PY'
+import json, sys
+ref = json.load(open(sys.argv[1]))[0]["referrer"].split("@")[1]
+spec = json.load(open(sys.argv[2]))
+json.dump({"spec": spec, "referrer": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ref}}, open(sys.argv[3], "w"))
+PY
+echo "\$ cosign attest --new-bundle-format --key compat.key --type https://compatkit.dev/attestations/image-compatibility/v1 --predicate predicate.json $reg/hello@$arm"
+"$cosign" attest --new-bundle-format --key "$work/compat.key" --use-signing-config=false --tlog-upload=false --allow-http-registry --yes \
+	--type https://compatkit.dev/attestations/image-compatibility/v1 --predicate "$work/predicate.json" "$reg/hello@$arm" >"$work/attest.out" 2>&1 || {
+	cat "$work/attest.out" >&2
+	exit 1
+}
+echo "\$ compat-attach verify --plain-http $reg/hello@$arm --key compat.pub"
+"$work/compat-attach" verify --plain-http "$reg/hello@$arm" --key "$work/compat.pub" | tee "$work/verify-cosign.out"
+grep -q "2026-01-02T03:04:05Z  VERIFIED" "$work/verify-cosign.out" || {
+	echo "compat-attach verify does not accept cosign attest's bundle" >&2
+	exit 1
+}
+# What cosign wrote: the bundle's artifactType and the statement's _type.
+"$oras" discover --plain-http --format json "$reg/hello@$arm" >"$work/discover-arm.json"
+python3 - "$work/discover-arm.json" <<'PY'
+import json, sys
+types = sorted({r["artifactType"] for r in json.load(open(sys.argv[1])).get("referrers", [])})
+print("referrer artifactTypes:", ", ".join(types))
+PY
+echo "compat-attach verify of cosign attest: OK"
