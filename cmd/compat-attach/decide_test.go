@@ -447,3 +447,40 @@ func TestControlSequencesEscaped(t *testing.T) {
 		t.Fatalf("a registry error body: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+// TestContentCache: a repeated check of an unchanged image costs the index and the referrers
+// listings only: referrer manifests and spec blobs come from the content cache, checked against
+// their digests; --no-cache reads everything again; a corrupt cache file is fetched again.
+func TestContentCache(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	reg := testregistry.NewOCI(t)
+	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+	image := reg.Host() + "/hello:1.0"
+	attachGrid(t, "--plain-http", image, 50, 90, -1, "")
+	host := hostFile(t, "amd64", cpuidV3, "6")
+	count := func(args ...string) int {
+		reg.Reset()
+		if _, stderr, code := runCLICache(t, append([]string{"check", "--plain-http", image, "--features", host}, args...)...); code != 0 {
+			t.Fatalf("check: exit %d %s", code, stderr)
+		}
+		return len(reg.Requests())
+	}
+	cold, warm, bypass := count(), count(), count("--no-cache")
+	// Cold: GET index, referrers of v1, v3 and the index, then the referrer manifest and spec blob
+	// of v1 and v3 (4). Warm: the index and the three listings; tags and listings are never cached.
+	if cold != 8 || warm != 4 || bypass != 8 {
+		t.Fatalf("requests: cold %d, warm %d, --no-cache %d; want 8, 4, 8", cold, warm, bypass)
+	}
+	// Damage every cached file: each is found corrupt (its digest) and fetched again.
+	dir := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "compatkit", "content")
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.WriteFile(p, []byte("tampered"), 0o644)
+		}
+		return nil
+	})
+	if n := count(); n != 8 {
+		t.Fatalf("after the cache was tampered with: %d requests, want 8", n)
+	}
+	t.Logf("check: %d requests cold, %d warm", cold, warm)
+}

@@ -14,7 +14,15 @@ import (
 )
 
 // runCLI runs compat-attach with args in-process and returns its stdout, stderr and exit code.
+// runCLI runs compat-attach with args in this process, without the content cache (request counts
+// stay exact; TestContentCache tests the cache), and returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	return runCLICache(t, append(args, "--no-cache")...)
+}
+
+// runCLICache is runCLI with the args as given.
+func runCLICache(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := newRootCmd()

@@ -56,8 +56,59 @@ func (o *targetOptions) guardLayout(image string) error {
 	return nil
 }
 
-func (o *targetOptions) options() oci.Options {
-	return oci.Options{OCILayout: o.ociLayout, PlainHTTP: o.plainHTTP}
+// options returns the oci.Options of IMAGE, with the process's Session (sessionFrom).
+func (o *targetOptions) options(ctx context.Context) oci.Options {
+	s := sessionFrom(ctx)
+	return oci.Options{OCILayout: o.ociLayout, PlainHTTP: o.plainHTTP, Session: s.session, MaxReferrerPages: s.maxPages}
+}
+
+// processSession is what every command of one process shares: the oci.Session (referrers API
+// capabilities, the content cache) and the listing limits of the global flags.
+type processSession struct {
+	session  *oci.Session
+	maxPages int
+}
+
+type sessionKey struct{}
+
+// withSession returns ctx carrying s.
+func withSession(ctx context.Context, s *processSession) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+// sessionFrom returns the session ctx carries, or a fresh one without a disk cache.
+func sessionFrom(ctx context.Context) *processSession {
+	if s, ok := ctx.Value(sessionKey{}).(*processSession); ok {
+		return s
+	}
+	return &processSession{session: &oci.Session{}}
+}
+
+// globalOptions are the root command's flags.
+type globalOptions struct {
+	verbose  bool
+	noCache  bool
+	maxPages int
+}
+
+func (o *globalOptions) bind(fs *pflag.FlagSet) {
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the log of NFD's feature sources on stderr")
+	fs.BoolVar(&o.noCache, "no-cache", false, "do not read or write the content cache (immutable manifests and blobs, in $XDG_CACHE_HOME/compatkit)")
+	fs.IntVar(&o.maxPages, "max-referrer-pages", oci.DefaultMaxReferrerPages, "pages of one referrers listing followed at most")
+}
+
+// session builds the process session: the content cache unless --no-cache.
+func (o *globalOptions) session() (*processSession, error) {
+	if o.maxPages < 1 {
+		return nil, usagef("--max-referrer-pages %d: must be at least 1", o.maxPages)
+	}
+	s := &processSession{session: &oci.Session{}, maxPages: o.maxPages}
+	if !o.noCache {
+		if dir, err := oci.DefaultCacheDir(); err == nil {
+			s.session.Cache = &oci.Cache{Dir: dir}
+		}
+	}
+	return s, nil
 }
 
 // open opens IMAGE's repository or layout.
@@ -65,7 +116,7 @@ func (o *targetOptions) open(ctx context.Context, image string) (*oci.Target, er
 	if err := o.guardLayout(image); err != nil {
 		return nil, err
 	}
-	return oci.Open(ctx, image, o.options())
+	return oci.Open(ctx, image, o.options(ctx))
 }
 
 // image opens IMAGE and reads its index tree (decide.Open) under the trust policy (nil: none).

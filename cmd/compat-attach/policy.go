@@ -141,7 +141,7 @@ func openSignatureRepository(ctx context.Context, repo string, target *targetOpt
 	if !target.ociLayout && !strings.ContainsAny(repo[strings.LastIndex(repo, "/")+1:], ":@") {
 		ref = repo + ":signatures" // a repository; the reference is never resolved
 	}
-	t, err := oci.Open(ctx, ref, target.options())
+	t, err := oci.Open(ctx, ref, target.options(ctx))
 	if err != nil {
 		return nil, withNext(fmt.Errorf("--signature-repository (or COSIGN_REPOSITORY) %q: %w", repo, err), "give a repository such as registry.example/signatures, or unset COSIGN_REPOSITORY")
 	}

@@ -133,7 +133,7 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 			}
 		}
 	}
-	src := &report.OCISource{Options: opts.target.options(), PlainHTTPHosts: opts.plainHTTPHosts, Trust: trust}
+	src := &report.OCISource{Options: opts.target.options(ctx), PlainHTTPHosts: opts.plainHTTPHosts, Trust: trust}
 	src.Options.Concurrency = opts.concurrency
 	rep, err := report.Build(ctx, src, images, nodes, ro)
 	if err != nil {

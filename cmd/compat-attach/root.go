@@ -14,7 +14,7 @@ import (
 var version = "v0.1.0-dev"
 
 func newRootCmd() *cobra.Command {
-	var verbose bool
+	var global globalOptions
 	cmd := &cobra.Command{
 		Use:   "compat-attach",
 		Short: "Describe what an image needs of a host, attach it to the image, and check hosts against it",
@@ -33,17 +33,23 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
-			quietKlog(verbose)
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			quietKlog(global.verbose)
 			// Text from registries and files (descriptions, rule names, error bodies) is shown,
 			// never obeyed by the terminal.
 			root := cmd.Root()
 			root.SetOut(display.Safe(root.OutOrStdout()))
 			root.SetErr(display.Safe(root.ErrOrStderr()))
+			s, err := global.session()
+			if err != nil {
+				return err
+			}
+			cmd.SetContext(withSession(cmd.Context(), s))
+			return nil
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
-	cmd.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "print the log of NFD's feature sources on stderr")
+	global.bind(cmd.PersistentFlags())
 	cmd.AddCommand(
 		vetCmd(),
 		exportCmd(),

@@ -17,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -81,9 +82,16 @@ func SortNewestFirst(descs []ocispec.Descriptor) {
 // schema "<alg>-<hex>" ("Referrers Tag Schema"); in an OCI layout, the referrers recorded in it.
 // Each digest is listed once. No referrers is an empty list, not an error.
 func (t *Target) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
-	refs, err := registry.Referrers(ctx, t.store, subject, artifactType)
+	var refs []ocispec.Descriptor
+	var err error
+	if repo, ok := t.store.(*remote.Repository); ok {
+		refs, err = t.listReferrers(ctx, repo, subject, artifactType)
+	} else {
+		refs, err = registry.Referrers(ctx, t.store, subject, artifactType)
+		err = t.wrap(err, "listing referrers of "+t.name+"@"+subject.Digest.String(), "")
+	}
 	if err != nil {
-		return nil, t.wrap(err, "listing referrers of "+t.name+"@"+subject.Digest.String(), "")
+		return nil, err
 	}
 	// Client-side filter as well (a non-compliant registry may ignore the artifactType filter),
 	// and each referrer once: a list that repeats a digest costs nothing more to read.
@@ -134,7 +142,7 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 	if l.Size > spec.MaxSpecBytes || l.Size < 0 {
 		return nil, nil, fmt.Errorf("%w: %s: spec layer %s is %d bytes, the limit is %d", ErrTooLarge, src, l.Digest, l.Size, spec.MaxSpecBytes)
 	}
-	data, err := content.FetchAll(ctx, t.store, l)
+	data, err := t.fetchCached(ctx, l)
 	if err != nil {
 		return nil, nil, t.wrap(err, src+": spec layer "+l.Digest.String(), "")
 	}

@@ -62,6 +62,11 @@ type Options struct {
 	Credentials credentials.Store
 	// Concurrency bounds how many subjects Discover queries at once; 0 means DefaultConcurrency.
 	Concurrency int
+	// MaxReferrerPages bounds the pages of one referrers listing; 0 means DefaultMaxReferrerPages.
+	MaxReferrerPages int
+	// Session is shared by the Targets of one process: what each repository supports is probed
+	// once, and its Cache keeps immutable content. nil means a Session of this Target alone.
+	Session *Session
 }
 
 // Target is one repository of a registry, or one OCI image layout, plus the reference (tag or
@@ -76,6 +81,8 @@ type Target struct {
 	layout      bool
 	store       oras.GraphTarget
 	concurrency int
+	maxPages    int
+	session     *Session
 
 	mu    sync.Mutex
 	cache map[digest.Digest][]byte
@@ -90,7 +97,13 @@ func Open(ctx context.Context, ref string, opts Options) (*Target, error) {
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	t := &Target{given: ref, concurrency: conc, cache: map[digest.Digest][]byte{}}
+	t := &Target{given: ref, concurrency: conc, cache: map[digest.Digest][]byte{}, maxPages: opts.MaxReferrerPages, session: opts.Session}
+	if t.maxPages <= 0 {
+		t.maxPages = DefaultMaxReferrerPages
+	}
+	if t.session == nil {
+		t.session = &Session{}
+	}
 	if opts.OCILayout {
 		return t, t.openLayout(ctx, ref)
 	}
@@ -118,7 +131,10 @@ func Open(ctx context.Context, ref string, opts Options) (*Target, error) {
 		Cache:      auth.NewCache(),
 		Credential: credentials.Credential(creds),
 	}
-	t.store = &remote.Repository{Client: client, Reference: r, PlainHTTP: opts.PlainHTTP}
+	// SkipReferrersGC: oras-go deletes the old referrers tag index after writing a new one, and
+	// distribution refuses DELETE by default (405): the write would fail after it succeeded. The
+	// stale index stays, unreferenced.
+	t.store = &remote.Repository{Client: client, Reference: r, PlainHTTP: opts.PlainHTTP, SkipReferrersGC: true}
 	t.name = r.Registry + "/" + r.Repository
 	t.reference = r.Reference
 	t.host = r.Registry
@@ -419,11 +435,43 @@ func (t *Target) fetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]
 	if desc.Size > MaxManifestBytes || desc.Size < 0 {
 		return nil, fmt.Errorf("%w: %s@%s: manifest of %d bytes, the limit is %d", ErrTooLarge, t.name, desc.Digest, desc.Size, MaxManifestBytes)
 	}
-	b, err := content.FetchAll(ctx, t.store, desc)
+	b, err := t.fetchCached(ctx, desc)
 	if err != nil {
 		return nil, t.wrap(err, t.name+"@"+desc.Digest.String(), "")
 	}
 	t.put(desc.Digest, b)
+	return b, nil
+}
+
+// FetchBlob fetches the blob desc (a spec or bundle layer) when it is at most max bytes, checked on
+// the descriptor before downloading and verified against its digest after; from the Session's
+// Cache when it holds it.
+func (t *Target) FetchBlob(ctx context.Context, desc ocispec.Descriptor, max int64) ([]byte, error) {
+	if desc.Size > max || desc.Size < 0 {
+		return nil, fmt.Errorf("%w: %s@%s: %d bytes, the limit is %d", ErrTooLarge, t.name, desc.Digest, desc.Size, max)
+	}
+	b, err := t.fetchCached(ctx, desc)
+	if err != nil {
+		return nil, t.wrap(err, t.name+"@"+desc.Digest.String(), "")
+	}
+	return b, nil
+}
+
+// fetchCached fetches desc by digest, through the Session's Cache for registries (a layout is on
+// disk already).
+func (t *Target) fetchCached(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	cache := t.session.Cache
+	if t.layout {
+		cache = nil
+	}
+	if b, ok := cache.Get(desc.Digest, desc.Size); ok && int64(len(b)) == desc.Size {
+		return b, nil
+	}
+	b, err := content.FetchAll(ctx, t.store, desc)
+	if err != nil {
+		return nil, err
+	}
+	cache.Put(desc.Digest, b)
 	return b, nil
 }
 

@@ -431,11 +431,7 @@ func fetchBundle(ctx context.Context, t *oci.Target, d ocispec.Descriptor) ([]by
 	if len(m.Layers) != 1 || !IsBundle(m.Layers[0].MediaType) {
 		return nil, fmt.Errorf("%w: %s@%s: want one layer of media type %s", ErrInvalidBundle, t.Name(), d.Digest, BundleMediaType)
 	}
-	l := m.Layers[0]
-	if l.Size > MaxBundleBytes || l.Size < 0 {
-		return nil, fmt.Errorf("%w: %s@%s: bundle of %d bytes, the limit is %d", ErrInvalidBundle, t.Name(), d.Digest, l.Size, MaxBundleBytes)
-	}
-	data, err := content.FetchAll(ctx, t.Store(), l)
+	data, err := t.FetchBlob(ctx, m.Layers[0], MaxBundleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s@%s: %v", ErrInvalidBundle, t.Name(), d.Digest, err)
 	}

@@ -1,0 +1,153 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// DefaultCacheBytes is Cache.MaxBytes's default: 256 MiB.
+const DefaultCacheBytes = 256 << 20
+
+// Cache keeps content that never changes on disk: manifests fetched by digest (referrer
+// manifests, image manifests and indexes) and spec and bundle blobs (image-spec v1.1
+// descriptor.md: content is addressed by its digest). Tags, referrers listings and tag indexes,
+// which change, are never kept. Every read is checked against its digest, so a corrupt or
+// tampered file is a miss, not a wrong answer. Files live in Dir/<algorithm>/<hex>; when the
+// cache passes MaxBytes the least recently written files go. A Cache is safe for concurrent use,
+// also by several processes (files are written to a temporary name and renamed).
+type Cache struct {
+	// Dir holds the files; DefaultCacheDir gives the user's cache directory.
+	Dir string
+	// MaxBytes caps the total size; 0 means DefaultCacheBytes.
+	MaxBytes int64
+
+	mu      sync.Mutex
+	written int64 // bytes written since the last pruning
+}
+
+// DefaultCacheDir is compatkit's content cache in the user's cache directory
+// ($XDG_CACHE_HOME/compatkit/content, ~/.cache/compatkit/content on Linux).
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "compatkit", "content"), nil
+}
+
+func (c *Cache) path(d digest.Digest) (string, bool) {
+	if c == nil || c.Dir == "" || d.Validate() != nil {
+		return "", false
+	}
+	return filepath.Join(c.Dir, d.Algorithm().String(), d.Encoded()), true
+}
+
+// Get returns the content of digest d when the cache holds it, it is at most max bytes, and it
+// matches d; a file that does not match is removed.
+func (c *Cache) Get(d digest.Digest, max int64) ([]byte, bool) {
+	p, ok := c.path(d)
+	if !ok {
+		return nil, false
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() > max {
+		return nil, false
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	if d.Algorithm().FromBytes(data) != d {
+		_ = os.Remove(p)
+		return nil, false
+	}
+	return data, true
+}
+
+// Put keeps data, whose digest is d (it is checked), and prunes the cache now and then. Errors
+// (a read-only directory, a full disk) are ignored: the cache is an optimisation.
+func (c *Cache) Put(d digest.Digest, data []byte) {
+	p, ok := c.path(d)
+	if !ok || d.Algorithm().FromBytes(data) != d {
+		return
+	}
+	if _, err := os.Stat(p); err == nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+		_ = os.Remove(tmp.Name())
+		return
+	}
+	c.mu.Lock()
+	c.written += int64(len(data))
+	prune := c.written > c.max()/16
+	if prune {
+		c.written = 0
+	}
+	c.mu.Unlock()
+	if prune {
+		_ = c.Prune()
+	}
+}
+
+func (c *Cache) max() int64 {
+	if c.MaxBytes > 0 {
+		return c.MaxBytes
+	}
+	return DefaultCacheBytes
+}
+
+// Prune removes the least recently written files until the cache holds at most MaxBytes.
+func (c *Cache) Prune() error {
+	if c == nil || c.Dir == "" {
+		return nil
+	}
+	type entry struct {
+		path string
+		size int64
+		mod  int64
+	}
+	var files []entry
+	var total int64
+	err := filepath.WalkDir(c.Dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return nil
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return nil
+		}
+		files = append(files, entry{p, fi.Size(), fi.ModTime().UnixNano()})
+		total += fi.Size()
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pruning the cache %s: %w", c.Dir, err)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].mod < files[j].mod })
+	for _, f := range files {
+		if total <= c.max() {
+			break
+		}
+		if os.Remove(f.path) == nil {
+			total -= f.size
+		}
+	}
+	return nil
+}
