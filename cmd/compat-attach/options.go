@@ -89,12 +89,16 @@ type globalOptions struct {
 	verbose  bool
 	noCache  bool
 	maxPages int
+	timeout  time.Duration
+	maxBytes int64
 }
 
 func (o *globalOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the log of NFD's feature sources on stderr")
 	fs.BoolVar(&o.noCache, "no-cache", false, "do not read or write the content cache (immutable manifests and blobs, in $XDG_CACHE_HOME/compatkit)")
 	fs.IntVar(&o.maxPages, "max-referrer-pages", oci.DefaultMaxReferrerPages, "pages of one referrers listing followed at most")
+	fs.DurationVar(&o.timeout, "timeout", oci.DefaultRequestTimeout, "wait at most this long for each registry answer (a whole exchange: four times that)")
+	fs.Int64Var(&o.maxBytes, "max-bytes", oci.DefaultMaxBytes, "read at most this many bytes from registries in one command")
 }
 
 // session builds the process session: the content cache unless --no-cache.
@@ -102,7 +106,10 @@ func (o *globalOptions) session() (*processSession, error) {
 	if o.maxPages < 1 {
 		return nil, usagef("--max-referrer-pages %d: must be at least 1", o.maxPages)
 	}
-	s := &processSession{session: &oci.Session{}, maxPages: o.maxPages}
+	if o.timeout <= 0 || o.maxBytes <= 0 {
+		return nil, usagef("--timeout and --max-bytes must be positive")
+	}
+	s := &processSession{session: &oci.Session{Timeout: o.timeout, MaxBytes: o.maxBytes}, maxPages: o.maxPages}
 	if !o.noCache {
 		if dir, err := oci.DefaultCacheDir(); err == nil {
 			s.session.Cache = &oci.Cache{Dir: dir}

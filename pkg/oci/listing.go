@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
@@ -42,7 +44,12 @@ type Session struct {
 	// Cache keeps immutable content (manifests fetched by digest, spec blobs) across commands;
 	// nil keeps nothing on disk.
 	Cache *Cache
+	// MaxBytes bounds what the Session reads from registries, in bytes; 0 means DefaultMaxBytes.
+	MaxBytes int64
+	// Timeout bounds the wait for each registry answer; 0 means DefaultRequestTimeout.
+	Timeout time.Duration
 
+	read         atomic.Int64
 	mu           sync.Mutex
 	referrersAPI map[string]bool // "host/repository" → has the referrers API
 }

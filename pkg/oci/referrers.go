@@ -18,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -161,7 +162,8 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 // created is zero; pass it explicitly for reproducible digests). It first checks that subject
 // exists, then pushes blobs before the manifest (distribution-spec v1.1 "Pushing Manifests":
 // referenced blobs must exist), so a failure leaves at most unreferenced blobs. On registries
-// without the referrers API, oras-go updates the "<alg>-<hex>" referrers tag.
+// without the referrers API, oras-go updates the "<alg>-<hex>" referrers tag. The referrer is then
+// read back (EnsureListed): a registry that does not list it gets it in its referrers tag index.
 // It returns the descriptor of the referrer manifest.
 func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *spec.Spec, prov *spec.Provenance, created time.Time) (ocispec.Descriptor, error) {
 	sub := t.name + "@" + subject.Digest.String()
@@ -198,10 +200,21 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		layers = append(layers, content.NewDescriptorFromBytes(spec.MediaTypeProvenance, pj))
 		blobs = append(blobs, pj)
 	}
-	for i, l := range layers {
-		if err := t.store.Push(ctx, l, bytes.NewReader(blobs[i])); err != nil && !isAlreadyExists(err) {
-			return ocispec.Descriptor{}, t.wrap(err, "pushing blob "+l.Digest.String()+" to "+t.name, "")
+	// The empty config too: its push is ours, not left to PackManifest.
+	pushBlobs := func() error {
+		for i, l := range append(layers, ocispec.DescriptorEmptyJSON) {
+			data := ocispec.DescriptorEmptyJSON.Data
+			if i < len(blobs) {
+				data = blobs[i]
+			}
+			if err := t.store.Push(ctx, l, bytes.NewReader(data)); err != nil && !isAlreadyExists(err) {
+				return t.wrap(err, "pushing blob "+l.Digest.String()+" to "+t.name, "")
+			}
 		}
+		return nil
+	}
+	if err := pushBlobs(); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	if created.IsZero() {
 		created = time.Now()
@@ -216,6 +229,13 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		ManifestAnnotations: ann,
 	}
 	desc, err := oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
+	if isBlobUnknown(err) {
+		// Writers uploading the same blob at once can leave distribution without its link for a
+		// moment: push the blobs again and retry once.
+		if err = pushBlobs(); err == nil {
+			desc, err = oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
+		}
+	}
 	if isAlreadyExists(err) {
 		// The same spec, subject and time were pushed before (an OCI layout refuses the second
 		// push): the manifest is deterministic, so compute its descriptor in memory.
@@ -224,7 +244,25 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 	if err != nil {
 		return ocispec.Descriptor{}, t.wrap(err, "pushing the referrer manifest of "+sub, "")
 	}
+	if err := t.EnsureListed(ctx, subject, desc); err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	return desc, nil
+}
+
+// isBlobUnknown reports a manifest PUT refused because a blob it references is unknown
+// (distribution-spec v1.1 MANIFEST_BLOB_UNKNOWN, or BLOB_UNKNOWN).
+func isBlobUnknown(err error) bool {
+	var er *errcode.ErrorResponse
+	if !errors.As(err, &er) {
+		return false
+	}
+	for _, e := range er.Errors {
+		if e.Code == errcode.ErrorCodeManifestBlobUnknown || e.Code == errcode.ErrorCodeBlobUnknown {
+			return true
+		}
+	}
+	return false
 }
 
 func isAlreadyExists(err error) bool {

@@ -30,7 +30,6 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
 	"github.com/compatkit/compatkit/internal/safetext"
@@ -54,8 +53,9 @@ type Options struct {
 	OCILayout bool
 	// PlainHTTP talks HTTP instead of HTTPS to the registry (for local test registries).
 	PlainHTTP bool
-	// HTTPClient sends the requests; it is wrapped in an auth client. nil means
-	// retry.DefaultClient (retries 5xx and 429 with backoff).
+	// HTTPClient sends the requests; it is wrapped in an auth client, and what it reads counts
+	// against the Session's MaxBytes. nil means NewHTTPClient(Session.Timeout): retries 5xx and
+	// 429 with backoff, timeouts on every exchange, at most MaxRedirects redirects.
 	HTTPClient *http.Client
 	// Credentials answers the registry's authentication challenge. nil means the Docker config
 	// file and its credential helpers (credentials.NewStoreFromDocker).
@@ -116,8 +116,9 @@ func Open(ctx context.Context, ref string, opts Options) (*Target, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = retry.DefaultClient
+		hc = NewHTTPClient(t.session.Timeout)
 	}
+	hc = withBudget(hc, t.session)
 	creds := opts.Credentials
 	if creds == nil {
 		creds, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
@@ -513,7 +514,8 @@ func (t *Target) wrap(err error, what, hint string) error {
 			detail = ": " + safetext.Line(er.Errors.Error())
 		}
 		return fmt.Errorf("%s: registry %s answered %d %s to %s %s%s%s", what, t.host, er.StatusCode, http.StatusText(er.StatusCode), er.Method, er.URL.Redacted(), detail, next)
-	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, errdef.ErrSizeExceedsLimit):
+	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, errdef.ErrSizeExceedsLimit),
+		strings.Contains(err.Error(), "mismatch Content-Length"):
 		return fmt.Errorf("%s (%s): content does not match its descriptor: %w: the registry or layout is corrupt or tampered with", what, where, err)
 	}
 	var ne net.Error

@@ -108,6 +108,9 @@ func PushBundle(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, 
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("pushing the signature of %s@%s: %w", t.Name(), subject.Digest, err)
 	}
+	if err := t.EnsureListed(ctx, subject, desc); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("the signature of %s@%s: %w", t.Name(), subject.Digest, err)
+	}
 	return desc, nil
 }
 

@@ -1,0 +1,105 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Bounds of talking to registries.
+const (
+	// DefaultRequestTimeout bounds the wait for a registry's answer to one request (its headers);
+	// a whole exchange, body and retries included, is bounded by four times that.
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultMaxBytes bounds what one Session reads from registries, in bytes: 256 MiB.
+	DefaultMaxBytes = 256 << 20
+	// MaxRedirects is how many redirects one request follows.
+	MaxRedirects = 10
+)
+
+// ErrByteBudget means a Session read more from registries than its MaxBytes.
+var ErrByteBudget = errors.New("byte budget exceeded")
+
+// NewHTTPClient returns the HTTP client a Target uses when Options.HTTPClient is nil: oras-go's
+// retry transport (5xx and 429 retried with backoff, Retry-After honoured) over a transport whose
+// dial and TLS handshake take at most 10 s and which waits at most timeout (<= 0:
+// DefaultRequestTimeout) for an answer; a whole exchange takes at most four times that, and at
+// most MaxRedirects redirects are followed.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	base := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: retry.NewTransport(base),
+		Timeout:   4 * timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= MaxRedirects {
+				return fmt.Errorf("%s: more than %d redirects (a redirect loop?)", req.URL.Redacted(), MaxRedirects)
+			}
+			return nil
+		},
+	}
+}
+
+// budgetTransport counts the bytes of every answer against a Session's budget.
+type budgetTransport struct {
+	next http.RoundTripper
+	s    *Session
+}
+
+func (b budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.next.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	resp.Body = &budgetBody{ReadCloser: resp.Body, s: b.s}
+	return resp, nil
+}
+
+type budgetBody struct {
+	io.ReadCloser
+	s *Session
+}
+
+func (b *budgetBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.s.read.Add(int64(n)) > b.s.maxBytes() {
+		return n, fmt.Errorf("%w: more than %d bytes read from registries (the --max-bytes of one command)", ErrByteBudget, b.s.maxBytes())
+	}
+	return n, err
+}
+
+// withBudget wraps hc so that what it reads counts against s's budget.
+func withBudget(hc *http.Client, s *Session) *http.Client {
+	c := *hc
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c.Transport = budgetTransport{next: next, s: s}
+	return &c
+}
+
+// BytesRead returns how many bytes the Session read from registries.
+func (s *Session) BytesRead() int64 { return s.read.Load() }
+
+func (s *Session) maxBytes() int64 {
+	if s.MaxBytes > 0 {
+		return s.MaxBytes
+	}
+	return DefaultMaxBytes
+}
