@@ -393,4 +393,3 @@ func FuzzDecodeReferrersList(f *testing.F) {
 		}
 	})
 }
-
