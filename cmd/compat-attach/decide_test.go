@@ -163,7 +163,7 @@ func scoreGrid(t *testing.T, reg *testregistry.Registry) {
 			if err := json.Unmarshal([]byte(out), &rep); err != nil || rcode != 0 {
 				t.Fatalf("%s on %s: report exit %d: %v", c.name, hname, rcode, err)
 			}
-			cell := rep.Cells[0][0]
+			cell := rep.Cell(0, 0)
 			where := fmt.Sprintf("%s on %s", c.name, hname)
 			// Same manifest.
 			if (sel.Selected != "") != chk.Compatible || (sel.Selected != "" && sel.Selected != chk.Image) {
@@ -231,8 +231,8 @@ func TestUnreadableCandidate(t *testing.T) {
 			images := writeFile(t, t.TempDir(), "images.txt", image+"\n")
 			out, _, code = runCLI(t, "report", "--plain-http", "--images", images, "--nodes", v3Host, "-o", "json")
 			var rep report.Report
-			if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Cells[0][0].Status != report.Compatible || rep.Cells[0][0].Platform != "linux/amd64" {
-				t.Fatalf("report: exit %d %+v", code, rep.Cells)
+			if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Cell(0, 0).Status != report.Compatible || rep.Cell(0, 0).Platform != "linux/amd64" {
+				t.Fatalf("report: exit %d %+v", code, rep)
 			}
 		})
 	}

@@ -158,8 +158,8 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 			return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no image could be read (first: %s): check the references and --plain-http / --oci-layout", display.Line(rep.Images[0].Error))}
 		}
 		first := ""
-		for _, row := range rep.Cells {
-			for _, c := range row {
+		for i := range rep.Images {
+			for _, c := range rep.Row(i) {
 				if c.Status == report.Error && first == "" {
 					first = c.Error
 				}

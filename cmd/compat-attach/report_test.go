@@ -62,7 +62,7 @@ func TestReportCommand(t *testing.T) {
 	}{
 		{report.Compatible, "linux/arm64/v8"}, {report.Compatible, "linux/amd64/v3"}, {report.Incompatible, "linux/arm64/v8"}, {report.NoSpec, "linux/amd64"},
 	} {
-		if c := rep.Cells[0][j]; c.Status != want.status || c.Platform != want.platform {
+		if c := rep.Cell(0, j); c.Status != want.status || c.Platform != want.platform {
 			t.Errorf("hello on %s: %s %s, want %s %s", rep.Nodes[j].Name, c.Status, c.Platform, want.status, want.platform)
 		}
 	}
@@ -96,10 +96,10 @@ func TestReportCommand(t *testing.T) {
 		t.Errorf("baseline: %s %+v", rep.Summary, rep.Breaks)
 	}
 	// nodes are read in name order: graviton, new-v3, old-arm, replaced
-	if c := rep.Cells[0][1]; c.Status != report.Compatible || c.Score != 90 || c.Platform != "linux/amd64/v3" {
+	if c := rep.Cell(0, 1); c.Status != report.Compatible || c.Score != 90 || c.Platform != "linux/amd64/v3" {
 		t.Errorf("hello on new-v3: %+v", c)
 	}
-	if c := rep.Cells[0][0]; c.Status != report.Compatible || c.Platform != "linux/arm64/v8" {
+	if c := rep.Cell(0, 0); c.Status != report.Compatible || c.Platform != "linux/arm64/v8" {
 		t.Errorf("hello on graviton: %+v", c)
 	}
 	if rep.Images[1].Totals.NoSpec != 4 {

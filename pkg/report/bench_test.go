@@ -177,3 +177,20 @@ func BenchmarkReport1000x1000(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReport10000x5000: 10,000 images (300 distinct specs, 10% without spec) on 5,000 nodes
+// with 200 distinct feature sets, from cached specs: issue 10's target is under 5 s on 2 cores
+// (go test -bench Report10000x5000 -cpu 2).
+func BenchmarkReport10000x5000(b *testing.B) {
+	src, images, nodes := syntheticCluster(10000, 300, 5000, 200)
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := Build(context.Background(), src, images, nodes, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Summary.Totals.Compatible == 0 {
+			b.Fatal("nothing compatible")
+		}
+	}
+}

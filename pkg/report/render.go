@@ -48,33 +48,43 @@ type reason struct {
 	Nodes  []string
 }
 
-// reasons groups the incompatible and error cells of each image by their explanation.
+// reasons groups the incompatible and error cells of each image by their explanation. Images that
+// share a row of the matrix share its reasons: the work grows with distinct rows, not images.
 func reasons(rep *Report) []reason {
+	type rowReason struct {
+		detail string
+		nodes  []string
+	}
+	byRow := map[int][]rowReason{}
+	details := map[*Cell]string{}
 	var out []reason
-	for i, row := range rep.Cells {
-		idx := map[*Cell]int{}
-		for j, c := range row {
-			if c.Status.Runs() {
-				continue
-			}
-			k, ok := idx[c]
-			if !ok {
-				// Equal details from different shared cells still group together.
-				d := c.Detail()
-				k = -1
-				for n := len(out) - 1; n >= 0 && out[n].Image == rep.Images[i].Ref; n-- {
-					if out[n].Detail == d {
-						k = n
-						break
-					}
+	for i := range rep.Images {
+		r := rep.rowOf[i]
+		rr, ok := byRow[r]
+		if !ok {
+			idx := map[string]int{}
+			for j, c := range rep.colOf {
+				cell := rep.table[r][c]
+				if cell.Status.Runs() {
+					continue
 				}
-				if k < 0 {
-					k = len(out)
-					out = append(out, reason{Image: rep.Images[i].Ref, Detail: d})
+				d, ok := details[cell]
+				if !ok {
+					d = cell.Detail()
+					details[cell] = d
 				}
-				idx[c] = k
+				k, ok := idx[d]
+				if !ok {
+					k = len(rr)
+					idx[d] = k
+					rr = append(rr, rowReason{detail: d})
+				}
+				rr[k].nodes = append(rr[k].nodes, rep.Nodes[j].Name)
 			}
-			out[k].Nodes = append(out[k].Nodes, rep.Nodes[j].Name)
+			byRow[r] = rr
+		}
+		for _, x := range rr {
+			out = append(out, reason{Image: rep.Images[i].Ref, Detail: x.detail, Nodes: x.nodes})
 		}
 	}
 	return out
@@ -109,9 +119,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 	}
 	header = append(header, "OK", "FAIL", "NOSPEC", "ERR")
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for i, row := range rep.Cells {
+	for i := range rep.Images {
 		cols := []string{rep.Images[i].Ref}
-		for _, c := range row {
+		for _, c := range rep.Row(i) {
 			cols = append(cols, c.Short())
 		}
 		t := rep.Images[i].Totals
@@ -196,9 +206,9 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 		fmt.Fprint(w, "---|")
 	}
 	fmt.Fprintln(w, "---|---|---|---|")
-	for i, row := range rep.Cells {
+	for i := range rep.Images {
 		fmt.Fprintf(w, "| %s |", mdEscape(rep.Images[i].Ref))
-		for _, c := range row {
+		for _, c := range rep.Row(i) {
 			fmt.Fprintf(w, " %s |", mdEscape(c.Short()))
 		}
 		t := rep.Images[i].Totals
@@ -245,7 +255,7 @@ td.nospec{background:#eee}td.error{background:#ffe3a3}
 {{end}}</table>{{end}}
 <h2>Matrix</h2>
 <table><tr><th>image</th>{{range .Nodes}}<th class="node" title="{{.Platform}}">{{.Name}}</th>{{end}}<th>ok</th><th>fail</th><th>no spec</th><th>error</th></tr>
-{{range $i, $row := .Cells}}{{$img := index $.Images $i}}<tr><td title="{{$img.Digest}}">{{$img.Ref}}</td>{{range $row}}<td class="{{class .}}" title="{{.Detail}}">{{.Short}}</td>{{end}}<td>{{$img.Totals.Compatible}}</td><td>{{$img.Totals.Incompatible}}</td><td>{{$img.Totals.NoSpec}}</td><td>{{$img.Totals.Error}}</td></tr>
+{{range $i, $img := .Images}}<tr><td title="{{$img.Digest}}">{{$img.Ref}}</td>{{range $.Row $i}}<td class="{{class .}}" title="{{.Detail}}">{{.Short}}</td>{{end}}<td>{{$img.Totals.Compatible}}</td><td>{{$img.Totals.Incompatible}}</td><td>{{$img.Totals.NoSpec}}</td><td>{{$img.Totals.Error}}</td></tr>
 {{end}}<tr><th>compatible</th>{{range .Nodes}}<td>{{.Totals.Compatible}}</td>{{end}}</tr>
 </table>
 {{with .Reasons}}<h2>Why</h2><ul>
@@ -292,11 +302,11 @@ func SortBreaksFirst(rep *Report) {
 	})
 	pos := make([]int, len(order))
 	imgs := make([]ImageRow, len(order))
-	cells := make([][]*Cell, len(order))
+	rows := make([]int, len(order))
 	for to, from := range order {
-		imgs[to], cells[to], pos[from] = rep.Images[from], rep.Cells[from], to
+		imgs[to], rows[to], pos[from] = rep.Images[from], rep.rowOf[from], to
 	}
-	rep.Images, rep.Cells = imgs, cells
+	rep.Images, rep.rowOf = imgs, rows
 	for k := range rep.Breaks {
 		rep.Breaks[k].ImageIndex = pos[rep.Breaks[k].ImageIndex]
 	}
@@ -317,18 +327,24 @@ type jsonReport struct {
 // MarshalJSON writes the report with each distinct cell once, in "outcomes", and "cells" as a
 // matrix of indexes into it: image i on node j is .outcomes[.cells[i][j]].
 func (r *Report) MarshalJSON() ([]byte, error) {
-	j := jsonReport{Summary: r.Summary, Breaks: r.Breaks, Images: r.Images, Nodes: r.Nodes, Cells: make([][]int, len(r.Cells)), Outcomes: []*Cell{}}
+	j := jsonReport{Summary: r.Summary, Breaks: r.Breaks, Images: r.Images, Nodes: r.Nodes, Cells: make([][]int, len(r.rowOf)), Outcomes: []*Cell{}}
 	idx := map[*Cell]int{}
-	for i, row := range r.Cells {
-		out := make([]int, len(row))
-		for k, c := range row {
-			n, ok := idx[c]
-			if !ok {
-				n = len(j.Outcomes)
-				idx[c] = n
-				j.Outcomes = append(j.Outcomes, c)
+	rows := make(map[int][]int, len(r.table)) // images sharing a row share its indexes
+	for i, ri := range r.rowOf {
+		out, ok := rows[ri]
+		if !ok {
+			out = make([]int, len(r.colOf))
+			for k, c := range r.colOf {
+				cell := r.table[ri][c]
+				n, ok := idx[cell]
+				if !ok {
+					n = len(j.Outcomes)
+					idx[cell] = n
+					j.Outcomes = append(j.Outcomes, cell)
+				}
+				out[k] = n
 			}
-			out[k] = n
+			rows[ri] = out
 		}
 		j.Cells[i] = out
 	}
@@ -341,14 +357,25 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*r = Report{Summary: j.Summary, Breaks: j.Breaks, Images: j.Images, Nodes: j.Nodes, Cells: make([][]*Cell, len(j.Cells))}
+	if len(j.Cells) != len(j.Images) {
+		return fmt.Errorf("cells: %d rows for %d images", len(j.Cells), len(j.Images))
+	}
+	*r = Report{Summary: j.Summary, Breaks: j.Breaks, Images: j.Images, Nodes: j.Nodes,
+		table: make([][]*Cell, len(j.Cells)), rowOf: make([]int, len(j.Cells)), colOf: make([]int, len(j.Nodes))}
+	for k := range r.colOf {
+		r.colOf[k] = k
+	}
 	for i, row := range j.Cells {
-		r.Cells[i] = make([]*Cell, len(row))
+		if len(row) != len(j.Nodes) {
+			return fmt.Errorf("cells[%d]: %d cells for %d nodes", i, len(row), len(j.Nodes))
+		}
+		r.rowOf[i] = i
+		r.table[i] = make([]*Cell, len(row))
 		for k, n := range row {
-			if n < 0 || n >= len(j.Outcomes) {
+			if n < 0 || n >= len(j.Outcomes) || j.Outcomes[n] == nil {
 				return fmt.Errorf("cells[%d][%d]: outcome %d out of range", i, k, n)
 			}
-			r.Cells[i][k] = j.Outcomes[n]
+			r.table[i][k] = j.Outcomes[n]
 		}
 	}
 	return nil

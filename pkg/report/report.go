@@ -170,18 +170,17 @@ func evaluate(ctx context.Context, images []Image, opened []*decide.Image, specs
 	rep := &Report{
 		Images: make([]ImageRow, len(images)),
 		Nodes:  make([]NodeCol, len(nodes)),
-		Cells:  make([][]*Cell, len(images)),
+		rowOf:  make([]int, len(images)),
+		colOf:  make([]int, len(nodes)),
 	}
-	nodeCol := make([]int, len(nodes))
 	for j, n := range nodes {
-		nodeCol[j] = e.column(n.Platform, n.Features)
-		rep.Nodes[j] = NodeCol{Node: n, Group: e.cols[nodeCol[j]].feat}
+		rep.colOf[j] = e.column(n.Platform, n.Features)
+		rep.Nodes[j] = NodeCol{Node: n, Group: e.cols[rep.colOf[j]].feat}
 	}
 	baseCol := make([]int, len(baseline))
 	for j, n := range baseline {
 		baseCol[j] = e.column(n.Platform, n.Features)
 	}
-	imgShape := make([]int, len(images))
 	for i, img := range images {
 		rep.Images[i] = ImageRow{Image: img}
 		if errs[i] != nil || opened[i] == nil {
@@ -190,11 +189,11 @@ func evaluate(ctx context.Context, images []Image, opened []*decide.Image, specs
 				msg = errs[i].Error()
 			}
 			rep.Images[i].Error = msg
-			imgShape[i] = e.fixedShape(&Cell{Status: Error, Position: -1, Error: msg})
+			rep.rowOf[i] = e.fixedShape(&Cell{Status: Error, Position: -1, Error: msg})
 			continue
 		}
 		rep.Images[i].Digest = opened[i].Tree.Root.Digest.String()
-		imgShape[i] = e.imageShape(opened[i], specs[i])
+		rep.rowOf[i] = e.imageShape(opened[i], specs[i])
 	}
 	used := make([]int, 0, len(e.cols))
 	for c := range e.cols {
@@ -204,19 +203,42 @@ func evaluate(ctx context.Context, images []Image, opened []*decide.Image, specs
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	rep.table = make([][]*Cell, len(e.shapes))
+	for s := range e.shapes {
+		rep.table[s] = make([]*Cell, len(e.cols))
+		for c := range e.cols {
+			rep.table[s][c] = e.at(s, c)
+		}
+	}
 
+	// Totals by (row, column) pair, weighted by how many images share the row and how many nodes
+	// the column: the work grows with distinct rows x distinct columns, not images x nodes.
+	imagesIn := make([]int, len(rep.table))
+	for _, r := range rep.rowOf {
+		imagesIn[r]++
+	}
+	nodesIn := make([]int, len(e.cols))
+	for _, c := range rep.colOf {
+		nodesIn[c]++
+	}
+	rowTotals := make([]Totals, len(rep.table))
+	colTotals := make([]Totals, len(e.cols))
+	for r, row := range rep.table {
+		for c, cell := range row {
+			rowTotals[r].addN(cell.Status, nodesIn[c])
+			colTotals[c].addN(cell.Status, imagesIn[r])
+		}
+	}
 	var sum Summary
 	sum.Images, sum.Nodes = len(images), len(nodes)
 	for i := range images {
-		row := make([]*Cell, len(nodes))
-		for j := range nodes {
-			c := e.at(imgShape[i], nodeCol[j])
-			row[j] = c
-			rep.Images[i].Totals.add(c.Status)
-			rep.Nodes[j].Totals.add(c.Status)
-			sum.Totals.add(c.Status)
-		}
-		rep.Cells[i] = row
+		rep.Images[i].Totals = rowTotals[rep.rowOf[i]]
+	}
+	for j := range nodes {
+		rep.Nodes[j].Totals = colTotals[rep.colOf[j]]
+	}
+	for r := range rep.table {
+		sum.Totals.plus(rowTotals[r], imagesIn[r])
 	}
 	if baseline != nil {
 		sum.Baseline = true
@@ -232,7 +254,7 @@ func evaluate(ctx context.Context, images []Image, opened []*decide.Image, specs
 			firstRuns := -1 // first baseline node the image runs on
 			var firstCell *Cell
 			for j := range baseline {
-				if c := e.at(imgShape[i], baseCol[j]); c.Status.Runs() {
+				if c := e.at(rep.rowOf[i], baseCol[j]); c.Status.Runs() {
 					firstRuns, firstCell = j, c
 					break
 				}
@@ -242,13 +264,13 @@ func evaluate(ctx context.Context, images []Image, opened []*decide.Image, specs
 			}
 			broken := false
 			for j, n := range nodes {
-				now := rep.Cells[i][j]
+				now := rep.Cell(i, j)
 				if now.Status.Runs() || now.Status == Error {
 					continue
 				}
 				was, base := firstCell, baseline[firstRuns].Name
 				if k, ok := byName[n.Name]; ok {
-					was, base = e.at(imgShape[i], baseCol[k]), n.Name
+					was, base = e.at(rep.rowOf[i], baseCol[k]), n.Name
 					if !was.Status.Runs() {
 						continue
 					}

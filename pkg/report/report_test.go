@@ -175,7 +175,7 @@ func TestReport(t *testing.T) {
 			}
 		}
 	}
-	cell := func(img, node int) *report.Cell { return rep.Cells[img][node] }
+	cell := rep.Cell
 	// images: nospec, hello, missing, bad (pod order, init containers first)
 	// The nospec and bad images are indexes without an s390x manifest: they cannot run on the
 	// mainframe whatever their specs say.
@@ -243,8 +243,8 @@ func TestReport(t *testing.T) {
 			if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 				t.Fatal(err)
 			}
-			if back.Cells[1][1].Failure.Rule != "AVX2" || back.Images[1].Totals != rep.Images[1].Totals {
-				t.Errorf("JSON round trip: %+v", back.Cells[1][1])
+			if back.Cell(1, 1).Failure.Rule != "AVX2" || back.Images[1].Totals != rep.Images[1].Totals {
+				t.Errorf("JSON round trip: %+v", back.Cell(1, 1))
 			}
 		}
 		if f == "table" {

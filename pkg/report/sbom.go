@@ -165,7 +165,7 @@ func listSBOMs(ctx context.Context, l SBOMLister, rep *Report, opened []*decide.
 		root := img.Tree.Root.Digest.String()
 		subjects := []string{root}
 		seen := map[string]bool{root: true}
-		for _, c := range rep.Cells[i] {
+		for _, c := range rep.table[rep.rowOf[i]] {
 			if !c.Status.Runs() || c.Position < 0 || c.Position >= len(img.Tree.Manifests) {
 				continue
 			}

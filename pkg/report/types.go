@@ -146,17 +146,27 @@ type Totals struct {
 	Breaks int `json:"breaks,omitempty"`
 }
 
-func (t *Totals) add(s Status) {
+// addN counts n cells of status s.
+func (t *Totals) addN(s Status, n int) {
 	switch s {
 	case Compatible:
-		t.Compatible++
+		t.Compatible += n
 	case Incompatible:
-		t.Incompatible++
+		t.Incompatible += n
 	case NoSpec:
-		t.NoSpec++
+		t.NoSpec += n
 	default:
-		t.Error++
+		t.Error += n
 	}
+}
+
+// plus adds u's counts, n times.
+func (t *Totals) plus(u Totals, n int) {
+	t.Compatible += u.Compatible * n
+	t.Incompatible += u.Incompatible * n
+	t.NoSpec += u.NoSpec * n
+	t.Error += u.Error * n
+	t.Breaks += u.Breaks * n
 }
 
 // ImageRow is one image of the report with its totals.
@@ -190,7 +200,7 @@ type Break struct {
 	Baseline string `json:"baseline"`
 	Was      *Cell  `json:"was"`
 	Now      *Cell  `json:"now"`
-	// ImageIndex and NodeIndex locate the cell in Report.Cells.
+	// ImageIndex and NodeIndex locate the cell: Report.Cell(ImageIndex, NodeIndex).
 	ImageIndex int `json:"imageIndex"`
 	NodeIndex  int `json:"nodeIndex"`
 }
@@ -228,14 +238,39 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// Report is the matrix of images by nodes.
+// Report is the matrix of images by nodes. Cell(i, j) is image i on node j.
+//
+// The matrix is kept compact: images whose decisions cannot differ (same index tree shape and
+// specs) share a row of outcomes, nodes with the same platform and features share a column, so
+// 10,000 images on 5,000 nodes hold a few hundred rows by a few hundred columns, not 50 million
+// cells. In JSON, each distinct cell is written once in "outcomes" and "cells" holds indexes into
+// it (see MarshalJSON).
 type Report struct {
 	Summary Summary `json:"summary"`
 	// Breaks lists the cells the migration breaks (with a baseline), by image then node.
 	Breaks []Break    `json:"breaks,omitempty"`
 	Images []ImageRow `json:"images"`
 	Nodes  []NodeCol  `json:"nodes"`
-	// Cells[i][j] is image i on node j. In JSON, each distinct cell is written once in
-	// "outcomes" and "cells" holds indexes into it (see MarshalJSON).
-	Cells [][]*Cell `json:"-"`
+
+	// table[rowOf[i]][colOf[j]] is image i on node j.
+	table [][]*Cell
+	rowOf []int
+	colOf []int
+}
+
+// Cell returns the outcome of image i (an index of Images) on node j (an index of Nodes). Cells
+// with the same outcome are the same pointer; do not modify them. It panics when i or j is out of
+// range, as a slice index would.
+func (r *Report) Cell(i, j int) *Cell {
+	return r.table[r.rowOf[i]][r.colOf[j]]
+}
+
+// Row returns the outcomes of image i on every node, in the order of Nodes (a new slice).
+func (r *Report) Row(i int) []*Cell {
+	row := r.table[r.rowOf[i]]
+	out := make([]*Cell, len(r.colOf))
+	for j, c := range r.colOf {
+		out[j] = row[c]
+	}
+	return out
 }
