@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
@@ -25,7 +27,8 @@ type attachOptions struct {
 	platforms []string
 	created   string
 	createdAt time.Time
-	image     string
+	images    []string
+	conc      int
 	doSign    bool
 	sign      signOptions
 	base      baseOptions
@@ -34,7 +37,7 @@ type attachOptions struct {
 func attachCmd() *cobra.Command {
 	var opts attachOptions
 	cmd := &cobra.Command{
-		Use:   "attach IMAGE --spec FILE [--platform os/arch[/variant]]...",
+		Use:   "attach IMAGE... --spec FILE [--platform os/arch[/variant]]...",
 		Short: "Compile a spec and attach it to an existing image as an OCI referrer",
 		Long: `Compile the spec and push it as a referrer of the image (artifactType
 application/vnd.nfd.image-compatibility.v1alpha1), without changing the image.
@@ -49,7 +52,12 @@ org.opencontainers.image.base.name/.digest, the base image's newest spec (its ne
 with --base-key/--base-policy) is composed with the image's own: the derived spec keeps every rule
 the base requires and may only tighten it; to drop a base rule or expression the document must say
 so in relax: [...], which prints a warning. The attached provenance layer records the base
-digest, its spec referrer, what was inherited and what was relaxed.`,
+digest, its spec referrer, what was inherited and what was relaxed.
+
+Several images: the document is compiled once; every image is resolved and planned (subjects,
+inheritance) before anything is pushed, so a bad --platform or a base conflict on one image pushes
+nothing; then the images are attached --concurrency at a time (one at a time in an OCI layout).
+An image that fails is named on stderr, the others are still attached, and the exit code is 1.`,
 		Example: `  # Attach the example's specs to its multi-platform OCI layout
   compat-attach attach --oci-layout examples/hello/build/oci:1.0 --spec examples/hello/compat.cue
 
@@ -59,11 +67,17 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
   # Inherit the base image's spec (the derived spec may only tighten it)
   compat-attach attach --plain-http localhost:5000/app:1.0 --spec compat.cue --base localhost:5000/base:1.0
 
+  # Attach one document to many images at once (CI after a release)
+  compat-attach attach --plain-http localhost:5000/api:1.4 localhost:5000/worker:1.4 localhost:5000/cron:1.4 --spec compat.cue
+
   # Attach and sign (a sigstore bundle referrer per spec; see 'compat-attach sign --help')
   COSIGN_PASSWORD=... compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --sign --key cosign.key`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			opts.image = args[0]
+			opts.images = args
+			if opts.conc < 1 {
+				return usagef("--concurrency %d: must be at least 1", opts.conc)
+			}
 			if err := opts.output.validate(); err != nil {
 				return err
 			}
@@ -93,6 +107,7 @@ digest, its spec referrer, what was inherited and what was relaxed.`,
 	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "spec file (.cue, .yaml, .json); repeat for the .cue files of one CUE package")
 	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "attach to the manifest of this platform (os/arch[/variant]); repeatable")
 	cmd.Flags().StringVar(&opts.created, "created", "", "creation time to record (RFC 3339; default now), for reproducible digests")
+	cmd.Flags().IntVar(&opts.conc, "concurrency", 8, "images attached at once (with several IMAGE arguments)")
 	cmd.Flags().BoolVar(&opts.doSign, "sign", false, "sign each attached spec (after it is pushed) with --key FILE or --keyless")
 	opts.sign.bind(cmd.Flags())
 	opts.base.bind(cmd.Flags())
@@ -115,6 +130,15 @@ type attachResult struct {
 // attachOutput is the model attach prints.
 type attachOutput []attachResult
 
+// attachPlan is one image ready to be attached: its subjects and their composed specs.
+type attachPlan struct {
+	image    string
+	img      *decide.Image
+	jobs     []decide.Attachment
+	composed []decide.Inherited
+	sources  []spec.SourceFile
+}
+
 func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	ctx := cmd.Context()
 	created := opts.createdAt
@@ -124,15 +148,6 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
 	if err != nil {
 		return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
-	}
-	img, err := opts.target.image(ctx, opts.image, nil)
-	if err != nil {
-		return err
-	}
-	// Work out every subject before pushing anything: a bad --platform pushes nothing.
-	jobs, err := decide.PlanAttach(img, res, opts.platforms)
-	if err != nil {
-		return withNext(err, "name a platform the index lists, or give the document a spec for it")
 	}
 	var signer *signing.Signer
 	var sigRepo *oci.Target
@@ -149,43 +164,122 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	if err != nil {
 		return err
 	}
-	composed, notes, err := decide.Inherit(ctx, img, res, jobs, bopts)
-	for _, n := range notes {
-		cmd.PrintErrln(n)
+	conc := opts.conc
+	if opts.target.ociLayout {
+		conc = 1 // one writer of a layout's index.json at a time
 	}
-	var ie *author.InheritError
-	if errors.As(err, &ie) {
-		return withNext(err, "make the rule at least as strict as the base's, or name it in relax: [...] to drop it explicitly")
-	}
-	if errors.Is(err, decide.ErrBasePerPlatform) {
-		return withNext(err, "attach per platform (--platform P, or platforms: in the document), or pass --no-base")
-	}
-	if err != nil {
+	many := len(opts.images) > 1
+	named := func(i int, err error) error {
+		if many {
+			return fmt.Errorf("%s: %w", opts.images[i], err)
+		}
 		return err
 	}
-	t := img.Reader().Target()
-	var results attachOutput
-	for i, j := range jobs {
-		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: res.Sources, Base: composed[i].Base}
-		d, err := t.PushSpec(ctx, j.Subject, composed[i].Spec, prov, created)
-		if err != nil {
-			return fmt.Errorf("attaching to %s: %w", img.Ref(j.Subject), err)
+
+	// Work out every subject of every image before pushing anything: a bad --platform or a base
+	// conflict pushes nothing.
+	plans := make([]attachPlan, len(opts.images))
+	planErrs := make([]error, len(opts.images))
+	notes := make([][]string, len(opts.images))
+	parallel.Each(len(opts.images), conc, true, func(i int) {
+		plans[i], notes[i], planErrs[i] = planAttach(ctx, opts, opts.images[i], res, bopts)
+	})
+	for i := range opts.images {
+		for _, n := range notes[i] {
+			if many {
+				n = opts.images[i] + ": " + n
+			}
+			cmd.PrintErrln(n)
 		}
-		ar := attachResult{Subject: img.Ref(j.Subject), Platform: j.Platform, Referrer: img.Ref(d), Created: created.Format(time.RFC3339), kind: "manifest"}
+	}
+	for i, err := range planErrs {
+		if err != nil {
+			if many {
+				err = withNext(named(i, err), "nothing was pushed to any image")
+			}
+			return err
+		}
+	}
+
+	results := make([]attachOutput, len(plans))
+	pushErrs := make([]error, len(plans))
+	parallel.Each(len(plans), conc, true, func(i int) {
+		results[i], pushErrs[i] = pushAttach(ctx, opts, &plans[i], created, signer, sigRepo)
+	})
+	var all attachOutput
+	failed := 0
+	for i := range plans {
+		all = append(all, results[i]...)
+		if pushErrs[i] != nil {
+			failed++
+		}
+	}
+	if failed > 0 && !many {
+		return pushErrs[0]
+	}
+	if err := display.Print(cmd.OutOrStdout(), opts.output.format, all); err != nil {
+		return err
+	}
+	if failed == 0 {
+		return nil
+	}
+	for i, err := range pushErrs {
+		if err != nil {
+			cmd.PrintErrln("Error: " + display.Line(named(i, err).Error()))
+		}
+	}
+	return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: %d of %d images failed (named above); the others are attached: run attach again for those that failed", failed, len(plans))}
+}
+
+// planAttach resolves one image and plans its attachments (subjects, inherited specs).
+func planAttach(ctx context.Context, opts *attachOptions, image string, res *author.Result, bopts decide.BaseOptions) (attachPlan, []string, error) {
+	img, err := opts.target.image(ctx, image, nil)
+	if err != nil {
+		return attachPlan{}, nil, err
+	}
+	jobs, err := decide.PlanAttach(img, res, opts.platforms)
+	if err != nil {
+		return attachPlan{}, nil, withNext(err, "name a platform the index lists, or give the document a spec for it")
+	}
+	composed, notes, err := decide.Inherit(ctx, img, res, jobs, bopts)
+	var ie *author.InheritError
+	switch {
+	case errors.As(err, &ie):
+		return attachPlan{}, notes, withNext(err, "make the rule at least as strict as the base's, or name it in relax: [...] to drop it explicitly")
+	case errors.Is(err, decide.ErrBasePerPlatform):
+		return attachPlan{}, notes, withNext(err, "attach per platform (--platform P, or platforms: in the document), or pass --no-base")
+	case err != nil:
+		return attachPlan{}, notes, err
+	}
+	return attachPlan{image: image, img: img, jobs: jobs, composed: composed, sources: res.Sources}, notes, nil
+}
+
+// pushAttach pushes (and signs) the specs of one planned image, in index order; it returns what
+// was attached before any error.
+func pushAttach(ctx context.Context, opts *attachOptions, p *attachPlan, created time.Time, signer *signing.Signer, sigRepo *oci.Target) (attachOutput, error) {
+	t := p.img.Reader().Target()
+	var results attachOutput
+	for i, j := range p.jobs {
+		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: p.sources, Base: p.composed[i].Base}
+		d, err := t.PushSpec(ctx, j.Subject, p.composed[i].Spec, prov, created)
+		if err != nil {
+			return results, fmt.Errorf("attaching to %s: %w", p.img.Ref(j.Subject), err)
+		}
+		ar := attachResult{Subject: p.img.Ref(j.Subject), Platform: j.Platform, Referrer: p.img.Ref(d), Created: created.Format(time.RFC3339), kind: "manifest"}
 		if oci.IsIndex(j.Subject.MediaType) {
 			ar.kind = "index"
 		}
 		if signer != nil {
 			// The spec referrer exists now: sign it (never a signature for nothing).
-			sr, err := signSpec(ctx, img, j.Subject, j.Platform, d, composed[i].Spec, signer, sigRepo)
+			sr, err := signSpec(ctx, p.img, j.Subject, j.Platform, d, p.composed[i].Spec, signer, sigRepo)
 			if err != nil {
-				return withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s --spec %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(opts.image), opts.specFiles[0])
+				return results, withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s --spec %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(p.image), opts.specFiles[0])
 			}
 			ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
 		}
 		results = append(results, ar)
 	}
-	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
+	return results, nil
 }
 
 // Text implements display.Texter.
