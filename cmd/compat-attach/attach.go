@@ -181,7 +181,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	plans := make([]attachPlan, len(opts.images))
 	planErrs := make([]error, len(opts.images))
 	notes := make([][]string, len(opts.images))
-	parallel.Each(len(opts.images), conc, true, func(i int) {
+	parallel.Each(len(opts.images), conc, func(i int) {
 		plans[i], notes[i], planErrs[i] = planAttach(ctx, opts, opts.images[i], res, bopts)
 	})
 	for i := range opts.images {
@@ -203,7 +203,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 
 	results := make([]attachOutput, len(plans))
 	pushErrs := make([]error, len(plans))
-	parallel.Each(len(plans), conc, true, func(i int) {
+	parallel.Each(len(plans), conc, func(i int) {
 		results[i], pushErrs[i] = pushAttach(ctx, opts, &plans[i], created, signer, sigRepo)
 	})
 	var all attachOutput

@@ -131,18 +131,15 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	if err != nil {
 		return err
 	}
-	h, err := opts.host.load(ctx, cmd, opts.platform.p)
-	if err != nil {
-		return err
-	}
-	img, err := opts.target.image(ctx, opts.image, trust)
-	if err != nil {
-		return err
-	}
-	d, err := img.Decide(ctx, h, decide.Options{
+	dopts := decide.Options{
 		Platform: opts.platform.p, PinPlatform: opts.platform.p != nil,
 		RequireTrusted: opts.policy.requireTrusted, Annotations: annotationMode(opts.noAnnotations, false),
-	})
+	}
+	img, h, err := opts.target.imageForHost(ctx, cmd, opts.image, trust, &opts.host, opts.platform.p, dopts)
+	if err != nil {
+		return err
+	}
+	d, err := img.Decide(ctx, h, dopts)
 	if err != nil {
 		if isNoHostPlatform(err) {
 			return hostPlatformError(err, h)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	godigest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -449,38 +450,74 @@ func TestControlSequencesEscaped(t *testing.T) {
 }
 
 // TestContentCache: a repeated check of an unchanged image costs the index and the referrers
-// listings only: referrer manifests and spec blobs come from the content cache, checked against
-// their digests; --no-cache reads everything again; a corrupt cache file is fetched again.
+// listings only, in one round trip: referrer manifests and spec blobs come from the content cache,
+// checked against their digests, and the listings start with the resolution (the tag's last
+// digest is a prediction, never an answer); --no-cache reads everything again; a corrupt cache
+// file is fetched again; a tag that moved is read as it is now. On both registries, each answer
+// 25 ms away.
 func TestContentCache(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	reg := testregistry.NewOCI(t)
-	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
-	image := reg.Host() + "/hello:1.0"
-	attachGrid(t, "--plain-http", image, 50, 90, -1, "")
 	host := hostFile(t, "amd64", cpuidV3, "6")
-	count := func(args ...string) int {
-		reg.Reset()
-		if _, stderr, code := runCLICache(t, append([]string{"check", "--plain-http", image, "--features", host}, args...)...); code != 0 {
-			t.Fatalf("check: exit %d %s", code, stderr)
-		}
-		return len(reg.Requests())
+	for name, reg := range registries(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("XDG_CACHE_HOME", t.TempDir())
+			img := testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+			image := reg.Host() + "/hello:1.0"
+			attachGrid(t, "--plain-http", image, 50, 90, -1, "")
+			reg.SetDelay(25 * time.Millisecond)
+			defer reg.SetDelay(0)
+			check := func(ref string, args ...string) (requests, rounds int, out string) {
+				t.Helper()
+				reg.Reset()
+				out, stderr, code := runCLICache(t, append([]string{"check", "--plain-http", ref, "--features", host}, args...)...)
+				if code != 0 {
+					t.Fatalf("check: exit %d %s", code, stderr)
+				}
+				reqs := reg.Requests()
+				return len(reqs), testregistry.Rounds(reqs), out
+			}
+			// Cold: GET index; the referrers of v1, v3 and the index (with the referrers tag while
+			// the capability is unknown); the referrer manifests and spec blobs of v1 and v3, each
+			// pair at once: 3 round trips.
+			coldN, coldR, _ := check(image)
+			warmN, warmR, _ := check(image)
+			byDigest, byDigestR, _ := check(reg.Host() + "/hello@" + img.Index.Digest.String())
+			bypassN, bypassR, _ := check(image, "--no-cache")
+			t.Logf("check: cold %d requests in %d round trips, warm %d in %d, by digest %d in %d, --no-cache %d in %d",
+				coldN, coldR, warmN, warmR, byDigest, byDigestR, bypassN, bypassR)
+			if coldR != 3 || warmR != 1 || byDigestR != 1 || bypassR != 3 {
+				t.Errorf("round trips: cold %d, warm %d, by digest %d, --no-cache %d; want 3, 1, 1, 3", coldR, warmR, byDigestR, bypassR)
+			}
+			// Warm: the index and the three listings, nothing else (tags and listings are never
+			// cached); by digest: the listings alone. Without the referrers API, one listing also
+			// asks the API (it is probed once per process).
+			wantWarm := 4
+			if name == "tag-fallback" {
+				wantWarm++
+			}
+			if warmN != wantWarm || byDigest != wantWarm-1 {
+				t.Errorf("requests: warm %d, by digest %d; want %d, %d", warmN, byDigest, wantWarm, wantWarm-1)
+			}
+
+			// Damage every cached file: each is found corrupt (its digest) and fetched again.
+			dir := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "compatkit", "content")
+			filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && !strings.Contains(p, "hints") {
+					os.WriteFile(p, []byte("tampered"), 0o644)
+				}
+				return nil
+			})
+			if n, _, _ := check(image); n < 8 {
+				t.Fatalf("after the cache was tampered with: %d requests, want 8 or more", n)
+			}
+
+			// The tag moves to an index of the v3 build alone, with no spec: the prediction is
+			// wrong, and the answer is the new index's (no spec), not the cached one's.
+			reg.SetDelay(0)
+			testregistry.PushShape(t, reg.Host(), "hello", "1.0", testregistry.Shape{Platforms: testregistry.Platforms[1:2], Salt: "moved"})
+			reg.SetDelay(25 * time.Millisecond)
+			if _, _, out := check(image); !strings.Contains(out, "no compatibility spec") && !strings.Contains(out, "No compatibility spec") {
+				t.Errorf("after the tag moved, check still reads the old index:\n%s", out)
+			}
+		})
 	}
-	cold, warm, bypass := count(), count(), count("--no-cache")
-	// Cold: GET index, referrers of v1, v3 and the index, then the referrer manifest and spec blob
-	// of v1 and v3 (4). Warm: the index and the three listings; tags and listings are never cached.
-	if cold != 8 || warm != 4 || bypass != 8 {
-		t.Fatalf("requests: cold %d, warm %d, --no-cache %d; want 8, 4, 8", cold, warm, bypass)
-	}
-	// Damage every cached file: each is found corrupt (its digest) and fetched again.
-	dir := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "compatkit", "content")
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			os.WriteFile(p, []byte("tampered"), 0o644)
-		}
-		return nil
-	})
-	if n := count(); n != 8 {
-		t.Fatalf("after the cache was tampered with: %d requests, want 8", n)
-	}
-	t.Logf("check: %d requests cold, %d warm", cold, warm)
 }

@@ -84,8 +84,7 @@ type store struct {
 	image string
 	reg   *testregistry.Registry // nil for a layout
 	img   testregistry.Image
-	// checkRequests is the exact number of registry requests of `check --platform`:
-	// see TestEndToEnd.
+	// checkRequests is the most registry requests `check --platform` may make: see stores.
 	checkRequests int
 }
 
@@ -94,16 +93,19 @@ func stores(t *testing.T) []store {
 	oci := testregistry.NewOCI(t)
 	out = append(out, store{name: "referrers-api", flags: []string{"--plain-http"}, image: oci.Host() + "/hello:1.0", reg: oci,
 		img: testregistry.PushImage(t, oci.Host(), "hello", "1.0"),
-		// GET index by tag; GET referrers of the amd64/v3 manifest; GET the referrer manifest;
-		// GET the spec blob; GET referrers of the index (empty).
-		checkRequests: 5})
+		// GET index by tag; GET referrers of the amd64/v3 manifest and of the index, each with
+		// its referrers tag at the same time while the capability is not known (a listing that
+		// starts after the API answered asks the API alone, and a tag read still unsent when the
+		// API answers is dropped); GET the referrer manifest and the spec blob, at the same time
+		// (the listing names the spec layer).
+		checkRequests: 7})
 	dist := testregistry.NewDistribution(t)
 	out = append(out, store{name: "tag-fallback", flags: []string{"--plain-http"}, image: dist.Host() + "/hello:1.0", reg: dist,
 		img: testregistry.PushImage(t, dist.Host(), "hello", "1.0"),
-		// GET index by tag; GET referrers API (404: no referrers API); GET sha256-<hex> fallback
-		// tag of the manifest; GET the referrer manifest; GET the spec blob; GET the fallback tag of
-		// the index (404; the missing API is remembered for the repository).
-		checkRequests: 6})
+		// GET index by tag; GET referrers API (404: no referrers API) and, at the same time, the
+		// sha256-<hex> fallback tag, for the manifest and for the index (a listing that starts
+		// after the 404 reads the tag alone); GET the referrer manifest and the spec blob.
+		checkRequests: 7})
 	dir := filepath.Join(t.TempDir(), "layout")
 	out = append(out, store{name: "oci-layout", flags: []string{"--oci-layout"}, image: dir + ":1.0",
 		img: testregistry.WriteLayout(t, dir, "1.0")})
@@ -182,8 +184,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 			if st.reg != nil {
 				reqs := st.reg.Requests()
-				if len(reqs) != st.checkRequests {
-					t.Errorf("check made %d requests, want %d: %v", len(reqs), st.checkRequests, reqs)
+				if len(reqs) > st.checkRequests || len(reqs) < st.checkRequests-2 {
+					t.Errorf("check made %d requests, want %d to %d: %v", len(reqs), st.checkRequests-2, st.checkRequests, reqs)
 				}
 				assertNoImageBlob(t, reqs, st.img)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -133,6 +134,54 @@ func (o *targetOptions) image(ctx context.Context, image string, trust *decide.T
 		return nil, err
 	}
 	return decide.Open(ctx, t, trust)
+}
+
+// imageForHost opens IMAGE (decide.OpenFor) and loads the host (hostOptions.load) at the same
+// time, reading the specs that the decision for that host needs while the host's features are
+// discovered. The specs read early are those of the --platform asked for, else of any variant of
+// this machine's architecture (a superset of what the host runs), else, for a host read from a
+// file or a node, of its platform.
+func (o *targetOptions) imageForHost(ctx context.Context, cmd *cobra.Command, image string, trust *decide.Trust, hopts *hostOptions, platform *ocispec.Platform, dopts decide.Options) (*decide.Image, decide.Host, error) {
+	if hopts.node != "" || hopts.features != "" {
+		h, err := hopts.load(ctx, cmd, platform)
+		if err != nil {
+			return nil, decide.Host{}, err
+		}
+		t, err := o.open(ctx, image)
+		if err != nil {
+			return nil, decide.Host{}, err
+		}
+		img, err := decide.OpenFor(ctx, t, trust, dopts, h.Platform)
+		return img, h, err
+	}
+	t, err := o.open(ctx, image)
+	if err != nil {
+		return nil, decide.Host{}, err
+	}
+	var (
+		h     decide.Host
+		herr  error
+		ready = make(chan struct{})
+	)
+	go func() {
+		defer close(ready)
+		h, herr = hopts.load(ctx, cmd, platform)
+	}()
+	hint := ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	switch {
+	case platform != nil:
+		hint = *platform
+	case hint.Architecture == "amd64":
+		hint.Variant = "v4" // runs every amd64 variant: its candidates include this host's
+	case hint.Architecture == "arm64":
+		hint.Variant = "v9.7"
+	}
+	img, err := decide.OpenFor(ctx, t, trust, dopts, hint)
+	<-ready
+	if herr != nil {
+		return nil, decide.Host{}, herr
+	}
+	return img, h, err
 }
 
 // platformOption is a single --platform os/arch[/variant], parsed once by validate.

@@ -124,18 +124,15 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	if err != nil {
 		return err
 	}
-	h, err := opts.host.load(ctx, cmd, opts.platform.p)
-	if err != nil {
-		return err
-	}
-	img, err := opts.target.image(ctx, opts.image, trust)
-	if err != nil {
-		return err
-	}
-	d, err := img.Decide(ctx, h, decide.Options{
+	dopts := decide.Options{
 		Platform: opts.platform.p, RequireTrusted: opts.policy.requireTrusted, AllowedRuntimes: opts.allowedRuntimes,
 		Annotations: annotationMode(opts.noAnnotations, opts.verifyAnnotations),
-	})
+	}
+	img, h, err := opts.target.imageForHost(ctx, cmd, opts.image, trust, &opts.host, opts.platform.p, dopts)
+	if err != nil {
+		return err
+	}
+	d, err := img.Decide(ctx, h, dopts)
 	if err != nil {
 		if isNoHostPlatform(err) {
 			return hostPlatformError(err, h)

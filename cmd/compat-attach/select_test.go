@@ -56,14 +56,16 @@ func TestSelect(t *testing.T) {
 		reqs := reg.Requests()
 		// GET the index by tag; for the index and each candidate the host can run (v1 and v3 on
 		// the v3 host, v1 alone on the v2 host: its platform rules v3 out before any spec is
-		// read; arm64 on arm64): GET referrers; for each candidate with a spec: GET its referrer
-		// manifest and the spec blob.
-		wantReqs := 1 + 3 + 2*2
+		// read; arm64 on arm64): GET referrers, and the referrers tag at the same time while the
+		// capability is not known (a tag read still unsent when the API answers is dropped); for
+		// each candidate with a spec: GET its referrer manifest and the spec blob.
+		listings, withSpec := 3, 2
 		if h == hostARM || h == hostV2 {
-			wantReqs = 1 + 2 + 2
+			listings, withSpec = 2, 1
 		}
-		if len(reqs) != wantReqs {
-			t.Errorf("select made %d requests, want %d: %v", len(reqs), wantReqs, reqs)
+		most := 1 + 2*listings + 2*withSpec
+		if len(reqs) > most || len(reqs) < most-listings {
+			t.Errorf("select made %d requests, want %d to %d: %v", len(reqs), most-listings, most, reqs)
 		}
 		assertNoImageBlob(t, reqs, img)
 		seen := map[string]bool{}

@@ -65,6 +65,11 @@ type Shape struct {
 	// Attestation adds a BuildKit attestation manifest (platform unknown/unknown, annotated
 	// vnd.docker.reference.type=attestation-manifest) after the images.
 	Attestation bool
+	// Single makes the first platform's manifest the image itself (tagged, no index); Image.Index
+	// is then that manifest.
+	Single bool
+	// Salt goes into every layer, so that images of the same shape and salts differ.
+	Salt string
 }
 
 // BuildImageOf builds an image of the given shape (see BuildImage) in a memory store, tagged tag.
@@ -109,7 +114,7 @@ func Build(c context.Context, tag string, sh Shape) (*memory.Store, Image, error
 	for _, p := range platforms {
 		var tb bytes.Buffer
 		tw := tar.NewWriter(&tb)
-		body := []byte(p.OS + "/" + p.Architecture + "/" + p.Variant + "\n")
+		body := []byte(p.OS + "/" + p.Architecture + "/" + p.Variant + "\n" + sh.Salt)
 		if err := tw.WriteHeader(&tar.Header{Name: "platform", Mode: 0o644, Size: int64(len(body)), ModTime: created, Typeflag: tar.TypeReg}); err != nil {
 			return nil, Image{}, err
 		}
@@ -133,6 +138,17 @@ func Build(c context.Context, tag string, sh Shape) (*memory.Store, Image, error
 		img.Manifests = append(img.Manifests, man)
 		img.Configs = append(img.Configs, cfg)
 		img.Layers = append(img.Layers, layer)
+	}
+	if sh.Single {
+		img.Index = img.Manifests[0]
+		img.Index.Platform = nil
+		if failed != nil {
+			return nil, Image{}, failed
+		}
+		if err := store.Tag(c, img.Index, tag); err != nil {
+			return nil, Image{}, err
+		}
+		return store, img, nil
 	}
 	entries := append([]ocispec.Descriptor(nil), img.Manifests...)
 	if sh.Attestation {

@@ -33,6 +33,8 @@ type Request struct {
 	Method string
 	Path   string // URL path, e.g. /v2/hello/manifests/v1
 	Query  string // raw query, e.g. artifactType=...
+
+	start, end time.Time // when it arrived and when its answer was written
 }
 
 // String prints "METHOD PATH[?QUERY]".
@@ -61,6 +63,7 @@ type Registry struct {
 	reqs    []Request
 	hook    Hook
 	rewrite Rewrite
+	delay   time.Duration
 }
 
 func newRecording(t testing.TB, backend http.Handler) *Registry {
@@ -72,9 +75,20 @@ func newRecording(t testing.TB, backend http.Handler) *Registry {
 	}
 	r.server = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
-		r.reqs = append(r.reqs, Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery})
-		hook, rewrite := r.hook, r.rewrite
+		n := len(r.reqs)
+		r.reqs = append(r.reqs, Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery, start: time.Now()})
+		hook, rewrite, delay := r.hook, r.rewrite, r.delay
 		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			if n < len(r.reqs) {
+				r.reqs[n].end = time.Now()
+			}
+			r.mu.Unlock()
+		}()
+		if delay > 0 {
+			time.Sleep(delay)
+		}
 		if hook != nil && hook(w, req) {
 			return
 		}
@@ -223,6 +237,32 @@ func (r *Registry) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reqs = nil
+}
+
+// SetDelay makes the registry wait d before answering each request, as a distant registry does,
+// so that Rounds can tell requests sent together from requests sent one after another.
+func (r *Registry) SetDelay(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delay = d
+}
+
+// Rounds returns the number of round trips reqs took one after another: the longest chain of
+// requests each sent after the previous one's answer. Requests sent together count once. Use it
+// with SetDelay, so that requests sent together overlap.
+func Rounds(reqs []Request) int {
+	depth := make([]int, len(reqs))
+	most := 0
+	for i, r := range reqs {
+		depth[i] = 1
+		for j, q := range reqs[:i] {
+			if !q.end.IsZero() && !q.end.After(r.start) && depth[j]+1 > depth[i] {
+				depth[i] = depth[j] + 1
+			}
+		}
+		most = max(most, depth[i])
+	}
+	return most
 }
 
 // SetHook installs h in front of the registry (nil removes it).

@@ -45,16 +45,54 @@ func Open(ctx context.Context, t *oci.Target, trust *Trust) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openAt(ctx, t, root, NewReader(t, trust))
+}
+
+// openAt reads the tree below root into an Image whose specs r reads.
+func openAt(ctx context.Context, t *oci.Target, root ocispec.Descriptor, r *Reader) (*Image, error) {
 	tr, err := t.Tree(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Name: t.Name(), Tree: tr, reader: NewReader(t, trust), progs: map[*spec.Spec]progOrErr{}}
+	img := &Image{Name: t.Name(), Tree: tr, reader: r, progs: map[*spec.Spec]progOrErr{}}
 	if tr.IsIndex() {
 		if img.index, err = t.FetchIndex(ctx, root); err != nil { // cached by Tree
 			return nil, err
 		}
 	}
+	return img, nil
+}
+
+// OpenFor is Open followed by Prefetch(ctx, opts, hosts...): it returns the image with the specs
+// that decisions for hosts of those platforms need already read. When this machine resolved the
+// reference before (oci.Target.Predict: the Session's Cache keeps what a tag named and the
+// immutable content below it), those reads start at once, alongside the resolution, so that
+// checking an unchanged image costs one round trip to the registry (the resolution and the
+// referrers listings, together) instead of two or three.
+//
+// The prediction only schedules reads early. The decision uses the tree the reference resolves to
+// now and the specs of its subjects as listed now: a read started for a subject that the new
+// tree no longer has is wasted, never used (each subject's specs are keyed by its digest).
+func OpenFor(ctx context.Context, t *oci.Target, trust *Trust, opts Options, hosts ...ocispec.Platform) (*Image, error) {
+	r := NewReader(t, trust)
+	var early sync.WaitGroup
+	if predicted, ok := t.Predict(); ok {
+		early.Go(func() {
+			if img, err := openAt(ctx, t, predicted, r); err == nil {
+				img.Prefetch(ctx, opts, hosts...)
+			}
+		})
+	}
+	defer early.Wait() // never leave reads running after returning
+	root, err := t.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	img, err := openAt(ctx, t, root, r)
+	if err != nil {
+		return nil, err
+	}
+	img.Prefetch(ctx, opts, hosts...)
 	return img, nil
 }
 

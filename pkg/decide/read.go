@@ -155,7 +155,7 @@ func (r *Reader) Spec(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 // order given.
 func (r *Reader) Specs(ctx context.Context, subjects []ocispec.Descriptor) []*SubjectSpec {
 	out := make([]*SubjectSpec, len(subjects))
-	parallel.Each(len(subjects), oci.DefaultConcurrency, true, func(i int) { out[i] = r.Spec(ctx, subjects[i]) })
+	parallel.Each(len(subjects), oci.DefaultConcurrency, func(i int) { out[i] = r.Spec(ctx, subjects[i]) })
 	return out
 }
 

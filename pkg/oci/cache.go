@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -150,4 +151,54 @@ func (c *Cache) Prune() error {
 		}
 	}
 	return nil
+}
+
+// MaxHintBytes is the largest hint a Cache keeps.
+const MaxHintBytes = 4 << 10
+
+// Hint returns the hint kept under key (SetHint), false when there is none. Hints are what this
+// machine saw last time (the digest a tag resolved to, whether a repository has the referrers
+// API): they schedule requests early, and must never decide anything, for they go stale.
+func (c *Cache) Hint(key string) ([]byte, bool) {
+	p, ok := c.hintPath(key)
+	if !ok {
+		return nil, false
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() > MaxHintBytes {
+		return nil, false
+	}
+	b, err := os.ReadFile(p)
+	return b, err == nil
+}
+
+// SetHint keeps value under key (at most MaxHintBytes; errors are ignored, as for Put).
+func (c *Cache) SetHint(key string, value []byte) {
+	p, ok := c.hintPath(key)
+	if !ok || len(value) > MaxHintBytes {
+		return
+	}
+	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, value) {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(value)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+		_ = os.Remove(tmp.Name())
+	}
+}
+
+// hintPath is Dir/hints/<sha256 of key>: keys hold registry names, never used as paths.
+func (c *Cache) hintPath(key string) (string, bool) {
+	if c == nil || c.Dir == "" {
+		return "", false
+	}
+	return filepath.Join(c.Dir, "hints", digest.FromString(key).Encoded()), true
 }

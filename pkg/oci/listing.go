@@ -51,7 +51,30 @@ type Session struct {
 
 	read         atomic.Int64
 	mu           sync.Mutex
-	referrersAPI map[string]bool // "host/repository" → has the referrers API
+	referrersAPI map[string]bool      // "host/repository" → has the referrers API
+	probes       map[string]*apiProbe // "host/repository" → the listing that asks the API first
+}
+
+// apiProbe is the first listing of a repository whose referrers API is not known: the others
+// wait for done, then read Session.api.
+type apiProbe struct {
+	done chan struct{}
+}
+
+// probe returns the repository's probe and whether the caller is the one to run it (and close
+// done when the API has answered).
+func (s *Session) probe(key string) (*apiProbe, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.probes[key]; ok {
+		return p, false
+	}
+	if s.probes == nil {
+		s.probes = map[string]*apiProbe{}
+	}
+	p := &apiProbe{done: make(chan struct{})}
+	s.probes[key] = p
+	return p, true
 }
 
 func (s *Session) api(key string) (supported, known bool) {
@@ -63,11 +86,24 @@ func (s *Session) api(key string) (supported, known bool) {
 
 func (s *Session) setAPI(key string, supported bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.referrersAPI == nil {
 		s.referrersAPI = map[string]bool{}
 	}
 	s.referrersAPI[key] = supported
+	s.mu.Unlock()
+	v := []byte("no")
+	if supported {
+		v = []byte("yes")
+	}
+	s.Cache.SetHint("referrers-api "+key, v)
+}
+
+// apiHint says whether this machine found the referrers API in the repository before (a hint kept
+// in the Cache): "yes", "no", or "" when it does not know. It only schedules requests: without the
+// API, the tag schema is read as always; with it, only the API's answer counts.
+func (s *Session) apiHint(key string) string {
+	b, _ := s.Cache.Hint("referrers-api " + key)
+	return string(b)
 }
 
 // listReferrers lists every referrer of subject in a registry repository: through the referrers
@@ -79,7 +115,11 @@ func (s *Session) setAPI(key string, supported bool) {
 func (t *Target) listReferrers(ctx context.Context, repo *remote.Repository, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
 	key := t.host + "/" + repo.Reference.Repository
 	supported, known := t.session.api(key)
-	if !known || supported {
+	hint := t.session.apiHint(key)
+	switch {
+	case known && !supported:
+		return t.referrersByTagSchema(ctx, repo, subject)
+	case known || hint == "yes":
 		refs, err := t.referrersByAPI(ctx, repo, subject, artifactType)
 		switch {
 		case err == nil:
@@ -87,11 +127,64 @@ func (t *Target) listReferrers(ctx context.Context, repo *remote.Repository, sub
 			return refs, nil
 		case errors.Is(err, errNoReferrersAPI) && !known:
 			t.session.setAPI(key, false)
-		default:
-			return nil, err
+			return t.referrersByTagSchema(ctx, repo, subject)
 		}
+		return nil, err
 	}
-	return t.referrersByTagSchema(ctx, repo, subject)
+	// Not known, and this machine did not see the API here before: read the tag schema at once,
+	// while the API is asked, so that a registry without the API costs one round trip, not two.
+	// When this machine found no API here before, one listing of the repository asks it and the
+	// others wait for its answer (fewer requests); otherwise each asks. The tag schema's answer is
+	// used only when the API's says there is no API.
+	type tagResult struct {
+		refs []ocispec.Descriptor
+		err  error
+	}
+	tagCtx, cancel := context.WithCancel(ctx)
+	var tag tagResult
+	var wg sync.WaitGroup
+	wg.Go(func() { tag.refs, tag.err = t.referrersByTagSchema(tagCtx, repo, subject) })
+	defer func() {
+		cancel()
+		wg.Wait() // nothing left running when the listing returns
+	}()
+	fromTag := func() ([]ocispec.Descriptor, error) {
+		wg.Wait()
+		return tag.refs, tag.err
+	}
+	var pr *apiProbe
+	first := true
+	if hint == "no" {
+		pr, first = t.session.probe(key)
+	}
+	if !first {
+		select {
+		case <-pr.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if supported, known := t.session.api(key); known && !supported {
+			return fromTag()
+		}
+		// The API answered (or the probe failed): ask it for this subject too.
+	}
+	refs, err := t.referrersByAPI(ctx, repo, subject, artifactType)
+	switch {
+	case err == nil:
+		t.session.setAPI(key, true)
+	case errors.Is(err, errNoReferrersAPI):
+		t.session.setAPI(key, false)
+	}
+	if pr != nil && first {
+		close(pr.done)
+	}
+	switch {
+	case err == nil:
+		return refs, nil
+	case errors.Is(err, errNoReferrersAPI):
+		return fromTag()
+	}
+	return nil, err
 }
 
 // referrersByAPI follows the pages of GET /v2/<name>/referrers/<digest>.

@@ -99,15 +99,19 @@ func TestQuirkReferrersAsJSON(t *testing.T) {
 		}
 		return body
 	})
-	reg.Reset()
+	// The tag schema fails: the listing must come from the API's answer alone (the tag is read
+	// at the same time while the capability is unknown, and must not count).
+	reg.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	defer reg.SetHook(nil)
 	refs, err := quirkTarget(t, reg, oci.Options{}).Referrers(context.Background(), img.Manifests[0], spec.ArtifactType)
 	if err != nil || len(refs) != 1 || refs[0].Digest != d.Digest {
 		t.Fatalf("listed %v, %v", refs, err)
-	}
-	for _, r := range reg.Requests() {
-		if strings.Contains(r.Path, "/manifests/sha256-") {
-			t.Fatalf("fell back to the tag schema: %s", r)
-		}
 	}
 }
 

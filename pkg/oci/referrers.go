@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -123,6 +125,28 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 	if referrer.ArtifactType != "" && referrer.ArtifactType != spec.ArtifactType {
 		return nil, nil, fmt.Errorf("%w: %s: artifactType %s, want %s", ErrInvalidArtifact, src, referrer.ArtifactType, spec.ArtifactType)
 	}
+	// The listing may say which spec blob the manifest names (AnnotationSpecLayer): fetch both at
+	// once. The blob counts only if the manifest, verified against its digest, names it.
+	hinted, hasHint := specLayerHint(referrer)
+	if hasHint {
+		if _, cached := t.get(referrer.Digest); cached {
+			hasHint = false // the manifest is here: no round trip to save
+		}
+	}
+	var early []byte
+	var wg sync.WaitGroup
+	if hasHint {
+		earlyCtx, cancel := context.WithCancel(ctx)
+		wg.Go(func() {
+			if b, err := t.fetchCached(earlyCtx, hinted); err == nil {
+				early = b
+			}
+		})
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
+	}
 	m, err := t.FetchManifest(ctx, referrer)
 	if err != nil {
 		return nil, nil, err
@@ -143,9 +167,17 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 	if l.Size > spec.MaxSpecBytes || l.Size < 0 {
 		return nil, nil, fmt.Errorf("%w: %s: spec layer %s is %d bytes, the limit is %d", ErrTooLarge, src, l.Digest, l.Size, spec.MaxSpecBytes)
 	}
-	data, err := t.fetchCached(ctx, l)
-	if err != nil {
-		return nil, nil, t.wrap(err, src+": spec layer "+l.Digest.String(), "")
+	var data []byte
+	if hasHint {
+		wg.Wait()
+		if l.Digest == hinted.Digest && int64(len(early)) == l.Size {
+			data = early
+		}
+	}
+	if data == nil {
+		if data, err = t.fetchCached(ctx, l); err != nil {
+			return nil, nil, t.wrap(err, src+": spec layer "+l.Digest.String(), "")
+		}
 	}
 	s, err := spec.Parse(data, src)
 	if err != nil {
@@ -159,8 +191,9 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 // (spec.MediaTypeSpec), prov as JSON in layers[1] when not nil (spec.MediaTypeProvenance), the
 // empty config (application/vnd.oci.empty.v1+json), artifactType spec.ArtifactType, and the
 // annotation org.opencontainers.image.created = created in RFC 3339 UTC (the current time when
-// created is zero; pass it explicitly for reproducible digests). It first checks that subject
-// exists, then pushes blobs before the manifest (distribution-spec v1.1 "Pushing Manifests":
+// created is zero; pass it explicitly for reproducible digests), and AnnotationSpecLayer and
+// AnnotationSpecLayerSize naming layers[0]. It pushes the blobs, concurrently, while it checks
+// that subject exists, and only then the manifest (distribution-spec v1.1 "Pushing Manifests":
 // referenced blobs must exist), so a failure leaves at most unreferenced blobs. On registries
 // without the referrers API, oras-go updates the "<alg>-<hex>" referrers tag. The referrer is then
 // read back (EnsureListed): a registry that does not list it gets it in its referrers tag index.
@@ -183,13 +216,6 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 	if len(y) > spec.MaxSpecBytes {
 		return ocispec.Descriptor{}, fmt.Errorf("%w: the spec for %s is %d bytes, the limit is %d", ErrTooLarge, sub, len(y), spec.MaxSpecBytes)
 	}
-	ok, err := t.store.Exists(ctx, subject)
-	if err != nil {
-		return ocispec.Descriptor{}, t.wrap(err, "checking subject "+sub, "")
-	}
-	if !ok {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: subject %s: push the image first, or resolve its reference again", ErrNotFound, sub)
-	}
 	layers := []ocispec.Descriptor{content.NewDescriptorFromBytes(spec.MediaTypeSpec, y)}
 	blobs := [][]byte{y}
 	if prov != nil {
@@ -200,39 +226,55 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		layers = append(layers, content.NewDescriptorFromBytes(spec.MediaTypeProvenance, pj))
 		blobs = append(blobs, pj)
 	}
-	// The empty config too: its push is ours, not left to PackManifest.
-	pushBlobs := func() error {
-		for i, l := range append(layers, ocispec.DescriptorEmptyJSON) {
-			data := ocispec.DescriptorEmptyJSON.Data
-			if i < len(blobs) {
-				data = blobs[i]
-			}
-			if err := t.store.Push(ctx, l, bytes.NewReader(data)); err != nil && !isAlreadyExists(err) {
-				return t.wrap(err, "pushing blob "+l.Digest.String()+" to "+t.name, "")
-			}
+	config := ocispec.DescriptorEmptyJSON // pushed here, not by PackManifest (which asks first)
+	pushes := append(append([]ocispec.Descriptor(nil), layers...), config)
+	datas := append(append([][]byte(nil), blobs...), config.Data)
+	// The blobs and the check that the subject exists, all at once: a missing subject leaves at
+	// most unreferenced blobs (collected by the registry), never a manifest.
+	pushBlobs := func(checkSubject bool) error {
+		errs := make([]error, len(pushes)+1)
+		var wg sync.WaitGroup
+		for i, l := range pushes {
+			wg.Go(func() {
+				if err := t.store.Push(ctx, l, bytes.NewReader(datas[i])); err != nil && !isAlreadyExists(err) {
+					errs[i] = t.wrap(err, "pushing blob "+l.Digest.String()+" to "+t.name, "")
+				}
+			})
 		}
-		return nil
+		if checkSubject {
+			wg.Go(func() { errs[len(pushes)] = t.subjectExists(ctx, subject) })
+		}
+		wg.Wait()
+		if err := errs[len(pushes)]; err != nil {
+			return err
+		}
+		return errors.Join(errs...)
 	}
-	if err := pushBlobs(); err != nil {
+	if err := pushBlobs(true); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	if created.IsZero() {
 		created = time.Now()
 	}
-	ann := map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)}
+	ann := map[string]string{
+		ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339),
+		AnnotationSpecLayer:       layers[0].Digest.String(),
+		AnnotationSpecLayerSize:   strconv.FormatInt(layers[0].Size, 10),
+	}
 	if tags := specTags(s); tags != "" {
 		ann[AnnotationSpecTags] = tags
 	}
 	opts := oras.PackManifestOptions{
 		Subject:             &subject,
 		Layers:              layers,
+		ConfigDescriptor:    &config,
 		ManifestAnnotations: ann,
 	}
 	desc, err := oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
 	if isBlobUnknown(err) {
 		// Writers uploading the same blob at once can leave distribution without its link for a
 		// moment: push the blobs again and retry once.
-		if err = pushBlobs(); err == nil {
+		if err = pushBlobs(false); err == nil {
 			desc, err = oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
 		}
 	}
@@ -248,6 +290,46 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
+}
+
+// Annotations of a compatibility referrer manifest that name its spec layer (layers[0]), so that
+// a reader can fetch the manifest and the spec at once: the digest and the size in bytes. They are
+// copied into referrers listings like every manifest annotation (distribution-spec v1.1); a
+// reader uses the blob only when the manifest names the same layer.
+const (
+	AnnotationSpecLayer     = "dev.compatkit.image-compatibility.layer.digest"
+	AnnotationSpecLayerSize = "dev.compatkit.image-compatibility.layer.size"
+)
+
+// specLayerHint returns the spec layer a referrer's listed annotations name, when they name a
+// valid digest and a size within spec.MaxSpecBytes.
+func specLayerHint(referrer ocispec.Descriptor) (ocispec.Descriptor, bool) {
+	d, err := digest.Parse(referrer.Annotations[AnnotationSpecLayer])
+	if err != nil {
+		return ocispec.Descriptor{}, false
+	}
+	n, err := strconv.ParseInt(referrer.Annotations[AnnotationSpecLayerSize], 10, 64)
+	if err != nil || n < 0 || n > spec.MaxSpecBytes {
+		return ocispec.Descriptor{}, false
+	}
+	return ocispec.Descriptor{MediaType: spec.MediaTypeSpec, Digest: d, Size: n}, true
+}
+
+// subjectExists checks that subject is in the repository or layout: known when this Target
+// fetched it, else asked (a HEAD on a registry).
+func (t *Target) subjectExists(ctx context.Context, subject ocispec.Descriptor) error {
+	if _, ok := t.get(subject.Digest); ok {
+		return nil
+	}
+	sub := t.name + "@" + subject.Digest.String()
+	ok, err := t.store.Exists(ctx, subject)
+	if err != nil {
+		return t.wrap(err, "checking subject "+sub, "")
+	}
+	if !ok {
+		return fmt.Errorf("%w: subject %s: push the image first, or resolve its reference again", ErrNotFound, sub)
+	}
+	return nil
 }
 
 // isBlobUnknown reports a manifest PUT refused because a blob it references is unknown
@@ -311,7 +393,7 @@ func (t *Target) DiscoverTree(ctx context.Context, tr *Tree) ([]Entry, error) {
 	}
 	results := make([][]ocispec.Descriptor, len(subjects))
 	errs := make([]error, len(subjects))
-	parallel.Each(len(subjects), t.concurrency, true, func(i int) {
+	parallel.Each(len(subjects), t.concurrency, func(i int) {
 		if i > 0 && errs[0] != nil {
 			return
 		}

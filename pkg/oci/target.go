@@ -310,8 +310,18 @@ func (t *Target) Store() oras.GraphTarget { return t.store }
 
 // Resolve resolves the reference to the descriptor of its manifest or index (distribution-spec
 // v1.1 "Pulling manifests"). On a registry it issues one GET and keeps the manifest, verified
-// against its digest, so that FetchIndex does not fetch it again.
+// against its digest, so that FetchIndex does not fetch it again, and in the Session's Cache; a
+// digest reference whose content the Cache holds costs no request.
 func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
+	if dg, err := digest.Parse(t.reference); err == nil && !t.layout {
+		// A digest names content that never changes: when the Cache holds it, nothing to ask.
+		if data, ok := t.session.Cache.Get(dg, MaxManifestBytes); ok {
+			if mt, err := manifestMediaType(data); err == nil {
+				t.put(dg, data)
+				return ocispec.Descriptor{MediaType: mt, Digest: dg, Size: int64(len(data))}, nil
+			}
+		}
+	}
 	if rf, ok := t.store.(registry.ReferenceFetcher); ok {
 		desc, rc, err := rf.FetchReference(ctx, t.reference)
 		if err != nil {
@@ -326,6 +336,14 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 			return ocispec.Descriptor{}, t.wrap(err, t.given, "")
 		}
 		t.put(desc.Digest, data)
+		if c := t.session.Cache; c != nil {
+			// The content is immutable (it is verified against its digest); what the tag names is
+			// not: it is kept as a hint only (Predict).
+			c.Put(desc.Digest, data)
+			if h, err := json.Marshal(ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}); err == nil {
+				c.SetHint(t.resolveHintKey(), h)
+			}
+		}
 		return desc, nil
 	}
 	desc, err := t.store.Resolve(ctx, t.reference)
@@ -341,6 +359,36 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 	return desc, nil
 }
 
+// Predict returns what the reference resolved to the last time this machine resolved it (kept in
+// the Session's Cache), when its content is still in the Cache: a prediction to start reading
+// early, never an answer (a tag moves; Resolve says what it names now). False for layouts, without
+// a Cache, or when the reference was never resolved here.
+func (t *Target) Predict() (ocispec.Descriptor, bool) {
+	c := t.session.Cache
+	if t.layout || c == nil {
+		return ocispec.Descriptor{}, false
+	}
+	b, ok := c.Hint(t.resolveHintKey())
+	if !ok {
+		return ocispec.Descriptor{}, false
+	}
+	var d ocispec.Descriptor
+	if json.Unmarshal(b, &d) != nil || d.Digest.Validate() != nil || (!IsIndex(d.MediaType) && !IsManifest(d.MediaType)) || d.Size > MaxManifestBytes {
+		return ocispec.Descriptor{}, false
+	}
+	data, ok := c.Get(d.Digest, d.Size)
+	if !ok || int64(len(data)) != d.Size {
+		return ocispec.Descriptor{}, false
+	}
+	if mt, err := manifestMediaType(data); err != nil || mt != d.MediaType {
+		return ocispec.Descriptor{}, false
+	}
+	t.put(d.Digest, data)
+	return d, true
+}
+
+func (t *Target) resolveHintKey() string { return "resolve " + t.name + " " + t.reference }
+
 // sniffManifest fetches the blob desc (at most MaxManifestBytes, digest-checked) and returns its
 // descriptor with the media type the content declares, or for a manifest without mediaType
 // (optional in image-spec v1.1), the one its fields imply; it caches the content.
@@ -352,6 +400,17 @@ func (t *Target) sniffManifest(ctx context.Context, desc ocispec.Descriptor) (oc
 	if err != nil {
 		return ocispec.Descriptor{}, t.wrap(err, t.given, "")
 	}
+	if desc.MediaType, err = manifestMediaType(data); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s %v", ErrInvalidReference, t.given, err)
+	}
+	t.put(desc.Digest, data)
+	return desc, nil
+}
+
+// manifestMediaType returns the media type a manifest or index declares, or for one without
+// mediaType (optional in image-spec v1.1), the one its fields imply; an error when data is
+// neither.
+func manifestMediaType(data []byte) (string, error) {
 	var probe struct {
 		MediaType string            `json:"mediaType"`
 		Manifests json.RawMessage   `json:"manifests"`
@@ -359,20 +418,17 @@ func (t *Target) sniffManifest(ctx context.Context, desc ocispec.Descriptor) (oc
 		Layers    []json.RawMessage `json:"layers"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is neither a manifest nor an index: %v", ErrInvalidReference, t.given, err)
+		return "", fmt.Errorf("is neither a manifest nor an index: %v", err)
 	}
 	switch {
 	case IsManifest(probe.MediaType) || IsIndex(probe.MediaType):
-		desc.MediaType = probe.MediaType
+		return probe.MediaType, nil
 	case probe.MediaType == "" && probe.Manifests != nil:
-		desc.MediaType = ocispec.MediaTypeImageIndex
+		return ocispec.MediaTypeImageIndex, nil
 	case probe.MediaType == "" && probe.Config != nil:
-		desc.MediaType = ocispec.MediaTypeImageManifest
-	default:
-		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is neither an image manifest nor an index (media type %q)", ErrInvalidReference, t.given, probe.MediaType)
+		return ocispec.MediaTypeImageManifest, nil
 	}
-	t.put(desc.Digest, data)
-	return desc, nil
+	return "", fmt.Errorf("is neither an image manifest nor an index (media type %q)", probe.MediaType)
 }
 
 // FetchIndex returns the image index that desc describes (image-spec v1.1 image-index.md). desc
@@ -482,6 +538,10 @@ func (t *Target) wrap(err error, what, hint string) error {
 	if err == nil {
 		return nil
 	}
+	var ne net.Error
+	if !t.layout && errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s: registry %s did not answer in time (timeout): %w: retry later, or raise --timeout", what, t.host, err)
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -518,7 +578,6 @@ func (t *Target) wrap(err error, what, hint string) error {
 		strings.Contains(err.Error(), "mismatch Content-Length"):
 		return fmt.Errorf("%s (%s): content does not match its descriptor: %w: the registry or layout is corrupt or tampered with", what, where, err)
 	}
-	var ne net.Error
 	if errors.As(err, &ne) {
 		return fmt.Errorf("%s: cannot reach registry %s: %w: check the address, the network, and --plain-http for an HTTP registry", what, t.host, err)
 	}

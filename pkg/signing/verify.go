@@ -307,7 +307,7 @@ func VerifySpecs(ctx context.Context, t *oci.Target, subject ocispec.Descriptor,
 		bundleRefs = bundleRefs[:limit]
 	}
 	cands := make([]*candidate, len(bundleRefs))
-	parallel.Each(len(bundleRefs), oci.DefaultConcurrency, false, func(i int) {
+	parallel.Each(len(bundleRefs), oci.DefaultConcurrency, func(i int) {
 		bd := bundleRefs[i]
 		c := &candidate{desc: bd, hint: digest.Digest(bd.Annotations[AnnotationSpecReferrer])}
 		cands[i] = c
