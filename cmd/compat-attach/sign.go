@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -209,6 +210,7 @@ type signTarget struct {
 	platform string
 	ref      ocispec.Descriptor
 	s        *spec.Spec
+	copies   []ocispec.Descriptor // other referrers holding the same spec, left unsigned
 }
 
 func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
@@ -226,6 +228,16 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, tg := range targets {
+		if len(tg.copies) > 0 {
+			var refs []string
+			for _, c := range tg.copies {
+				refs = append(refs, img.Ref(c))
+			}
+			cmd.PrintErrln(display.Line(fmt.Sprintf("note: %d other referrers of %s hold the same spec (%s): the oldest, %s, is signed and they stay unsigned; a copy dated later would make this document the newest signed one (sign one with --referrer if that is what you mean)",
+				len(tg.copies), img.Ref(tg.subject), strings.Join(refs, ", "), img.Ref(tg.ref))))
+		}
 	}
 	signer, err := opts.sign.signer(ctx)
 	if err != nil {
@@ -246,7 +258,8 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
 }
 
-// specFileTargets finds, for each subject, the newest referrer whose spec equals the document's.
+// specFileTargets finds, for each subject, the referrer whose spec equals the document's (the
+// oldest such: decide.FindAttached).
 func specFileTargets(ctx context.Context, img *decide.Image, opts *signCmdOptions) ([]signTarget, error) {
 	t := img.Reader().Target()
 	var jobs []signTarget
@@ -295,7 +308,7 @@ func specFileTargets(ctx context.Context, img *decide.Image, opts *signCmdOption
 		if err != nil {
 			return nil, err
 		}
-		if j.ref, j.s, err = decide.FindAttached(ctx, t, j.subject, expected); err != nil {
+		if j.ref, j.s, j.copies, err = decide.FindAttached(ctx, t, j.subject, expected); err != nil {
 			return nil, withNext(err, "attach it first with `compat-attach attach ... --spec FILE`, or check that --spec names the document you attached")
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -166,26 +167,53 @@ func PlanAttach(img *Image, res *author.Result, platformFlags []string) ([]Attac
 	return jobs, nil
 }
 
-// FindAttached returns the newest spec referrer of subject whose spec equals want (the same YAML),
-// so that a signer signs exactly what the author compiled, never a spec someone else attached
-// since. Referrers that cannot be read are passed over. No match wraps oci.ErrNoSpec.
-func FindAttached(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, want *spec.Spec) (ocispec.Descriptor, *spec.Spec, error) {
+// FindAttached returns the spec referrer of subject whose spec equals want (the same YAML), so that
+// a signer signs exactly what the author compiled, never a spec someone else attached since. When
+// several referrers hold that spec, it returns the oldest (by the creation time inside each
+// fetched manifest, which a signature covers): a pusher can copy an attached spec under a later
+// date, and signing that copy would make an older document the newest signed one (a rollback);
+// the copies it passed over are returned too. Referrers that cannot be read are passed over. No
+// match wraps oci.ErrNoSpec.
+func FindAttached(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, want *spec.Spec) (ocispec.Descriptor, *spec.Spec, []ocispec.Descriptor, error) {
 	refs, err := t.Referrers(ctx, subject, spec.ArtifactType)
 	if err != nil {
-		return ocispec.Descriptor{}, nil, err
+		return ocispec.Descriptor{}, nil, nil, err
 	}
 	wy, err := want.MarshalYAML()
 	if err != nil {
-		return ocispec.Descriptor{}, nil, err
+		return ocispec.Descriptor{}, nil, nil, err
 	}
+	type match struct {
+		ref     ocispec.Descriptor
+		s       *spec.Spec
+		created time.Time
+		dated   bool
+	}
+	var found []match
 	for _, ref := range refs {
 		s, m, err := t.FetchSpec(ctx, ref)
 		if err != nil || oci.CheckSubject(m, subject, "") != nil {
 			continue // an unreadable or misplaced referrer is not the one
 		}
 		if got, err := s.MarshalYAML(); err == nil && string(got) == string(wy) {
-			return ref, s, nil
+			c, ok := oci.Created(ocispec.Descriptor{Annotations: m.Annotations})
+			found = append(found, match{ref, s, c, ok})
 		}
 	}
-	return ocispec.Descriptor{}, nil, fmt.Errorf("%w: no spec attached to %s@%s equals the compiled document (%d referrers looked at)", oci.ErrNoSpec, t.Name(), subject.Digest, len(refs))
+	if len(found) == 0 {
+		return ocispec.Descriptor{}, nil, nil, fmt.Errorf("%w: no spec attached to %s@%s equals the compiled document (%d referrers looked at)", oci.ErrNoSpec, t.Name(), subject.Digest, len(refs))
+	}
+	// Oldest first; an undated copy last (it cannot be ordered, so it is never preferred).
+	sort.SliceStable(found, func(i, j int) bool {
+		a, b := found[i], found[j]
+		if a.dated != b.dated {
+			return a.dated
+		}
+		return a.created.Before(b.created)
+	})
+	var others []ocispec.Descriptor
+	for _, f := range found[1:] {
+		others = append(others, f.ref)
+	}
+	return found[0].ref, found[0].s, others, nil
 }

@@ -319,9 +319,18 @@ func (img *Image) Decide(ctx context.Context, h Host, opts Options) (*Decision, 
 			if j == 0 {
 				role = "manifest"
 			}
-			c.Specs = append(c.Specs, AppliedSpec{Role: role, SubjectSpec: byDigest[sub.Digest.String()]})
+			ss := byDigest[sub.Digest.String()]
+			c.Specs = append(c.Specs, AppliedSpec{Role: role, SubjectSpec: ss})
+			if ss != nil && ss.Unlisted {
+				d.Notes = append(d.Notes, fmt.Sprintf("the referrers listing of %s does not show its newest signed spec %s (found through its signature): the listing is stale, or someone hid the spec", img.Ref(sub), img.Ref(ss.Referrer)))
+			}
 		}
-		judge(c, h, &opts, eval)
+		if !img.Tree.IsIndex() {
+			signedPlatform(c, h)
+		}
+		if c.Verdict == "" {
+			judge(c, h, &opts, eval)
+		}
 	}
 	rank(cands, want(h, opts))
 	d.Candidates = cands
@@ -329,6 +338,22 @@ func (img *Image) Decide(ctx context.Context, h Host, opts Options) (*Decision, 
 		d.Selected = &d.Candidates[0]
 	}
 	return d, nil
+}
+
+// signedPlatform applies, to a single manifest, the platform its verified spec is signed for: no
+// index states its platform, so the signature's is the requirement (the host must run it).
+func signedPlatform(c *Candidate, h Host) {
+	if len(c.Specs) == 0 || c.Specs[0].SubjectSpec == nil || c.Specs[0].Platform == "" {
+		return
+	}
+	sp, err := oci.ParsePlatform(c.Specs[0].Platform)
+	if err != nil {
+		return
+	}
+	c.Platform, c.platform = c.Specs[0].Platform, &sp
+	if h.Platform.Architecture != "" && !newPlatformMatcher(h.Platform).runs(&sp) {
+		c.Verdict, c.Reason = Incompatible, fmt.Sprintf("its spec is signed for platform %s, which a %s host does not run", c.Platform, oci.FormatPlatform(&h.Platform))
+	}
 }
 
 // want is the platform the candidates are chosen for: Options.Platform, else the host's. A

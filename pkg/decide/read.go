@@ -50,6 +50,12 @@ type SubjectSpec struct {
 	Verified bool `json:"verified,omitempty"`
 	// Signer describes who signed Spec ("key <hint>", "keyless issuer=... subject=...").
 	Signer string `json:"signer,omitempty"`
+	// Platform is the platform the signature binds Spec to (signing.Predicate.Platform): for a
+	// single manifest, whose platform no index states, it is a requirement on the host.
+	Platform string `json:"platform,omitempty"`
+	// Unlisted is true when the subject's referrers listing does not show Spec: its signature
+	// named it (signing.SpecStatus.Unlisted).
+	Unlisted bool `json:"unlisted,omitempty"`
 	// FromAnnotation is true when Spec was read from the index's annotations (compat-attach
 	// annotate) rather than from the referrer.
 	FromAnnotation bool `json:"fromAnnotation,omitempty"`
@@ -199,6 +205,17 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 		out.State = SpecNone
 		return out
 	}
+	if res.BundlesSkipped > 0 {
+		// Some signature bundles were not read: one of them may sign a spec newer than any that
+		// verified. What counts is unknown, not "the newest verified so far".
+		for _, s := range res.Specs {
+			if !s.Verified {
+				out.State = SpecUnreadable
+				out.Err = fmt.Errorf("%s@%s lists more signature bundles than --max-referrers (%d were not read), and %s is not among the verified ones: which signed spec is the newest is unknown (someone may be flooding the listing); raise --max-referrers, or keep signatures in a --signature-repository that only signers can push to", r.target.Name(), subject.Digest, res.BundlesSkipped, s.Referrer.Digest)
+				return out
+			}
+		}
+	}
 	for _, s := range res.Specs {
 		if s.Verified {
 			continue
@@ -211,7 +228,7 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 	}
 	if n := res.Newest(); n != nil {
 		out.State, out.Spec, out.Referrer, out.Created = SpecFound, n.Spec, n.Referrer, n.Created
-		out.Verified, out.Signer = true, n.Signer
+		out.Verified, out.Signer, out.Platform, out.Unlisted = true, n.Signer, n.Platform, n.Unlisted
 		return out
 	}
 	out.State = SpecUntrusted

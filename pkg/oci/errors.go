@@ -1,6 +1,14 @@
 package oci
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"oras.land/oras-go/v2/registry/remote/errcode"
+)
 
 // Sentinel errors returned (wrapped, with the reference and what to do next) by this package.
 // Check them with errors.Is.
@@ -31,3 +39,26 @@ var (
 	// manifests" grammar for <name> and <reference>, or an OCI layout "path[:tag|@digest]").
 	ErrInvalidReference = errors.New("invalid reference")
 )
+
+// IsReadFailure reports whether err says that the registry or layout could not be read, rather
+// than what it holds: a network error or timeout, a 5xx or 429 answer, the byte budget spent, a
+// cancelled read. Content a pusher controls (a referrer that is missing, malformed, too large or
+// of another subject) is not a read failure. A reader must not take a read failure as "nothing
+// there": under a trust policy, a signature that could not be read is not an unsigned spec.
+func IsReadFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrByteBudget) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var er *errcode.ErrorResponse
+	if errors.As(err, &er) {
+		return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests || er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden
+	}
+	return strings.Contains(err.Error(), "did not answer in time") || strings.Contains(err.Error(), "cannot reach registry")
+}

@@ -407,6 +407,15 @@ func (t *Target) sniffManifest(ctx context.Context, desc ocispec.Descriptor) (oc
 	return desc, nil
 }
 
+// answerError is a registry's error answer, said for people, with the answer kept for errors.As.
+type answerError struct {
+	msg string
+	er  *errcode.ErrorResponse
+}
+
+func (e *answerError) Error() string { return e.msg }
+func (e *answerError) Unwrap() error { return e.er }
+
 // manifestMediaType returns the media type a manifest or index declares, or for one without
 // mediaType (optional in image-spec v1.1), the one its fields imply; an error when data is
 // neither.
@@ -522,6 +531,11 @@ func (t *Target) fetchCached(ctx context.Context, desc ocispec.Descriptor) ([]by
 		cache = nil
 	}
 	if b, ok := cache.Get(desc.Digest, desc.Size); ok && int64(len(b)) == desc.Size {
+		// What comes from the cache counts as read: the budget bounds the work of a command
+		// whatever was cached before.
+		if err := t.session.charge(int64(len(b))); err != nil {
+			return nil, err
+		}
 		return b, nil
 	}
 	b, err := content.FetchAll(ctx, t.store, desc)
@@ -573,7 +587,7 @@ func (t *Target) wrap(err error, what, hint string) error {
 			// The registry's words, on one line and escaped: they may say anything.
 			detail = ": " + safetext.Line(er.Errors.Error())
 		}
-		return fmt.Errorf("%s: registry %s answered %d %s to %s %s%s%s", what, t.host, er.StatusCode, http.StatusText(er.StatusCode), er.Method, er.URL.Redacted(), detail, next)
+		return &answerError{msg: fmt.Sprintf("%s: registry %s answered %d %s to %s %s%s%s", what, t.host, er.StatusCode, http.StatusText(er.StatusCode), er.Method, er.URL.Redacted(), detail, next), er: er}
 	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, errdef.ErrSizeExceedsLimit),
 		strings.Contains(err.Error(), "mismatch Content-Length"):
 		return fmt.Errorf("%s (%s): content does not match its descriptor: %w: the registry or layout is corrupt or tampered with", what, where, err)

@@ -94,7 +94,15 @@ func withBudget(hc *http.Client, s *Session) *http.Client {
 	return &c
 }
 
-// BytesRead returns how many bytes the Session read from registries.
+// charge counts n bytes read from the Cache against the budget.
+func (s *Session) charge(n int64) error {
+	if s.read.Add(n) > s.maxBytes() {
+		return fmt.Errorf("%w: more than %d bytes read from registries and the cache (the --max-bytes of one command)", ErrByteBudget, s.maxBytes())
+	}
+	return nil
+}
+
+// BytesRead returns how many bytes the Session read from registries and its Cache.
 func (s *Session) BytesRead() int64 { return s.read.Load() }
 
 func (s *Session) maxBytes() int64 {

@@ -7,7 +7,7 @@ import (
 )
 
 // Sentinel errors of this package. The reasons a spec is not verified (SpecStatus.Err) wrap one
-// of the first seven; check them with errors.Is.
+// of the first eight; check them with errors.Is.
 var (
 	// ErrUnsigned means no sigstore bundle (v0.3, application/vnd.dev.sigstore.bundle.v0.3+json)
 	// attached to the image names the spec referrer.
@@ -27,6 +27,9 @@ var (
 	ErrSwapped = errors.New("predicate names another referrer (swap)")
 	// ErrTampered means the spec content differs from the signed one, or does not match its digest.
 	ErrTampered = errors.New("spec content differs from the signed one (tampered)")
+	// ErrWrongPlatform means a trusted statement signs the spec for a platform other than the one
+	// the index lists the subject under: the index entry was relabelled.
+	ErrWrongPlatform = errors.New("signed for another platform (relabelled)")
 	// ErrWrongSubject means the spec referrer manifest is attached to another image than the one
 	// being read (a referrer listed under the wrong subject, possible with the referrers tag schema).
 	// It is oci.ErrWrongSubject.

@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"sync"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -108,6 +109,10 @@ type Verifier struct {
 	trusted     root.TrustedMaterial
 	requireTlog bool
 	describe    string
+
+	// verified remembers each bundle referrer's outcome by its manifest digest (which pins the
+	// bundle's bytes): a bundle listed under many subjects is fetched and verified once.
+	verified sync.Map // digest.Digest → *bundleOutcome
 }
 
 // String describes the policy in one line, for messages.

@@ -22,9 +22,11 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -68,12 +70,19 @@ type Subject struct {
 	Digest map[string]string `json:"digest"`
 }
 
-// Predicate is compatkit's predicate: the spec and its referrer manifest.
+// Predicate is compatkit's predicate: the spec, its referrer manifest and, for a manifest of an
+// index, the platform the spec was signed for.
 type Predicate struct {
 	// Spec is the NFD v1alpha1 spec as a JSON object.
 	Spec *spec.Spec `json:"spec"`
 	// Referrer is the spec's referrer manifest.
 	Referrer ReferrerDescriptor `json:"referrer"`
+	// Platform is the platform of the subject ("os/arch[/variant]", as the index listed it when
+	// the spec was signed); empty for an index, a single manifest or an older statement. An index
+	// entry's platform is not signed by anything else: a reader that finds the subject listed
+	// under another platform does not take the spec as verified (ErrWrongPlatform), so that a
+	// pusher cannot relabel a v3 build as linux/amd64 and have its signed spec still count.
+	Platform string `json:"platform,omitempty"`
 }
 
 // ReferrerDescriptor names the spec's referrer manifest (an OCI descriptor's identifying fields).
@@ -84,6 +93,7 @@ type ReferrerDescriptor struct {
 }
 
 // NewStatement builds the statement signing s, attached as referrer to subject in repository name.
+// When subject is an index entry with a platform, the predicate records it (Predicate.Platform).
 func NewStatement(name string, subject, referrer ocispec.Descriptor, s *spec.Spec) (*Statement, error) {
 	if err := subject.Digest.Validate(); err != nil || subject.Digest.Algorithm() != digest.SHA256 {
 		return nil, fmt.Errorf("statement subject %s: want a sha256 digest", subject.Digest)
@@ -101,8 +111,19 @@ func NewStatement(name string, subject, referrer ocispec.Descriptor, s *spec.Spe
 		Predicate: Predicate{
 			Spec:     s,
 			Referrer: ReferrerDescriptor{MediaType: referrer.MediaType, Digest: referrer.Digest, Size: referrer.Size},
+			Platform: platformOf(subject),
 		},
 	}, nil
+}
+
+// platformOf is the platform an index lists subject under, normalised (containerd's rules:
+// "x86_64" is amd64, arm64 without variant is v8), "" when it has none.
+func platformOf(subject ocispec.Descriptor) string {
+	if subject.Platform == nil || subject.Platform.Architecture == "" {
+		return ""
+	}
+	p := platforms.Normalize(*subject.Platform)
+	return oci.FormatPlatform(&p)
 }
 
 // Marshal returns the statement's JSON, the DSSE payload.

@@ -174,6 +174,13 @@ type SpecStatus struct {
 	Signer string
 	// Bundle is the bundle referrer that verified it, or the one the reason is about.
 	Bundle ocispec.Descriptor
+	// Unlisted is true when the subject's referrers listing does not show the spec: a verified
+	// bundle named it, and it was fetched by its digest (a listing that hides a newer signed spec
+	// cannot roll a subject back to an older one).
+	Unlisted bool
+	// Platform is the platform the signature binds the spec to (Predicate.Platform), when Verified;
+	// "" when it binds none.
+	Platform string
 	// Err is why the spec is not verified (wraps ErrUnsigned, ErrUntrusted, ErrCertificateExpired,
 	// ErrReplayed, ErrSwapped, ErrTampered or ErrWrongSubject); nil when Verified.
 	Err error
@@ -196,7 +203,8 @@ func (s *SpecStatus) Reason() string {
 type Result struct {
 	Subject ocispec.Descriptor
 	Specs   []SpecStatus
-	// BundlesSkipped counts the signature bundles not looked at (beyond VerifyOptions.MaxReferrers).
+	// BundlesSkipped counts the signature bundles not looked at (beyond VerifyOptions.MaxReferrers):
+	// when it is not zero, an unverified spec may be signed by a bundle that was not read.
 	BundlesSkipped int
 }
 
@@ -308,39 +316,44 @@ func VerifySpecs(ctx context.Context, t *oci.Target, subject ocispec.Descriptor,
 	}
 	cands := make([]*candidate, len(bundleRefs))
 	parallel.Each(len(bundleRefs), oci.DefaultConcurrency, func(i int) {
-		bd := bundleRefs[i]
-		c := &candidate{desc: bd, hint: digest.Digest(bd.Annotations[AnnotationSpecReferrer])}
-		cands[i] = c
-		data, err := fetchBundle(ctx, sigT, bd)
-		if err != nil {
-			c.err = err
-			return
-		}
-		if pt, d, ok := peekStatement(data); ok {
-			if pt != PredicateType {
-				c.err = errNotOurs
-				return
-			}
-			c.claimed = d
-		}
-		c.st, c.signer, c.err = v.VerifyBundle(data)
-		c.verified = c.err == nil
+		cands[i] = v.bundle(ctx, sigT, bundleRefs[i])
 	})
-	cands = slices.DeleteFunc(cands, func(c *candidate) bool { return errors.Is(c.err, errNotOurs) })
-	// The specs that a verified statement for this subject names are fetched and checked.
-	signedFor := map[digest.Digest]*candidate{}
+	// A bundle that could not be read (network, registry failure, byte budget) is not an absent
+	// signature: the subject's trusted spec is unknown.
 	for _, c := range cands {
-		if c.verified && c.st.hasSubject(subject.Digest) && listed[c.st.Predicate.Referrer.Digest] {
-			if _, ok := signedFor[c.st.Predicate.Referrer.Digest]; !ok {
-				signedFor[c.st.Predicate.Referrer.Digest] = c
-			}
+		if oci.IsReadFailure(c.err) {
+			return nil, fmt.Errorf("reading the signature bundle %s@%s of %s@%s: %w", sigT.Name(), c.desc.Digest, t.Name(), subject.Digest, c.err)
 		}
 	}
+	cands = slices.DeleteFunc(cands, func(c *candidate) bool { return errors.Is(c.err, errNotOurs) })
+	// The specs that a verified statement for this subject names are fetched and checked, listed
+	// or not.
+	signedFor := map[digest.Digest]*candidate{}
+	var unlisted []digest.Digest
+	for _, c := range cands {
+		if !c.verified || !c.st.hasSubject(subject.Digest) {
+			continue
+		}
+		rd := c.st.Predicate.Referrer.Digest
+		if _, ok := signedFor[rd]; ok {
+			continue
+		}
+		signedFor[rd] = c
+		if !listed[rd] {
+			unlisted = append(unlisted, rd)
+		}
+	}
+	for _, rd := range unlisted {
+		r := signedFor[rd].st.Predicate.Referrer
+		specRefs = append(specRefs, ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size, ArtifactType: spec.ArtifactType})
+	}
 	for _, r := range specRefs {
-		ss := SpecStatus{Subject: subject, Referrer: r}
+		ss := SpecStatus{Subject: subject, Referrer: r, Unlisted: !listed[r.Digest]}
 		ss.Created, _ = oci.CreatedBefore(r, now)
 		if c, ok := signedFor[r.Digest]; ok {
-			verifyNamed(ctx, t, &ss, c, now)
+			if err := verifyNamed(ctx, t, &ss, c, now); err != nil {
+				return nil, err
+			}
 		} else {
 			judge(&ss, cands, subject.Digest)
 		}
@@ -359,32 +372,87 @@ func VerifySpecs(ctx context.Context, t *oci.Target, subject ocispec.Descriptor,
 	return res, nil
 }
 
+// bundleOutcome is what fetching and verifying one bundle referrer gave.
+type bundleOutcome struct {
+	claimed  digest.Digest
+	st       *Statement
+	signer   string
+	err      error
+	verified bool
+}
+
+// bundle fetches and verifies the bundle referrer bd, once per Verifier (by its digest); a read
+// failure is not remembered.
+func (v *Verifier) bundle(ctx context.Context, sigT *oci.Target, bd ocispec.Descriptor) *candidate {
+	c := &candidate{desc: bd, hint: digest.Digest(bd.Annotations[AnnotationSpecReferrer])}
+	if o, ok := v.verified.Load(bd.Digest); ok {
+		c.setOutcome(o.(*bundleOutcome))
+		return c
+	}
+	o := &bundleOutcome{}
+	data, err := fetchBundle(ctx, sigT, bd)
+	switch {
+	case oci.IsReadFailure(err):
+		c.err = err
+		return c
+	case err != nil:
+		o.err = err
+	default:
+		if pt, d, ok := peekStatement(data); ok {
+			if pt != PredicateType {
+				o.err = errNotOurs
+				break
+			}
+			o.claimed = d
+		}
+		o.st, o.signer, o.err = v.VerifyBundle(data)
+		o.verified = o.err == nil
+	}
+	v.verified.Store(bd.Digest, o)
+	c.setOutcome(o)
+	return c
+}
+
+func (c *candidate) setOutcome(o *bundleOutcome) {
+	c.claimed, c.st, c.signer, c.err, c.verified = o.claimed, o.st, o.signer, o.err, o.verified
+}
+
 // errNotOurs marks a bundle of another predicate type, found only once fetched.
 var errNotOurs = errors.New("another attestation")
 
 // verifyNamed fetches the spec that the verified bundle c names and checks it: attached to the
-// subject, equal to the signed spec. Its creation time is then the one inside the fetched
-// manifest, which the signature covers.
-func verifyNamed(ctx context.Context, t *oci.Target, ss *SpecStatus, c *candidate, now time.Time) {
+// subject, equal to the signed spec, listed under the platform it was signed for. Its creation
+// time is then the one inside the fetched manifest, which the signature covers. A read failure is
+// returned: a signed spec that cannot be read leaves the subject's trusted spec unknown.
+func verifyNamed(ctx context.Context, t *oci.Target, ss *SpecStatus, c *candidate, now time.Time) error {
 	s, m, err := t.FetchSpec(ctx, ss.Referrer)
 	switch {
+	case oci.IsReadFailure(err):
+		return fmt.Errorf("reading the signed spec %s@%s: %w", t.Name(), ss.Referrer.Digest, err)
+	case err != nil && ss.Unlisted && errors.Is(err, oci.ErrNotFound):
+		return fmt.Errorf("a verified signature bundle (%s) names the spec %s@%s, which the registry does not have: the spec was deleted, or the signature is for content never pushed; delete the bundle or push the spec again", c.desc.Digest, t.Name(), ss.Referrer.Digest)
 	case err != nil && (errors.Is(err, content.ErrMismatchedDigest) || strings.Contains(err.Error(), "tampered")):
 		ss.Err, ss.Bundle = fmt.Errorf("%w: %v", ErrTampered, err), c.desc
-		return
+		return nil
 	case err != nil:
 		ss.Err, ss.Bundle = err, c.desc
-		return
+		return nil
 	}
 	if err := oci.CheckSubject(m, ss.Subject, t.Name()+"@"+ss.Referrer.Digest.String()); err != nil {
 		ss.Err, ss.Bundle = err, c.desc
-		return
+		return nil
 	}
 	if c.st.Predicate.Spec == nil || !specEqual(c.st.Predicate.Spec, s) {
 		ss.Err, ss.Bundle = fmt.Errorf("%w: bundle %s signs another spec for %s", ErrTampered, c.desc.Digest, ss.Referrer.Digest), c.desc
-		return
+		return nil
 	}
-	ss.Spec, ss.Verified, ss.Signer, ss.Bundle = s, true, c.signer, c.desc
+	if signed, listed := c.st.Predicate.Platform, platformOf(ss.Subject); signed != "" && listed != "" && signed != listed {
+		ss.Err, ss.Bundle = fmt.Errorf("%w: bundle %s signs spec %s for %s, but the index lists %s as %s", ErrWrongPlatform, c.desc.Digest, ss.Referrer.Digest, signed, ss.Subject.Digest, listed), c.desc
+		return nil
+	}
+	ss.Spec, ss.Verified, ss.Signer, ss.Bundle, ss.Platform = s, true, c.signer, c.desc, c.st.Predicate.Platform
 	ss.Created, _ = oci.CreatedBefore(ocispec.Descriptor{Annotations: m.Annotations}, now)
+	return nil
 }
 
 // judge says why a spec that no verified bundle names for this subject is not verified, from the
@@ -423,8 +491,12 @@ func judge(ss *SpecStatus, cands []*candidate, subject digest.Digest) {
 }
 
 // fetchBundle fetches the bundle layer of a bundle referrer in cosign's layout.
+// A read failure (oci.IsReadFailure) is returned as it is; anything else wraps ErrInvalidBundle.
 func fetchBundle(ctx context.Context, t *oci.Target, d ocispec.Descriptor) ([]byte, error) {
 	m, err := t.FetchManifest(ctx, d)
+	if oci.IsReadFailure(err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidBundle, err)
 	}
@@ -432,6 +504,9 @@ func fetchBundle(ctx context.Context, t *oci.Target, d ocispec.Descriptor) ([]by
 		return nil, fmt.Errorf("%w: %s@%s: want one layer of media type %s", ErrInvalidBundle, t.Name(), d.Digest, BundleMediaType)
 	}
 	data, err := t.FetchBlob(ctx, m.Layers[0], MaxBundleBytes)
+	if oci.IsReadFailure(err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s@%s: %v", ErrInvalidBundle, t.Name(), d.Digest, err)
 	}
