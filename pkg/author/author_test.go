@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 // write writes name (relative to dir) with content and returns its path.
@@ -308,6 +310,49 @@ func FuzzCompileYAML(f *testing.F) {
 		res, err := Compile(context.Background(), []string{p}, Options{Dir: dir})
 		if err == nil && res.Default == nil && len(res.Platforms) == 0 {
 			t.Fatal("no error and no spec")
+		}
+	})
+}
+
+// FuzzCompileCUE: the CUE loader on any document an author may write, seeded with the shipped
+// example and templates; it returns a spec or an error, never panics, and a spec it returns is
+// valid.
+func FuzzCompileCUE(f *testing.F) {
+	for _, glob := range []string{"../../examples/hello/compat.cue", "../../templates/*/*.cue"} {
+		paths, _ := filepath.Glob(glob)
+		for _, p := range paths {
+			if data, err := os.ReadFile(p); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Add([]byte(`import "compatkit.dev/domains/cpu/x86"` + "\nx86.#Level & {level: 3}\n"))
+	f.Add([]byte("version: \"v1alpha1\"\ncompatibilities: [{rules: [{name: \"r\", matchFeatures: [{feature: \"cpu.cpuid\", matchExpressions: AVX2: {op: \"Exists\"}}]}]}]\n"))
+	f.Add([]byte("a: b\nb: a\n"))
+	f.Add([]byte("x: [for i in list.Range(0, 100000, 1) {i}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "compat.cue")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Compile(context.Background(), []string{p}, Options{Dir: dir})
+		if err != nil {
+			return
+		}
+		if res.Default == nil && len(res.Platforms) == 0 {
+			t.Fatal("no error and no spec")
+		}
+		all := []*spec.Spec{res.Default}
+		for _, s := range res.Platforms {
+			all = append(all, s)
+		}
+		for _, s := range all {
+			if s != nil {
+				if err := s.Validate(); err != nil {
+					t.Fatalf("compiled an invalid spec: %v", err)
+				}
+			}
 		}
 	})
 }

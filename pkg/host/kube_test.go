@@ -80,3 +80,23 @@ func TestParseNodesErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseNodes: kubectl's node and NodeFeature lists (and single objects) as users save them; a
+// parse either fails with an error or yields nodes with names and features.
+func FuzzParseNodes(f *testing.F) {
+	f.Add([]byte(nodeList))
+	f.Add([]byte(`{"kind": "List", "items": []}`))
+	f.Add([]byte(`{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "labels": {"kubernetes.io/arch": "arm64", "feature.node.kubernetes.io/cpu-cpuid.ASIMD": "true"}}}`))
+	f.Add([]byte("apiVersion: v1\nkind: NodeList\nitems:\n- metadata: {name: a, labels: {kubernetes.io/arch: amd64}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		nodes, err := ParseNodes(data, "fuzz")
+		if err != nil {
+			return
+		}
+		for i, n := range nodes {
+			if n.Features == nil {
+				t.Fatalf("node %d (%q) without features", i, n.Name)
+			}
+		}
+	})
+}

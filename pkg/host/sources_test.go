@@ -165,3 +165,38 @@ func TestRunCommandBounded(t *testing.T) {
 		t.Fatalf("output of %d bytes kept, want the first %d", len(out), maxCommandOutput)
 	}
 }
+
+// FuzzToolOutputs: what nvidia-smi, /proc/driver/nvidia/version, mpirun and runtimes print is
+// whatever the installed program prints; the parsers never panic and return versions made of
+// digits and dots.
+func FuzzToolOutputs(f *testing.F) {
+	for _, s := range []string{
+		"NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n",
+		"550.54.15, 9.0\n550.54.15, 9.0\n",
+		"| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |",
+		"mpirun (Open MPI) 4.1.4\n\nReport bugs to http://www.open-mpi.org/community/help/\n",
+		"Intel(R) MPI Library for Linux* OS, Version 2021.10 Build 20230619 (id: c2e19c2f3e)\n",
+		"HYDRA build details:\n    Version:                                 4.0.2\n",
+		"runc version 1.1.12\ncommit: v1.1.12-0-g51d5e94\nspec: 1.0.2-dev\n",
+		"crun version 1.14.1\ncommit: de537a7965bfbe9992e2cfae0baeb56a08128171\n",
+	} {
+		f.Add(s)
+	}
+	digits := func(t *testing.T, what, v string) {
+		t.Helper()
+		for _, r := range v {
+			if (r < '0' || r > '9') && r != '.' {
+				t.Fatalf("%s = %q: not a version", what, v)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, out string) {
+		digits(t, "ParseNvidiaProcVersion", ParseNvidiaProcVersion(out))
+		d, _ := ParseNvidiaSMIQuery(out)
+		digits(t, "ParseNvidiaSMIQuery", d)
+		digits(t, "ParseNvidiaSMIBanner", ParseNvidiaSMIBanner(out))
+		digits(t, "ParseVersionOutput", ParseVersionOutput(out))
+		_, v := ParseMPIVersion(out)
+		digits(t, "ParseMPIVersion", v)
+	})
+}

@@ -78,7 +78,7 @@ func places(t *testing.T) []place {
 	return out
 }
 
-func newKey(t *testing.T) (crypto.Signer, []byte) {
+func newKey(t testing.TB) (crypto.Signer, []byte) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -91,7 +91,7 @@ func newKey(t *testing.T) (crypto.Signer, []byte) {
 	return k, pub
 }
 
-func keyVerifier(t *testing.T, pubs ...[]byte) *signing.Verifier {
+func keyVerifier(t testing.TB, pubs ...[]byte) *signing.Verifier {
 	t.Helper()
 	p := &signing.Policy{}
 	for _, pub := range pubs {
@@ -575,4 +575,34 @@ func TestSignTwice(t *testing.T) {
 	if err != nil || len(bundles) != 1 {
 		t.Fatalf("%d bundles (%v), want 1", len(bundles), err)
 	}
+}
+
+// FuzzVerifyBundle: bundles are what a pusher controls; verification never panics, and only a
+// bundle signed by the trusted key verifies.
+func FuzzVerifyBundle(f *testing.F) {
+	priv, pub := newKey(f)
+	signer, err := signing.KeySigner(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	st, err := signing.NewStatement("r/app", ocispec.Descriptor{Digest: digest.FromString("image")},
+		ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("referrer"), Size: 10}, testregistry.SampleSpec(10))
+	if err != nil {
+		f.Fatal(err)
+	}
+	payload, _ := st.Marshal()
+	good, err := signer.SignStatement(context.Background(), payload)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}`))
+	f.Add([]byte(`{}`))
+	v := keyVerifier(f, pub)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, _, err := v.VerifyBundle(data)
+		if err == nil && st == nil {
+			t.Fatal("verified without a statement")
+		}
+	})
 }
