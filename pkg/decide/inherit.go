@@ -75,73 +75,120 @@ func Inherit(ctx context.Context, img *Image, res *author.Result, jobs []Attachm
 			notes = append(notes, fmt.Sprintf("note: %s names its base %s (org.opencontainers.image.base.name), on another registry than the image's: its spec is not inherited unless you pass --base %s or --base-from-annotations", img.Ref(j.Subject), ref, ref))
 			continue
 		}
-		b, ok := bases[ref]
-		if !ok {
-			t, err := oci.Open(ctx, ref, topts)
-			if err != nil {
-				return nil, nil, fmt.Errorf("base image: %w", err)
-			}
-			var trust *Trust
-			if opts.Verifier != nil {
-				trust = &Trust{Verifier: opts.Verifier}
-			}
-			if b, err = Open(ctx, t, trust); err != nil {
-				return nil, nil, fmt.Errorf("base image: %w", err)
-			}
-			bases[ref] = b
-		}
-		subject := b.Tree.Root
 		platform := j.Platform
 		if platform == "" && j.Subject.Platform != nil {
 			platform = oci.FormatPlatform(j.Subject.Platform)
 		}
-		if b.Tree.IsIndex() && platform != "" {
-			e, err := b.Named(platform)
-			if err != nil {
-				return nil, nil, fmt.Errorf("base image %s: %w (name a base that has this platform, or inherit nothing)", ref, err)
-			}
-			subject = e.Descriptor
-		}
-		ss := b.reader.Spec(ctx, subject)
-		switch ss.State {
-		case SpecUnreadable:
-			return nil, nil, fmt.Errorf("base image %s: %w", b.Ref(subject), ss.Err)
-		case SpecUntrusted:
-			return nil, nil, fmt.Errorf("base image %s: %w", b.Ref(subject), ss.Err)
-		case SpecNone:
-			if b.Tree.IsIndex() && subject.Digest == b.Tree.Root.Digest {
-				// The derived spec goes on an index; the base may have specs on its manifests only.
-				if entries, derr := b.reader.target.DiscoverTree(ctx, b.Tree); derr == nil && len(entries) > 0 {
-					return nil, nil, fmt.Errorf("%w: base image %s has specs on its platform manifests only, and %s gets one spec for all platforms: attach per platform to inherit each platform's base spec, or inherit nothing", ErrBasePerPlatform, ref, img.Ref(j.Subject))
-				}
-			}
-			notes = append(notes, fmt.Sprintf("note: base image %s has no compatibility spec: nothing to inherit", b.Ref(subject)))
-			continue
-		}
-		for _, p := range ss.Passed {
-			notes = append(notes, fmt.Sprintf("Ignoring base spec %s: %s", b.Ref(p.Referrer), p.Reason))
-		}
-		if opts.Verifier == nil {
-			notes = append(notes, fmt.Sprintf("warning: inheriting the unverified spec %s of base %s: give the base's trust policy to require a signature", b.Ref(ss.Referrer), ref))
-		}
-		baseName := b.Ref(subject)
-		derived, inh, warnings, err := res.Inherit(j.Platform, ss.Spec, baseName)
+		got, more, err := inheritOne(ctx, bases, ref, topts, platform, j.Platform, img.Ref(j.Subject), res, opts)
+		notes = append(notes, more...)
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, w := range warnings {
-			notes = append(notes, fmt.Sprintf("warning: %s (relaxed from base %s)", w, baseName))
+		if got != nil {
+			out[i], inherited = *got, true
 		}
-		inherited = true
-		out[i] = Inherited{Spec: derived, Base: &spec.BaseProvenance{
-			Ref: ref, Digest: subject.Digest.String(), Referrer: ss.Referrer.Digest.String(), Verified: ss.Verified,
-			Inherited: inh.Inherited, Relaxed: inh.Relaxed,
-		}}
 	}
 	if !inherited && len(res.Relax) > 0 {
 		notes = append(notes, fmt.Sprintf("warning: the document relaxes %v, but no base spec was inherited: relax has no effect", res.Relax))
 	}
 	return out, notes, nil
+}
+
+// InheritFrom composes the document's spec for each of platforms with the spec of the base image
+// opts.Ref for that platform, as Inherit does, when there is no image yet (a build: the BuildKit
+// frontend). It returns one Inherited per platform.
+func InheritFrom(ctx context.Context, res *author.Result, platforms []string, opts BaseOptions) ([]Inherited, []string, error) {
+	out := make([]Inherited, len(platforms))
+	var notes []string
+	if opts.Ref == "" || opts.Disabled {
+		for i, p := range platforms {
+			s, err := res.For(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			out[i].Spec = s
+		}
+		return out, notes, nil
+	}
+	bases := map[string]*Image{}
+	for i, p := range platforms {
+		s, err := res.For(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i].Spec = s
+		got, more, err := inheritOne(ctx, bases, opts.Ref, opts.Target, p, p, "the image for "+p, res, opts)
+		notes = append(notes, more...)
+		if err != nil {
+			return nil, nil, err
+		}
+		if got != nil {
+			out[i] = *got
+		}
+	}
+	return out, notes, nil
+}
+
+// inheritOne composes the document's spec for docPlatform with the spec of base ref for platform
+// (the base index's entry of that platform, or the base itself); nil when the base has no spec.
+// what names the derived subject in messages.
+func inheritOne(ctx context.Context, bases map[string]*Image, ref string, topts oci.Options, platform, docPlatform, what string, res *author.Result, opts BaseOptions) (*Inherited, []string, error) {
+	var notes []string
+	b, ok := bases[ref]
+	if !ok {
+		t, err := oci.Open(ctx, ref, topts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("base image: %w", err)
+		}
+		var trust *Trust
+		if opts.Verifier != nil {
+			trust = &Trust{Verifier: opts.Verifier}
+		}
+		if b, err = Open(ctx, t, trust); err != nil {
+			return nil, nil, fmt.Errorf("base image: %w", err)
+		}
+		bases[ref] = b
+	}
+	subject := b.Tree.Root
+	if b.Tree.IsIndex() && platform != "" {
+		e, err := b.Named(platform)
+		if err != nil {
+			return nil, nil, fmt.Errorf("base image %s: %w (name a base that has this platform, or inherit nothing)", ref, err)
+		}
+		subject = e.Descriptor
+	}
+	ss := b.reader.Spec(ctx, subject)
+	switch ss.State {
+	case SpecUnreadable, SpecUntrusted:
+		return nil, nil, fmt.Errorf("base image %s: %w", b.Ref(subject), ss.Err)
+	case SpecNone:
+		if b.Tree.IsIndex() && subject.Digest == b.Tree.Root.Digest {
+			// The derived spec goes on an index; the base may have specs on its manifests only.
+			if entries, derr := b.reader.target.DiscoverTree(ctx, b.Tree); derr == nil && len(entries) > 0 {
+				return nil, nil, fmt.Errorf("%w: base image %s has specs on its platform manifests only, and %s gets one spec for all platforms: attach per platform to inherit each platform's base spec, or inherit nothing", ErrBasePerPlatform, ref, what)
+			}
+		}
+		notes = append(notes, fmt.Sprintf("note: base image %s has no compatibility spec: nothing to inherit", b.Ref(subject)))
+		return nil, notes, nil
+	}
+	for _, p := range ss.Passed {
+		notes = append(notes, fmt.Sprintf("Ignoring base spec %s: %s", b.Ref(p.Referrer), p.Reason))
+	}
+	if opts.Verifier == nil {
+		notes = append(notes, fmt.Sprintf("warning: inheriting the unverified spec %s of base %s: give the base's trust policy to require a signature", b.Ref(ss.Referrer), ref))
+	}
+	baseName := b.Ref(subject)
+	derived, inh, warnings, err := res.Inherit(docPlatform, ss.Spec, baseName)
+	if err != nil {
+		return nil, notes, err
+	}
+	for _, w := range warnings {
+		notes = append(notes, fmt.Sprintf("warning: %s (relaxed from base %s)", w, baseName))
+	}
+	return &Inherited{Spec: derived, Base: &spec.BaseProvenance{
+		Ref: ref, Digest: subject.Digest.String(), Referrer: ss.Referrer.Digest.String(), Verified: ss.Verified,
+		Inherited: inh.Inherited, Relaxed: inh.Relaxed,
+	}}, notes, nil
 }
 
 // ErrBasePerPlatform means a spec for a whole index would inherit from a base whose specs are on
