@@ -184,6 +184,9 @@ func FuzzToolOutputs(f *testing.F) {
 	}
 	digits := func(t *testing.T, what, v string) {
 		t.Helper()
+		if v == "unknown" && what == "ParseVersionOutput" {
+			return // its documented answer when there is no version
+		}
 		for _, r := range v {
 			if (r < '0' || r > '9') && r != '.' {
 				t.Fatalf("%s = %q: not a version", what, v)
