@@ -29,6 +29,7 @@ type attachOptions struct {
 	createdAt time.Time
 	images    []string
 	conc      int
+	fromAtt   bool
 	doSign    bool
 	sign      signOptions
 	base      baseOptions
@@ -37,7 +38,7 @@ type attachOptions struct {
 func attachCmd() *cobra.Command {
 	var opts attachOptions
 	cmd := &cobra.Command{
-		Use:   "attach IMAGE... --spec FILE [--platform os/arch[/variant]]...",
+		Use:   "attach IMAGE... (--spec FILE | --from-attestations) [--platform os/arch[/variant]]...",
 		Short: "Compile a spec and attach it to an existing image as an OCI referrer",
 		Long: `Compile the spec and push it as a referrer of the image (artifactType
 application/vnd.nfd.image-compatibility.v1alpha1), without changing the image.
@@ -57,7 +58,12 @@ digest, its spec referrer, what was inherited and what was relaxed.
 Several images: the document is compiled once; every image is resolved and planned (subjects,
 inheritance) before anything is pushed, so a bad --platform or a base conflict on one image pushes
 nothing; then the images are attached --concurrency at a time (one at a time in an OCI layout).
-An image that fails is named on stderr, the others are still attached, and the exit code is 1.`,
+An image that fails is named on stderr, the others are still attached, and the exit code is 1.
+
+--from-attestations publishes the specs that a build attached as in-toto attestations (compatkit's
+BuildKit frontend keeps them in the image index) as NFD referrers of the same manifests, which
+nfd compat validate-node reads, and signs them with --sign; a manifest that already has an equal
+spec referrer is left as it is.`,
 		Example: `  # Attach the example's specs to its multi-platform OCI layout
   compat-attach attach --oci-layout examples/hello/build/oci:1.0 --spec examples/hello/compat.cue
 
@@ -69,6 +75,9 @@ An image that fails is named on stderr, the others are still attached, and the e
 
   # Attach one document to many images at once (CI after a release)
   compat-attach attach --plain-http localhost:5000/api:1.4 localhost:5000/worker:1.4 localhost:5000/cron:1.4 --spec compat.cue
+
+  # Publish, signed, the specs a build made with compatkit's BuildKit frontend
+  compat-attach attach --plain-http localhost:5000/hello:built --from-attestations --sign --key cosign.key
 
   # Attach and sign (a sigstore bundle referrer per spec; see 'compat-attach sign --help')
   COSIGN_PASSWORD=... compat-attach attach --plain-http localhost:5000/hello:1.0 --spec compat.cue --sign --key cosign.key`,
@@ -83,6 +92,14 @@ An image that fails is named on stderr, the others are still attached, and the e
 			}
 			if !opts.doSign && opts.sign.given() {
 				return usagef("--key and --keyless sign: add --sign")
+			}
+			switch {
+			case opts.fromAtt && len(opts.specFiles) > 0:
+				return usagef("--spec and --from-attestations: give one (the document, or the build's attestations)")
+			case !opts.fromAtt && len(opts.specFiles) == 0:
+				return usagef("give --spec FILE (the document to attach) or --from-attestations (the specs a build attached)")
+			case opts.fromAtt && (len(opts.platforms) > 0 || opts.base.ref != ""):
+				return usagef("--from-attestations publishes the build's specs as they are: --platform and --base do not apply")
 			}
 			if err := oneDocument(opts.specFiles); err != nil {
 				return err
@@ -111,7 +128,7 @@ An image that fails is named on stderr, the others are still attached, and the e
 	cmd.Flags().BoolVar(&opts.doSign, "sign", false, "sign each attached spec (after it is pushed) with --key FILE or --keyless")
 	opts.sign.bind(cmd.Flags())
 	opts.base.bind(cmd.Flags())
-	_ = cmd.MarkFlagRequired("spec")
+	cmd.Flags().BoolVar(&opts.fromAtt, "from-attestations", false, "attach the specs a build attached as in-toto attestations (compatkit's BuildKit frontend), as NFD referrers")
 	return cmd
 }
 
@@ -145,9 +162,12 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	if created.IsZero() {
 		created = time.Now().UTC().Truncate(time.Second)
 	}
-	res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
-	if err != nil {
-		return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
+	var res *author.Result
+	var err error
+	if !opts.fromAtt {
+		if res, err = author.Compile(ctx, opts.specFiles, opts.cue.options()); err != nil {
+			return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
+		}
 	}
 	var signer *signing.Signer
 	var sigRepo *oci.Target
@@ -237,6 +257,9 @@ func planAttach(ctx context.Context, opts *attachOptions, image string, res *aut
 	if err != nil {
 		return attachPlan{}, nil, err
 	}
+	if opts.fromAtt {
+		return planFromAttestations(ctx, image, img)
+	}
 	jobs, err := decide.PlanAttach(img, res, opts.platforms)
 	if err != nil {
 		return attachPlan{}, nil, withNext(err, "name a platform the index lists, or give the document a spec for it")
@@ -254,13 +277,46 @@ func planAttach(ctx context.Context, opts *attachOptions, image string, res *aut
 	return attachPlan{image: image, img: img, jobs: jobs, composed: composed, sources: res.Sources}, notes, nil
 }
 
+// planFromAttestations plans to attach, as NFD referrers, the specs a build attached to img as
+// attestations, except where an equal spec referrer exists already.
+func planFromAttestations(ctx context.Context, image string, img *decide.Image) (attachPlan, []string, error) {
+	atts, err := img.BuildAttested(ctx)
+	if err != nil {
+		return attachPlan{}, nil, err
+	}
+	if len(atts) == 0 {
+		return attachPlan{}, nil, withNext(fmt.Errorf("%w: %s holds no compatibility attestation", oci.ErrNoSpec, image), "build it with compatkit's BuildKit frontend (buildkit/), or attach a document with --spec FILE")
+	}
+	p := attachPlan{image: image, img: img}
+	var notes []string
+	t := img.Reader().Target()
+	for _, a := range atts {
+		if ref, _, _, err := decide.FindAttached(ctx, t, a.Subject, a.Spec); err == nil {
+			notes = append(notes, fmt.Sprintf("note: %s already has this spec as %s: nothing to attach", img.Ref(a.Subject), img.Ref(ref)))
+			continue
+		}
+		platform := a.Platform
+		if a.Subject.Platform != nil {
+			platform = oci.FormatPlatform(a.Subject.Platform)
+		}
+		p.jobs = append(p.jobs, decide.Attachment{Subject: a.Subject, Platform: platform, Spec: a.Spec})
+		p.composed = append(p.composed, decide.Inherited{Spec: a.Spec})
+		p.sources = append(p.sources, spec.SourceFile{Path: img.Ref(a.Manifest) + " (build attestation)", Digest: a.Layer.Digest.String()})
+	}
+	return p, notes, nil
+}
+
 // pushAttach pushes (and signs) the specs of one planned image, in index order; it returns what
 // was attached before any error.
 func pushAttach(ctx context.Context, opts *attachOptions, p *attachPlan, created time.Time, signer *signing.Signer, sigRepo *oci.Target) (attachOutput, error) {
 	t := p.img.Reader().Target()
 	var results attachOutput
 	for i, j := range p.jobs {
-		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: p.sources, Base: p.composed[i].Base}
+		sources := p.sources
+		if len(p.sources) == len(p.jobs) && opts.fromAtt {
+			sources = p.sources[i : i+1] // each spec comes from its own attestation
+		}
+		prov := &spec.Provenance{Tool: "compat-attach/" + version, Source: sources, Base: p.composed[i].Base}
 		d, err := t.PushSpec(ctx, j.Subject, p.composed[i].Spec, prov, created)
 		if err != nil {
 			return results, fmt.Errorf("attaching to %s: %w", p.img.Ref(j.Subject), err)
@@ -273,7 +329,7 @@ func pushAttach(ctx context.Context, opts *attachOptions, p *attachPlan, created
 			// The spec referrer exists now: sign it (never a signature for nothing).
 			sr, err := signSpec(ctx, p.img, j.Subject, j.Platform, d, p.composed[i].Spec, signer, sigRepo)
 			if err != nil {
-				return results, withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s --spec %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(p.image), opts.specFiles[0])
+				return results, withNext(err, "the spec %s is attached but unsigned: fix the signing problem, then sign it with `compat-attach sign %s --referrer %s` and the same --key or --keyless flags (under a trust policy an unsigned spec is ignored)", ar.Referrer, opts.target.ref(p.image), d.Digest)
 			}
 			ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
 		}

@@ -272,6 +272,8 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 			switch {
 			case a.State == decide.SpecFound && a.Verified:
 				cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(a.Referrer), a.Signer)
+			case a.State == decide.SpecFound && a.FromAttestation:
+				cmd.PrintErrf("Using the spec of the build attestation %s (%s has no compatibility referrer; `compat-attach attach --from-attestations` publishes it for NFD)\n", img.Ref(a.Referrer), img.Ref(a.Subject))
 			case a.State == decide.SpecUntrusted:
 				cmd.PrintErrf("WARNING: %s\n", display.Line(a.Err.Error()))
 			}

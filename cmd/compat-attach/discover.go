@@ -59,6 +59,10 @@ type discoverEntry struct {
 	Platform     string `json:"platform,omitempty"`
 	Referrer     string `json:"referrer"`
 	ArtifactType string `json:"artifactType"`
+	// Kind is "referrer" (an NFD compatibility referrer) or "attestation" (a build's in-toto
+	// attestation in the index, from compatkit's BuildKit frontend; Referrer is then the
+	// attestation manifest).
+	Kind string `json:"kind"`
 	// Tags are the tags of the spec's compatibility sets, as its referrer announces them.
 	Tags    []string `json:"tags,omitempty"`
 	Created string   `json:"created,omitempty"`
@@ -70,8 +74,9 @@ type discoverEntry struct {
 
 // discoverOutput is the model discover prints.
 type discoverOutput struct {
-	rows   []discoverEntry
-	policy bool
+	rows         []discoverEntry
+	policy       bool
+	attestations bool
 }
 
 // MarshalJSON writes the rows (the JSON and YAML output is the list of entries).
@@ -141,6 +146,7 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 		if !e.Created.IsZero() {
 			row.Created = e.Created.UTC().Format(time.RFC3339)
 		}
+		row.Kind = "referrer"
 		if trust != nil {
 			row.Status = "UNVERIFIED"
 			if st := status[e.Referrer.Digest.String()]; st != nil && st.Verified {
@@ -149,6 +155,34 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 				row.Reason = st.Reason()
 			}
 		}
+		out.rows = append(out.rows, row)
+	}
+	// Specs that builds attached as attestations (compatkit's BuildKit frontend).
+	atts, err := img.BuildAttested(ctx)
+	if err != nil {
+		return err
+	}
+	inTree := map[string]bool{}
+	for _, m := range append([]oci.IndexEntry{{Descriptor: tree.Root}}, tree.Manifests...) {
+		inTree[m.Descriptor.Digest.String()] = true
+	}
+	for _, a := range atts {
+		if !inTree[a.Subject.Digest.String()] {
+			continue
+		}
+		row := discoverEntry{Subject: img.Ref(a.Subject), Referrer: img.Ref(a.Manifest), ArtifactType: a.Manifest.ArtifactType, Kind: "attestation", Platform: a.Platform}
+		if a.Subject.Platform != nil {
+			row.Platform = oci.FormatPlatform(a.Subject.Platform)
+		}
+		for _, c := range a.Spec.Compatibilities {
+			if c.Tag != "" {
+				row.Tags = append(row.Tags, c.Tag)
+			}
+		}
+		if trust != nil {
+			row.Status, row.Reason = "UNVERIFIED", "a build attestation is not signed: publish it with `compat-attach attach --from-attestations --sign`"
+		}
+		out.attestations = true
 		out.rows = append(out.rows, row)
 	}
 	if err := display.Print(cmd.OutOrStdout(), opts.output.format, out); err != nil {
@@ -163,6 +197,9 @@ func runDiscover(cmd *cobra.Command, opts *discoverOptions) error {
 // Text implements display.Texter: a table.
 func (o discoverOutput) Text(w io.Writer) error {
 	header := []string{"SUBJECT", "PLATFORM", "REFERRER", "CREATED", "TAGS"}
+	if o.attestations {
+		header = append(header, "KIND")
+	}
 	if o.policy {
 		header = append(header, "SIGNATURE", "REASON")
 	}
@@ -176,7 +213,14 @@ func (o discoverOutput) Text(w io.Writer) error {
 		if tags == "" {
 			tags = "-"
 		}
-		cols := []string{shortDigest(r.Subject), p, shortDigest(r.Referrer), r.Created, tags}
+		created := r.Created
+		if created == "" {
+			created = "-"
+		}
+		cols := []string{shortDigest(r.Subject), p, shortDigest(r.Referrer), created, tags}
+		if o.attestations {
+			cols = append(cols, r.Kind)
+		}
 		if o.policy {
 			cols = append(cols, r.Status, r.Reason)
 		}

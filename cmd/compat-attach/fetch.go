@@ -83,6 +83,9 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 	if ss.Verified {
 		cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(ss.Referrer), ss.Signer)
 	} else {
+		if ss.FromAttestation {
+			cmd.PrintErrf("Using the spec of the build attestation %s\n", img.Ref(ss.Referrer))
+		}
 		cmd.PrintErrln(unverifiedNote)
 	}
 	return writeSpec(cmd.OutOrStdout(), opts.output.format, ss.Spec)

@@ -54,6 +54,7 @@ func openAt(ctx context.Context, t *oci.Target, root ocispec.Descriptor, r *Read
 	if err != nil {
 		return nil, err
 	}
+	r.addAttestations(tr)
 	img := &Image{Name: t.Name(), Tree: tr, reader: r, progs: map[*spec.Spec]progOrErr{}}
 	if tr.IsIndex() {
 		if img.index, err = t.FetchIndex(ctx, root); err != nil { // cached by Tree

@@ -59,6 +59,10 @@ type SubjectSpec struct {
 	// FromAnnotation is true when Spec was read from the index's annotations (compat-attach
 	// annotate) rather than from the referrer.
 	FromAnnotation bool `json:"fromAnnotation,omitempty"`
+	// FromAttestation is true when Spec was read from a build's in-toto attestation (compatkit's
+	// BuildKit frontend; Referrer is then the attestation manifest): the subject has no
+	// compatibility referrer, and no trust policy is in force.
+	FromAttestation bool `json:"fromAttestation,omitempty"`
 	// Passed lists, under a trust policy, the specs that do not verify, each with the reason: the
 	// first MaxPassed of them (newest first by their unsigned listing time); PassedMore counts the
 	// others.
@@ -106,6 +110,21 @@ type Reader struct {
 
 	mu    sync.Mutex
 	cache map[digest.Digest]*readOnce
+	att   map[digest.Digest][]ocispec.Descriptor // build attestations by image manifest
+}
+
+// addAttestations records the build attestation manifests that tree lists.
+func (r *Reader) addAttestations(tree *oci.Tree) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d, atts := range attestationsOf(tree) {
+		if r.att == nil {
+			r.att = map[digest.Digest][]ocispec.Descriptor{}
+		}
+		if _, ok := r.att[d]; !ok {
+			r.att[d] = atts
+		}
+	}
 }
 
 type readOnce struct {
@@ -184,10 +203,22 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 		return out
 	}
 	if r.verifier == nil {
+		// Build attestations are read only when the subject has no referrer, but their manifests
+		// are fetched alongside the listing: a build's image costs no extra round trip.
+		r.mu.Lock()
+		atts := r.att[subject.Digest]
+		r.mu.Unlock()
+		var early sync.WaitGroup
+		for _, a := range atts {
+			early.Go(func() { _, _ = r.target.FetchManifest(ctx, a) })
+		}
+		defer early.Wait()
 		s, ref, err := r.target.NewestSpec(ctx, subject)
 		switch {
 		case errors.Is(err, oci.ErrNoSpec):
 			out.State = SpecNone
+			early.Wait()
+			r.fromAttestation(ctx, out)
 		case err != nil:
 			out.State, out.Err = SpecUnreadable, err
 		default:
@@ -234,6 +265,26 @@ func (r *Reader) read(ctx context.Context, subject ocispec.Descriptor) *SubjectS
 	out.State = SpecUntrusted
 	out.Err = fmt.Errorf("%w: none of the %d specs of %s@%s verifies under the policy (%s)", signing.ErrNoTrustedSpec, len(res.Specs), r.target.Name(), subject.Digest, r.verifier)
 	return out
+}
+
+// fromAttestation fills out (a subject without compatibility referrer, read without a trust
+// policy) from the build attestation the index lists for it, if any.
+func (r *Reader) fromAttestation(ctx context.Context, out *SubjectSpec) {
+	r.mu.Lock()
+	atts := r.att[out.Subject.Digest]
+	r.mu.Unlock()
+	for _, a := range atts {
+		got, err := readAttested(ctx, r.target, out.Subject, a)
+		switch {
+		case errors.Is(err, ErrNotBuildAttested):
+			continue
+		case err != nil:
+			out.State, out.Err = SpecUnreadable, err
+		default:
+			out.State, out.Spec, out.Referrer, out.FromAttestation = SpecFound, got.Spec, a, true
+		}
+		return
+	}
 }
 
 // annotated returns the spec that `compat-attach annotate` copied into an index's annotations for
