@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -102,7 +103,7 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 			case decide.SpecUnreadable:
 				return nil, withNext(ss.Err, "an affinity from specs that cannot be read would be a guess; see `compat-attach discover %s`", opts.target.ref(opts.image))
 			case decide.SpecUntrusted:
-				cmd.PrintErrf("WARNING: %v: its specs are left out\n", ss.Err)
+				cmd.PrintErrf("WARNING: %s: its specs are left out\n", display.Line(ss.Err.Error()))
 			case decide.SpecFound:
 				out = append(out, ss.Spec)
 			}
@@ -155,25 +156,33 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 		}
 	}
 	for _, o := range out.Omitted {
-		cmd.PrintErrf("not expressed: %s\n", o)
+		cmd.PrintErrf("not expressed: %s\n", display.Line(o.String()))
 	}
 	w := cmd.OutOrStdout()
 	if opts.output.format == "yaml" {
-		fmt.Fprintf(w, "# node affinity of %s\n", opts.image)
+		yamlComment(w, "node affinity of %s", opts.image)
 		if len(out.Omitted) > 0 {
-			fmt.Fprintln(w, "# Not expressed (the affinity is weaker than the spec; check still applies):")
+			yamlComment(w, "Not expressed (the affinity is weaker than the spec; check still applies):")
 			for _, o := range out.Omitted {
-				fmt.Fprintf(w, "#   %s\n", o)
+				yamlComment(w, "  %s", o)
 			}
 		}
 		if out.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
-			fmt.Fprintln(w, "# No required terms: the spec does not constrain the labels Kubernetes can match.")
+			yamlComment(w, "No required terms: the spec does not constrain the labels Kubernetes can match.")
 		}
 		return display.Print(w, "yaml", struct {
 			Affinity any `json:"affinity"`
 		}{out.Affinity})
 	}
 	return display.Print(w, "json", out)
+}
+
+// yamlComment writes one YAML comment line. The text holds values from specs and indexes (rule
+// names, platforms): it is escaped onto one line (display.Line escapes every character a YAML
+// parser takes for a line break, \r, NEL, U+2028 and U+2029 included), so that nothing in it can
+// end the comment and add keys to a pod spec the output is pasted into.
+func yamlComment(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "# %s\n", display.Line(fmt.Sprintf(format, args...)))
 }
 
 // affinityEntries lists the entries of the index to derive an affinity for: the one platform

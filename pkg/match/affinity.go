@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/compatkit/compatkit/internal/safetext"
 	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
@@ -51,9 +52,12 @@ type Omission struct {
 	Why string `json:"why"`
 }
 
-// String prints the omitted expression and why it cannot be a node selector requirement.
+// String prints the omitted expression and why it cannot be a node selector requirement, on one
+// line: the set's tag, the rule's name and the expression come from a spec (or a platform from an
+// index), so each is escaped (safetext.Line) and none can start a line of its own, in a YAML
+// comment or on a terminal.
 func (o Omission) String() string {
-	return fmt.Sprintf("set %s, rule %s: %s: %s", o.Set, o.Rule, o.What, o.Why)
+	return fmt.Sprintf("set %s, rule %s: %s: %s", safetext.Line(o.Set), safetext.Line(o.Rule), safetext.Line(o.What), safetext.Line(o.Why))
 }
 
 // NodeAffinity derives the node affinity of specs that must all hold (a manifest's spec and its

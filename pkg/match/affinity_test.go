@@ -247,3 +247,12 @@ func TestAffinityPrefersWeightedSet(t *testing.T) {
 		t.Fatalf("preferred terms: %+v", na.PreferredDuringSchedulingIgnoredDuringExecution)
 	}
 }
+
+// TestOmissionOneLine: an omission names a set, a rule and an expression from a spec (or a
+// platform from an index); printed, none of them starts a line.
+func TestOmissionOneLine(t *testing.T) {
+	o := match.Omission{Set: "x\nhostPID: true", Rule: "linux/amd64\u2028hostNetwork: true", What: "cpu.cpuid: \rA Exists", Why: "why\x1b[2J"}
+	if got := o.String(); strings.ContainsAny(got, "\n\r\u2028\x1b") {
+		t.Fatalf("%q", got)
+	}
+}
