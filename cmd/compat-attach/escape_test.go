@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/compatkit/compatkit/internal/testregistry"
+	"github.com/compatkit/compatkit/pkg/match"
+	"github.com/compatkit/compatkit/pkg/oci"
 )
 
 // forgedLines splits out at every character a terminal or a YAML parser ends a line at, and
@@ -196,5 +200,120 @@ func TestHostileIndexDigest(t *testing.T) {
 			t.Errorf("%s: exit %d, want 1 naming manifests[0]: %s", args[0], code, stderr)
 		}
 		assertOneLineValues(t, args[0], out, stderr)
+	}
+}
+
+// setsBomb is a spec of sets compatibility sets, each one rule of alts matchAny alternatives.
+func setsBomb(sets, alts int) []byte {
+	var b strings.Builder
+	b.WriteString("version: v1alpha1\ncompatibilities:\n")
+	for range sets {
+		b.WriteString("- rules:\n  - name: r\n    matchAny:\n")
+		for a := range alts {
+			fmt.Fprintf(&b, "    - matchFeatures: [{feature: cpu.cpuid, matchExpressions: {F%d: {op: Exists}}}]\n", a)
+		}
+	}
+	return []byte(b.String())
+}
+
+// pciBomb is a spec of one rule naming classes x vendors PCI devices.
+func pciBomb(classes, vendors int) []byte {
+	var cs, vs []string
+	for i := range classes {
+		cs = append(cs, fmt.Sprintf(`"03%02x"`, i%256))
+	}
+	for i := range vendors {
+		vs = append(vs, fmt.Sprintf(`"%04x"`, i))
+	}
+	return fmt.Appendf(nil, `{"version": "v1alpha1", "compatibilities": [{"rules": [{"name": "gpu", "matchFeatures": [{"feature": "pci.device", "matchExpressions": {"class": {"op": "In", "value": [%s]}, "vendor": {"op": "In", "value": [%s]}}}]}]}]}`,
+		strings.Join(cs, ","), strings.Join(vs, ","))
+}
+
+// runMeasured runs the CLI and returns what it allocated too.
+func runMeasured(t *testing.T, args ...string) (string, string, int, uint64) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out, stderr, code := runCLI(t, args...)
+	runtime.ReadMemStats(&after)
+	return out, stderr, code, after.TotalAlloc - before.TotalAlloc
+}
+
+// TestAffinityBombs: unsigned specs whose affinity would have millions of terms (256 sets of 32
+// alternatives on a manifest and on its index: 67 million, which ran out of memory after 25 s;
+// 4,096 PCI classes by 4,096 vendors: 16 s and 7 GB) cost about what check costs. The first, and
+// two specs each within the bound whose product is not, are an error naming the spec and saying
+// what to do; the PCI rule is left out, as any rule past 32 terms, after being counted.
+func TestAffinityBombs(t *testing.T) {
+	dir := t.TempDir() + "/layout"
+	img := testregistry.WriteLayout(t, dir, "1.0")
+	tg, err := oci.Open(context.Background(), dir+":1.0", oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, index := img.Manifests[1], img.Index // linux/amd64/v3
+	sets := setsBomb(256, 32)
+	t.Logf("sets spec: %d bytes", len(sets))
+	// Bytes allocated, all told: check allocates about 280 MB on the sets spec, affinity 60 to
+	// 120 MB; the product alone was gigabytes.
+	const budget = 512 << 20
+	tooLarge := fmt.Sprintf("node selector terms, more than %d", match.MaxNodeSelectorTerms)
+
+	mref := pushRawSpecTo(t, tg, manifest, sets, "2026-01-01T00:00:00Z")
+	iref := pushRawSpecTo(t, tg, index, append(sets, "# the index's\n"...), "2026-01-01T00:00:00Z")
+	for _, tc := range []struct {
+		args []string
+		what string
+		spec ocispec.Descriptor
+	}{
+		// Every platform: the first, linux/amd64, has the index's spec only.
+		{nil, img.Manifests[0].Digest.String() + " (linux/amd64)", iref},
+		{[]string{"-o", "json"}, img.Manifests[0].Digest.String() + " (linux/amd64)", iref},
+		{[]string{"--platform", "linux/amd64/v3"}, manifest.Digest.String() + " (linux/amd64/v3)", mref},
+	} {
+		out, stderr, code, alloc := runMeasured(t, append([]string{"affinity", "--oci-layout", dir + ":1.0"}, tc.args...)...)
+		want := fmt.Sprintf("Error: no node affinity for %s@%s: spec %s@%s: the affinity would have 8192 %s\n", dir, tc.what, dir, tc.spec.Digest, tooLarge)
+		if code != 1 || out != "" || !strings.HasPrefix(stderr, want) ||
+			!strings.Contains(stderr, "Next: simplify the spec") || !strings.Contains(stderr, "`compat-attach check --oci-layout "+dir+":1.0`") {
+			t.Errorf("affinity %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant:\n%s", tc.args, code, out, stderr, want)
+		}
+		t.Logf("affinity %s: %d MB allocated", tc.args, alloc>>20)
+		if alloc > budget {
+			t.Errorf("affinity %s: %d MB allocated", tc.args, alloc>>20)
+		}
+	}
+	// check decides on the same specs at a similar cost.
+	if _, stderr, code, alloc := runMeasured(t, "check", "--oci-layout", dir+":1.0", "--platform", "linux/amd64/v3", "--features", hostFile(t, "amd64", cpuidV3, "6")); code != 3 || alloc > budget {
+		t.Errorf("check: exit %d, %d MB: %s", code, alloc>>20, stderr)
+	} else {
+		t.Logf("check: %d MB allocated", alloc>>20)
+	}
+
+	// Each spec within the bound (32 x 32 = 1024 terms), their product not: the index's spec is named.
+	within := setsBomb(32, 32)
+	pushRawSpecTo(t, tg, manifest, within, "2026-02-01T00:00:00Z")
+	iref = pushRawSpecTo(t, tg, index, append(within, "# the index's\n"...), "2026-02-01T00:00:00Z")
+	out, stderr, code, alloc := runMeasured(t, "affinity", "--oci-layout", dir+":1.0", "--platform", "linux/amd64/v3")
+	if code != 1 || !strings.Contains(stderr, "spec "+dir+"@"+iref.Digest.String()+": with the specs that must hold with it, the affinity would have 1048576 "+tooLarge) {
+		t.Errorf("product: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	t.Logf("product: %d MB allocated", alloc>>20)
+	if alloc > budget {
+		t.Errorf("product: %d MB allocated", alloc>>20)
+	}
+
+	// 4096 x 4096 PCI devices: counted, left out, listed.
+	pci := pciBomb(4096, 4096)
+	pushRawSpecTo(t, tg, manifest, pci, "2026-03-01T00:00:00Z")
+	pushRawSpecTo(t, tg, index, append(pci, ' '), "2026-03-01T00:00:00Z")
+	out, stderr, code, alloc = runMeasured(t, "affinity", "--oci-layout", dir+":1.0", "--platform", "linux/amd64/v3")
+	if code != 0 || !strings.Contains(stderr, "not expressed: set 1, rule gpu: the whole rule: its alternatives (matchAny, device lists) would make 16777216 node selector terms, more than 32") {
+		t.Errorf("pci: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	assertOnlyAffinityKeys(t, out)
+	t.Logf("pci: %d MB allocated", alloc>>20)
+	if alloc > budget {
+		t.Errorf("pci: %d MB allocated", alloc>>20)
 	}
 }
