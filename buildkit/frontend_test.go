@@ -121,7 +121,7 @@ func (g *fakeGateway) NewContainer(context.Context, client.NewContainerRequest) 
 
 type fakeRef struct{ files map[string]string }
 
-func (r *fakeRef) ToState() (llb.State, error)   { return llb.Scratch(), nil }
+func (r *fakeRef) ToState() (llb.State, error)    { return llb.Scratch(), nil }
 func (r *fakeRef) Evaluate(context.Context) error { return nil }
 
 func (r *fakeRef) ReadFile(_ context.Context, req client.ReadRequest) ([]byte, error) {

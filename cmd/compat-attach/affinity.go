@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -38,7 +40,7 @@ Node Feature Discovery publishes (feature.node.kubernetes.io/...), to paste into
       NotIn                          → Exists and NotIn (NFD's NotIn needs the element)
       system.osrelease ID In [...]   → feature.node.kubernetes.io/system-os_release.ID In [...]
       pci.device class/vendor In     → one term per feature.node.kubernetes.io/pci-<class>_<vendor>.present
-      matchAny                       → one term per alternative (distributed, at most 32 terms per spec)
+      matchAny                       → one term per alternative (distributed, at most 32 terms per set)
   preferredDuringSchedulingIgnoredDuringExecution: the sets' terms with their weights (1-100),
     when the sets' weights differ.
 
@@ -56,7 +58,11 @@ compatkit, still refuses the image there):
 They are listed on stderr and in the output (a YAML comment, the JSON field "omitted"). A set
 whose term becomes empty accepts every node, so no required affinity is printed then. Known
 difference: DoesNotExist also holds on a node where NFD published no label of that feature at
-all, where NFD's rule would fail.`,
+all, where NFD's rule would fail.
+
+An affinity of more than 1024 terms, or 65536 requirements in all (the specs that must hold
+multiplied, the platforms added), is an error: such specs are better decided on the node
+('compat-attach check') or at admission (pkg/decide).`,
 		Example: `  # The affinity of the example image, every platform
   compat-attach affinity --oci-layout examples/hello/build/oci:1.0
 
@@ -94,28 +100,33 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 	if err != nil {
 		return err
 	}
-	// The specs that apply to a subject: its own and those of the indexes above it (decide's rule).
-	specsOf := func(subjects []ocispec.Descriptor) ([]*spec.Spec, error) {
+	// The specs that apply to a subject: its own and those of the indexes above it (decide's rule),
+	// with the references of their referrers.
+	specsOf := func(subjects []ocispec.Descriptor) ([]*spec.Spec, []string, error) {
 		var out []*spec.Spec
+		var refs []string
 		for _, ss := range img.Reader().Specs(ctx, subjects) {
 			switch ss.State {
 			case decide.SpecUnreadable:
-				return nil, withNext(ss.Err, "an affinity from specs that cannot be read would be a guess; see `compat-attach discover %s`", opts.target.ref(opts.image))
+				return nil, nil, withNext(ss.Err, "an affinity from specs that cannot be read would be a guess; see `compat-attach discover %s`", opts.target.ref(opts.image))
 			case decide.SpecUntrusted:
-				cmd.PrintErrf("WARNING: %v: its specs are left out\n", ss.Err)
+				cmd.PrintErrf("WARNING: %s: its specs are left out\n", display.Line(ss.Err.Error()))
 			case decide.SpecFound:
 				out = append(out, ss.Spec)
+				refs = append(refs, img.Ref(ss.Referrer))
 			}
 		}
-		return out, nil
+		return out, refs, nil
 	}
 	var a *match.Affinity
 	if !img.Tree.IsIndex() {
-		specs, err := specsOf([]ocispec.Descriptor{img.Tree.Root})
+		specs, refs, err := specsOf([]ocispec.Descriptor{img.Tree.Root})
 		if err != nil {
 			return err
 		}
-		a = match.NodeAffinity(specs...)
+		if a, err = match.NodeAffinity(specs...); err != nil {
+			return affinityTooLarge(err, img.Ref(img.Tree.Root), refs, opts)
+		}
 	} else {
 		entries, err := affinityEntries(img, opts.platform.raw)
 		if err != nil {
@@ -127,11 +138,14 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 			for i := len(e.Indexes) - 1; i >= 0; i-- {
 				subjects = append(subjects, e.Indexes[i])
 			}
-			specs, err := specsOf(subjects)
+			specs, refs, err := specsOf(subjects)
 			if err != nil {
 				return err
 			}
-			pa := match.NodeAffinity(specs...)
+			pa, err := match.NodeAffinity(specs...)
+			if err != nil {
+				return affinityTooLarge(err, img.Ref(e.Descriptor)+" ("+oci.FormatPlatform(e.Descriptor.Platform)+")", refs, opts)
+			}
 			pa.Require(match.PlatformRequirements(oci.FormatPlatform(e.Descriptor.Platform))...)
 			if v := e.Descriptor.Platform.Variant; v != "" && v != "v1" && !(e.Descriptor.Platform.Architecture == "arm64" && v == "v8") {
 				// No Kubernetes label says the variant (NFD v0.19 labels cpu-cpuid.X86_64_V2..V4).
@@ -140,7 +154,9 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 			}
 			parts = append(parts, pa)
 		}
-		a = match.Union(parts...)
+		if a, err = match.Union(parts...); err != nil {
+			return affinityTooLarge(err, fmt.Sprintf("%s (%d platforms)", img.Ref(img.Tree.Root), len(parts)), nil, opts)
+		}
 	}
 	if trust == nil {
 		cmd.PrintErrln(unverifiedNote)
@@ -155,25 +171,45 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 		}
 	}
 	for _, o := range out.Omitted {
-		cmd.PrintErrf("not expressed: %s\n", o)
+		cmd.PrintErrf("not expressed: %s\n", display.Line(o.String()))
 	}
 	w := cmd.OutOrStdout()
 	if opts.output.format == "yaml" {
-		fmt.Fprintf(w, "# node affinity of %s\n", opts.image)
+		yamlComment(w, "node affinity of %s", opts.image)
 		if len(out.Omitted) > 0 {
-			fmt.Fprintln(w, "# Not expressed (the affinity is weaker than the spec; check still applies):")
+			yamlComment(w, "Not expressed (the affinity is weaker than the spec; check still applies):")
 			for _, o := range out.Omitted {
-				fmt.Fprintf(w, "#   %s\n", o)
+				yamlComment(w, "  %s", o)
 			}
 		}
 		if out.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
-			fmt.Fprintln(w, "# No required terms: the spec does not constrain the labels Kubernetes can match.")
+			yamlComment(w, "No required terms: the spec does not constrain the labels Kubernetes can match.")
 		}
 		return display.Print(w, "yaml", struct {
 			Affinity any `json:"affinity"`
 		}{out.Affinity})
 	}
 	return display.Print(w, "json", out)
+}
+
+// yamlComment writes one YAML comment line. The text holds values from specs and indexes (rule
+// names, platforms): it is escaped onto one line (display.Line escapes every character a YAML
+// parser takes for a line break, \r, NEL, U+2028 and U+2029 included), so that nothing in it can
+// end the comment and add keys to a pod spec the output is pasted into.
+func yamlComment(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "# %s\n", display.Line(fmt.Sprintf(format, args...)))
+}
+
+// affinityTooLarge turns match's *TooLargeError for the affinity of what (an image, an index entry
+// or the index's platforms together) into the error the command prints: the spec that took the
+// affinity past the bound (refs, parallel to the specs given to NodeAffinity), and what to do.
+func affinityTooLarge(err error, what string, refs []string, opts *affinityOptions) error {
+	var tl *match.TooLargeError
+	if errors.As(err, &tl) && tl.Spec >= 0 && tl.Spec < len(refs) {
+		err = fmt.Errorf("spec %s: %w", refs[tl.Spec], err)
+	}
+	return withNext(fmt.Errorf("no node affinity for %s: %w", what, err),
+		"simplify the spec (fewer compatibility sets, matchAny alternatives, pci.device classes and vendors), or decide on the node with `compat-attach check %s` or at admission with a webhook on pkg/decide (examples/sdk) instead of an affinity", opts.target.ref(opts.image))
 }
 
 // affinityEntries lists the entries of the index to derive an affinity for: the one platform

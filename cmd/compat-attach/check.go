@@ -182,33 +182,35 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	return &exitError{code: exitIncompatible}
 }
 
-// Text implements display.Texter.
+// Text implements display.Texter. Every value is escaped onto its line (display.Line): the
+// platform and the references come from the registry, and a newline in them would forge lines
+// such as a verdict.
 func (rep *checkReport) Text(w io.Writer) error {
-	fmt.Fprintf(w, "Image:    %s", rep.Image)
+	fmt.Fprintf(w, "Image:    %s", display.Line(rep.Image))
 	if rep.Platform != "" {
-		fmt.Fprintf(w, " (%s)", rep.Platform)
+		fmt.Fprintf(w, " (%s)", display.Line(rep.Platform))
 	}
-	fmt.Fprintf(w, "\nFeatures: %s", rep.Features)
+	fmt.Fprintf(w, "\nFeatures: %s", display.Line(rep.Features))
 	if rep.HostPlatform != "" {
-		fmt.Fprintf(w, " (%s)", rep.HostPlatform)
+		fmt.Fprintf(w, " (%s)", display.Line(rep.HostPlatform))
 	}
 	fmt.Fprintln(w)
 	for _, u := range rep.Untrusted {
 		if rep.RequireTrusted {
-			fmt.Fprintf(w, "\nNo trusted spec for %s: its specs do not verify under the policy;\n  with --require-trusted it is not compatible. See `compat-attach verify`.\n", u)
+			fmt.Fprintf(w, "\nNo trusted spec for %s: its specs do not verify under the policy;\n  with --require-trusted it is not compatible. See `compat-attach verify`.\n", display.Line(u))
 			continue
 		}
-		fmt.Fprintf(w, "\nWARNING: no trusted spec for %s: its specs do not verify under the policy and are ignored;\n  it is treated as an image without a spec (compatible). See `compat-attach verify`.\n", u)
+		fmt.Fprintf(w, "\nWARNING: no trusted spec for %s: its specs do not verify under the policy and are ignored;\n  it is treated as an image without a spec (compatible). See `compat-attach verify`.\n", display.Line(u))
 	}
 	if len(rep.Specs) == 0 && len(rep.Untrusted) == 0 && rep.Verdict == decide.NoSpec {
 		fmt.Fprintln(w, "\nNo compatibility spec is attached: the image is treated as compatible.")
 	}
 	for _, cs := range rep.Specs {
-		fmt.Fprintf(w, "\nSpec %s", cs.Referrer)
+		fmt.Fprintf(w, "\nSpec %s", display.Line(cs.Referrer))
 		if cs.Created != "" {
-			fmt.Fprintf(w, " (created %s)", cs.Created)
+			fmt.Fprintf(w, " (created %s)", display.Line(cs.Created))
 		}
-		fmt.Fprintf(w, "\n  attached to the %s %s\n", cs.Role, cs.Subject)
+		fmt.Fprintf(w, "\n  attached to the %s %s\n", display.Line(cs.Role), display.Line(cs.Subject))
 		if cs.Signer != "" {
 			fmt.Fprintf(w, "  signed by %s\n", display.Line(cs.Signer))
 		}
@@ -271,9 +273,9 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 			printPassed(cmd, img, a.SubjectSpec)
 			switch {
 			case a.State == decide.SpecFound && a.Verified:
-				cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(a.Referrer), a.Signer)
+				cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", display.Line(img.Ref(a.Referrer)), display.Line(a.Signer))
 			case a.State == decide.SpecFound && a.FromAttestation:
-				cmd.PrintErrf("Using the spec of the build attestation %s (%s has no compatibility referrer; `compat-attach attach --from-attestations` publishes it for NFD)\n", img.Ref(a.Referrer), img.Ref(a.Subject))
+				cmd.PrintErrf("Using the spec of the build attestation %s (%s has no compatibility referrer; `compat-attach attach --from-attestations` publishes it for NFD)\n", display.Line(img.Ref(a.Referrer)), display.Line(img.Ref(a.Subject)))
 			case a.State == decide.SpecUntrusted:
 				cmd.PrintErrf("WARNING: %s\n", display.Line(a.Err.Error()))
 			}
@@ -285,7 +287,7 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 	if d.Selected != nil {
 		for _, c := range d.Candidates {
 			if c.Verdict == decide.Unreadable {
-				cmd.PrintErrf("warning: %s (%s) was passed over: %s\n", img.Ref(c.Manifest), c.Platform, display.Line(c.Reason))
+				cmd.PrintErrf("warning: %s (%s) was passed over: %s\n", display.Line(img.Ref(c.Manifest)), display.Line(c.Platform), display.Line(c.Reason))
 			}
 		}
 	}
@@ -315,7 +317,7 @@ func annotated(d *decide.Decision) bool {
 // printPassed names on stderr the specs a trust policy kept out, at most decide.MaxPassed of them.
 func printPassed(cmd *cobra.Command, img *decide.Image, ss *decide.SubjectSpec) {
 	for _, p := range ss.Passed {
-		cmd.PrintErrf("Ignoring spec %s: %s\n", img.Ref(p.Referrer), display.Line(p.Reason))
+		cmd.PrintErrf("Ignoring spec %s: %s\n", display.Line(img.Ref(p.Referrer)), display.Line(p.Reason))
 	}
 	if ss.PassedMore > 0 {
 		cmd.PrintErrf("Ignoring %d more specs of %s that do not verify (see `compat-attach verify`)\n", ss.PassedMore, img.Ref(ss.Subject))

@@ -251,18 +251,20 @@ func pushRawSpec(t *testing.T, repo string, subject ocispec.Descriptor, data []b
 }
 
 // pushRawSpecTo pushes a compatibility referrer of subject whose spec layer holds data, as anyone
-// with push rights can, whatever compatkit would write.
-func pushRawSpecTo(t *testing.T, tg *oci.Target, subject ocispec.Descriptor, data []byte, created string) {
+// with push rights can, whatever compatkit would write, and returns the referrer's descriptor.
+func pushRawSpecTo(t *testing.T, tg *oci.Target, subject ocispec.Descriptor, data []byte, created string) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	layer := ocispec.Descriptor{MediaType: spec.MediaTypeSpec, Digest: godigest.FromBytes(data), Size: int64(len(data))}
 	if err := tg.Store().Push(ctx, layer, strings.NewReader(string(data))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := oras.PackManifest(ctx, tg.Store(), oras.PackManifestVersion1_1, spec.ArtifactType, oras.PackManifestOptions{
-		Subject: &subject, Layers: []ocispec.Descriptor{layer}, ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: created}}); err != nil {
+	d, err := oras.PackManifest(ctx, tg.Store(), oras.PackManifestVersion1_1, spec.ArtifactType, oras.PackManifestOptions{
+		Subject: &subject, Layers: []ocispec.Descriptor{layer}, ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: created}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return d
 }
 
 // TestDockerManifestList: Docker schema-2 manifests in a Docker manifest list are subjects like

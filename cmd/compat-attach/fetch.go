@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -84,7 +85,7 @@ func runFetch(cmd *cobra.Command, opts *fetchOptions) error {
 		cmd.PrintErrf("Using spec %s: VERIFIED (%s)\n", img.Ref(ss.Referrer), ss.Signer)
 	} else {
 		if ss.FromAttestation {
-			cmd.PrintErrf("Using the spec of the build attestation %s\n", img.Ref(ss.Referrer))
+			cmd.PrintErrf("Using the spec of the build attestation %s\n", display.Line(img.Ref(ss.Referrer)))
 		}
 		cmd.PrintErrln(unverifiedNote)
 	}

@@ -166,24 +166,25 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 		}
 		return nil
 	}
+	// One line per manifest, each value escaped onto it: the platform comes from the index.
 	var why []string
 	for _, r := range rep.Ranking {
-		why = append(why, fmt.Sprintf("  %s %s: %s", r.Manifest, r.Platform, display.Line(r.Reason)))
+		why = append(why, fmt.Sprintf("  %s %s: %s", display.Line(r.Manifest), display.Line(r.Platform), display.Line(r.Reason)))
 	}
 	if len(why) == 0 {
 		why = []string{"  " + display.Line(rep.Why)}
 	}
 	if d.Unreadable() {
-		return withNext(fmt.Errorf("no manifest of %s can be chosen for %s: a spec that applies cannot be read, so the outcome is unknown:\n%s", opts.image, h.Name, strings.Join(why, "\n")),
+		return withNext(fmt.Errorf("no manifest of %s can be chosen for %s: a spec that applies cannot be read, so the outcome is unknown:\n%s", display.Line(opts.image), display.Line(h.Name), strings.Join(why, "\n")),
 			"see what is attached with `compat-attach discover %s`", opts.target.ref(opts.image))
 	}
-	return &exitError{code: exitIncompatible, msg: fmt.Sprintf("No manifest of %s fits %s:\n%s", opts.image, h.Name, strings.Join(why, "\n"))}
+	return &exitError{code: exitIncompatible, msg: fmt.Sprintf("No manifest of %s fits %s:\n%s", display.Line(opts.image), display.Line(h.Name), strings.Join(why, "\n"))}
 }
 
 // Text implements display.Texter: REPO@DIGEST of the selected manifest, nothing when none fits.
 func (rep *selectReport) Text(w io.Writer) error {
 	if rep.Selected != "" {
-		fmt.Fprintln(w, rep.Selected)
+		fmt.Fprintln(w, display.Line(rep.Selected))
 	}
 	return nil
 }

@@ -159,16 +159,17 @@ func runVerify(cmd *cobra.Command, opts *verifyOptions) error {
 	return nil
 }
 
-// Text implements display.Texter.
+// Text implements display.Texter: one line per spec and one under it, each value escaped onto
+// its line (the platform and the references come from the registry).
 func (rows verifyOutput) Text(w io.Writer) error {
 	for _, row := range rows {
 		p := row.Platform
 		if p == "" {
 			p = "-"
 		}
-		fmt.Fprintf(w, "%s  %s  %s  %s\n", row.Referrer, p, row.Created, row.Status)
+		fmt.Fprintf(w, "%s  %s  %s  %s\n", display.Line(row.Referrer), display.Line(p), display.Line(row.Created), row.Status)
 		if row.Status == "VERIFIED" {
-			fmt.Fprintf(w, "    signed by %s (bundle %s)\n", display.Line(row.Signer), row.Bundle)
+			fmt.Fprintf(w, "    signed by %s (bundle %s)\n", display.Line(row.Signer), display.Line(row.Bundle))
 		} else {
 			fmt.Fprintf(w, "    %s\n", display.Line(row.Reason))
 		}

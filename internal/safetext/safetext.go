@@ -11,12 +11,16 @@ import (
 )
 
 // Unsafe reports whether r must not reach a terminal as it is: C0 and C1 control characters
-// (tab and newline included: see Clean for text that may keep them), DEL, and the Unicode
-// bidirectional overrides, isolates and marks that make text read differently from what it is
-// ("Trojan Source", CVE-2021-42574).
+// (tab and newline included: see Clean for text that may keep them), DEL, the Unicode line and
+// paragraph separators U+2028 and U+2029 (YAML parsers, sigs.k8s.io/yaml and kubectl's among
+// them, end a line, and so a comment, there, as they do at NEL U+0085, a C1 control), and the
+// Unicode bidirectional overrides, isolates and marks that make text read differently from what
+// it is ("Trojan Source", CVE-2021-42574).
 func Unsafe(r rune) bool {
 	switch {
 	case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+		return true
+	case r == 0x2028 || r == 0x2029:
 		return true
 	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e || r == 0x200f || r == 0x061c:
 		return true

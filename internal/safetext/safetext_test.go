@@ -7,13 +7,14 @@ import (
 
 func TestLine(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":             "plain",
-		"a\nVerdict: OK":    `a\nVerdict: OK`,
-		"\x1b[2J\u202etxet": `\x1b[2J\u202etxet`,
-		"del\x7f c1\u009b":  `del\x7f c1\x9b`,
-		"bad \xff utf8":     `bad \xff utf8`,
-		"tab\tcr\r":         `tab\tcr\r`,
-		"ünïcode ok 日本":     "ünïcode ok 日本",
+		"plain":                     "plain",
+		"a\nVerdict: OK":            `a\nVerdict: OK`,
+		"\x1b[2J\u202etxet":         `\x1b[2J\u202etxet`,
+		"del\x7f c1\u009b":          `del\x7f c1\x9b`,
+		"bad \xff utf8":             `bad \xff utf8`,
+		"tab\tcr\r":                 `tab\tcr\r`,
+		"ls\u2028ps\u2029nel\u0085": `ls\u2028ps\u2029nel\x85`,
+		"ünïcode ok 日本":             "ünïcode ok 日本",
 	} {
 		if got := Line(in); got != want {
 			t.Errorf("Line(%q) = %q, want %q", in, got, want)

@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -9,15 +10,123 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/compatkit/compatkit/internal/safetext"
 	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
-// MaxAffinityTerms bounds the node selector terms one spec expands to: matchAny alternatives and
-// device lists are ORs, which Kubernetes can only express as separate terms (their product
-// across rules). A rule whose expansion would pass the bound is left out (the affinity is
-// weakened) and listed in Affinity.Omitted.
+// MaxAffinityTerms bounds the node selector terms one compatibility set expands to: matchAny
+// alternatives and device lists are ORs, which Kubernetes can only express as separate terms
+// (their product across rules). A rule whose expansion would pass the bound is left out (the
+// affinity is weakened) and listed in Affinity.Omitted; its size is counted first, so that a rule
+// of 4,096 PCI classes by 4,096 vendors costs its count, not its 16 million terms.
 const MaxAffinityTerms = 32
+
+// Bounds of a whole affinity: every spec that must hold (their product) and every platform of an
+// index (their union). Beyond them NodeAffinity and Union fail with a *TooLargeError, checked
+// before the terms are built: 256 sets of 32 alternatives in a manifest's spec and again in its
+// index's would otherwise be 67 million terms. Such an affinity is also far larger than a pod
+// spec may be (etcd takes objects of 1.5 MiB).
+const (
+	// MaxNodeSelectorTerms bounds the required node selector terms of an affinity.
+	MaxNodeSelectorTerms = 1024
+	// MaxNodeSelectorRequirements bounds the requirements of all its terms together.
+	MaxNodeSelectorRequirements = 1 << 16
+)
+
+// TooLargeError is the error of NodeAffinity and Union when the affinity would pass
+// MaxNodeSelectorTerms or MaxNodeSelectorRequirements. Nothing is built then: the decision is
+// better left to a check on the node or at admission (pkg/decide), which costs what the spec
+// costs.
+type TooLargeError struct {
+	// Spec is the position, in NodeAffinity's specs, of the spec that took the affinity past the
+	// bound; -1 for Union.
+	Spec int
+	// Combined is true when the spec is within the bounds alone and its product with the specs
+	// before it (those that must hold too) is not.
+	Combined bool
+	// Terms is the number of terms the affinity would have had: the spec's, counted before
+	// anything is built, or the product's with the specs before it (math.MaxInt when beyond
+	// counting).
+	Terms int
+	// Requirements is the number of requirements counted up to the term that passed
+	// MaxNodeSelectorRequirements (the terms were within their bound then); 0 otherwise.
+	Requirements int
+}
+
+// Error says which bound the affinity passes.
+func (e *TooLargeError) Error() string {
+	what := fmt.Sprintf("%s node selector terms, more than %d", count(e.Terms), MaxNodeSelectorTerms)
+	if e.Terms <= MaxNodeSelectorTerms {
+		what = fmt.Sprintf("more than %d node selector requirements in all (%s counted)", MaxNodeSelectorRequirements, count(e.Requirements))
+	}
+	switch {
+	case e.Spec < 0:
+		return "the platforms together would make an affinity of " + what
+	case e.Combined:
+		return "with the specs that must hold with it, the affinity would have " + what
+	}
+	return "the affinity would have " + what
+}
+
+// count prints a saturated count.
+func count(n int) string {
+	if n == math.MaxInt {
+		return "2^63 or more"
+	}
+	return strconv.Itoa(n)
+}
+
+// mulCount is a*b for counts (non-negative), saturating at math.MaxInt: sizes are compared with
+// their bounds before anything is allocated, and a spec can name more terms than an int holds.
+func mulCount(a, b int) int {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	if a > math.MaxInt/b {
+		return math.MaxInt
+	}
+	return a * b
+}
+
+// addCount is a+b for counts, saturating at math.MaxInt.
+func addCount(a, b int) int {
+	if a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
+}
+
+// affSize is the size of a DNF: its terms and their requirements in all.
+type affSize struct{ terms, reqs int }
+
+func (z affSize) tooLarge() bool {
+	return z.terms > MaxNodeSelectorTerms || z.reqs > MaxNodeSelectorRequirements
+}
+
+func (z affSize) add(o affSize) affSize {
+	return affSize{addCount(z.terms, o.terms), addCount(z.reqs, o.reqs)}
+}
+
+// sizeOf counts the terms and requirements of ts.
+func sizeOf(ts []affTerm) affSize {
+	z := affSize{terms: len(ts)}
+	for _, t := range ts {
+		z.reqs = addCount(z.reqs, len(t.reqs))
+	}
+	return z
+}
+
+// productSize is the size of the product of DNFs of sizes a and b: |a|·|b| terms, each a term
+// of a followed by one of b, so each requirement of a appears |b| times and each of b |a| times.
+func productSize(a, b affSize) affSize {
+	return affSize{mulCount(a.terms, b.terms), addCount(mulCount(a.reqs, b.terms), mulCount(b.reqs, a.terms))}
+}
+
+// err is the *TooLargeError of size z (Spec unset).
+func (z affSize) err() *TooLargeError {
+	return &TooLargeError{Terms: z.terms, Requirements: z.reqs}
+}
 
 // Affinity is a Kubernetes node affinity derived from specs, with what it could not express.
 //
@@ -51,24 +160,39 @@ type Omission struct {
 	Why string `json:"why"`
 }
 
-// String prints the omitted expression and why it cannot be a node selector requirement.
+// String prints the omitted expression and why it cannot be a node selector requirement, on one
+// line: the set's tag, the rule's name and the expression come from a spec (or a platform from an
+// index), so each is escaped (safetext.Line) and none can start a line of its own, in a YAML
+// comment or on a terminal.
 func (o Omission) String() string {
-	return fmt.Sprintf("set %s, rule %s: %s: %s", o.Set, o.Rule, o.What, o.Why)
+	return fmt.Sprintf("set %s, rule %s: %s: %s", safetext.Line(o.Set), safetext.Line(o.Rule), safetext.Line(o.What), safetext.Line(o.Why))
 }
 
 // NodeAffinity derives the node affinity of specs that must all hold (a manifest's spec and its
-// index's); nil specs are skipped. With no spec, the affinity does not constrain anything.
-func NodeAffinity(specs ...*spec.Spec) *Affinity {
+// index's); nil specs are skipped. With no spec, the affinity does not constrain anything. The
+// error is a *TooLargeError, naming the spec by its position in specs, when a spec, or its
+// product with the specs before it, would pass MaxNodeSelectorTerms or
+// MaxNodeSelectorRequirements; it comes before the terms are built.
+func NodeAffinity(specs ...*spec.Spec) (*Affinity, error) {
 	a := &Affinity{terms: []affTerm{{weight: -1}}}
-	for _, s := range specs {
+	for i, s := range specs {
 		if s == nil {
 			continue
 		}
-		b := specAffinity(s)
+		b, err := specAffinity(s)
+		if err != nil {
+			err.Spec = i
+			return nil, err
+		}
 		a.Omitted = append(a.Omitted, b.Omitted...)
-		a.terms = product(a.terms, b.terms)
+		terms, err := product(a.terms, b.terms)
+		if err != nil {
+			err.Spec, err.Combined = i, true
+			return nil, err
+		}
+		a.terms = terms
 	}
-	return a
+	return a, nil
 }
 
 // Require adds requirements to every required term (kubernetes.io/arch for a platform).
@@ -78,14 +202,25 @@ func (a *Affinity) Require(reqs ...corev1.NodeSelectorRequirement) {
 	}
 }
 
-// Union returns the affinity of "any of as" (the platforms of an index).
-func Union(as ...*Affinity) *Affinity {
-	u := &Affinity{}
+// Union returns the affinity of "any of as" (the platforms of an index): their terms together.
+// The error is a *TooLargeError (Spec -1) when they would pass MaxNodeSelectorTerms or
+// MaxNodeSelectorRequirements.
+func Union(as ...*Affinity) (*Affinity, error) {
+	var z affSize
+	for _, a := range as {
+		z = z.add(sizeOf(a.terms))
+	}
+	if z.tooLarge() {
+		err := z.err()
+		err.Spec = -1
+		return nil, err
+	}
+	u := &Affinity{terms: make([]affTerm, 0, z.terms)}
 	for _, a := range as {
 		u.terms = append(u.terms, a.terms...)
 		u.Omitted = append(u.Omitted, a.Omitted...)
 	}
-	return u
+	return u, nil
 }
 
 // PlatformRequirements are the requirements on Kubernetes' well-known labels kubernetes.io/os and
@@ -147,9 +282,14 @@ func (a *Affinity) Terms() []corev1.NodeSelectorTerm {
 	return out
 }
 
-// product ANDs two DNFs; the weight is the lower known one.
-func product(a, b []affTerm) []affTerm {
-	var out []affTerm
+// product ANDs two DNFs; the weight is the lower known one. The error (Spec unset) comes before
+// anything is allocated when the product would be too large.
+func product(a, b []affTerm) ([]affTerm, *TooLargeError) {
+	z := productSize(sizeOf(a), sizeOf(b))
+	if z.tooLarge() {
+		return nil, z.err()
+	}
+	out := make([]affTerm, 0, z.terms)
 	for _, x := range a {
 		for _, y := range b {
 			w := y.weight
@@ -159,11 +299,17 @@ func product(a, b []affTerm) []affTerm {
 			out = append(out, affTerm{reqs: append(slices.Clone(x.reqs), y.reqs...), weight: w})
 		}
 	}
-	return out
+	return out, nil
 }
 
-func specAffinity(s *spec.Spec) *Affinity {
+// specAffinity derives the terms of one spec: each set's DNF, the sets ORed. The error (Spec
+// unset) comes before the terms that would pass the bounds are built.
+func specAffinity(s *spec.Spec) (*Affinity, *TooLargeError) {
+	if n := specTerms(s); n > MaxNodeSelectorTerms {
+		return nil, &TooLargeError{Terms: n}
+	}
 	a := &Affinity{}
+	var total affSize
 	for i, c := range s.Compatibilities {
 		set := c.Tag
 		if set == "" {
@@ -174,20 +320,32 @@ func specAffinity(s *spec.Spec) *Affinity {
 			omit := func(what, why string) {
 				a.Omitted = append(a.Omitted, Omission{Set: set, Rule: r.Name, What: what, Why: why})
 			}
-			rd := [][]corev1.NodeSelectorRequirement{nil}
-			rd = andDNF(rd, termsDNF(r.MatchFeatures, omit))
-			if len(r.MatchAny) > 0 {
-				var alts [][]corev1.NodeSelectorRequirement
-				for _, alt := range r.MatchAny {
-					alts = append(alts, termsDNF(alt.MatchFeatures, omit)...)
-				}
-				rd = andDNF(rd, alts)
+			tooMany := func(n string) {
+				omit("the whole rule", fmt.Sprintf("its alternatives (matchAny, device lists) would make %s node selector terms, more than %d", n, MaxAffinityTerms))
 			}
-			if len(rd)*len(dnf) > MaxAffinityTerms {
-				omit("the whole rule", fmt.Sprintf("its alternatives (matchAny, device lists) would make %d node selector terms, more than %d", len(rd)*len(dnf), MaxAffinityTerms))
+			// Count first: building an expansion that is then left out would cost its size.
+			rt := ruleTerms(r)
+			if !ruleFits(rt, len(dnf)) {
+				tooMany(count(mulCount(rt, max(len(dnf), 1))))
 				continue
 			}
-			var next []affTerm
+			var rd [][]corev1.NodeSelectorRequirement // none when rt is 0: the rule cannot hold
+			if rt > 0 {
+				var ok bool
+				if rd, ok = ruleDNF(r, omit); !ok { // a product on the way passes the bound (an alternative is empty)
+					tooMany(fmt.Sprintf("more than %d", MaxAffinityTerms))
+					continue
+				}
+			}
+			var rz affSize
+			rz.terms = len(rd)
+			for _, conj := range rd {
+				rz.reqs = addCount(rz.reqs, len(conj))
+			}
+			if z := productSize(sizeOf(dnf), rz); z.tooLarge() {
+				return nil, z.err()
+			}
+			next := make([]affTerm, 0, len(dnf)*len(rd))
 			for _, t := range dnf {
 				for _, conj := range rd {
 					next = append(next, affTerm{reqs: append(slices.Clone(t.reqs), conj...), weight: t.weight})
@@ -195,33 +353,120 @@ func specAffinity(s *spec.Spec) *Affinity {
 			}
 			dnf = next
 		}
+		if total = total.add(sizeOf(dnf)); total.tooLarge() {
+			return nil, total.err()
+		}
 		a.terms = append(a.terms, dnf...)
 	}
-	return a
+	return a, nil
 }
 
-func andDNF(a, b [][]corev1.NodeSelectorRequirement) [][]corev1.NodeSelectorRequirement {
-	var out [][]corev1.NodeSelectorRequirement
+// specTerms counts the terms specAffinity makes of s, without building them: per set, the product
+// of the expansions of the rules that fit (ruleFits), the sets added. Saturates at math.MaxInt.
+// The count is exact unless a rule fits by its count and still fails to build (a matchAny
+// alternative with an empty device list after a large one, which Parse refuses: In needs a value);
+// specAffinity also checks the terms as it builds them.
+func specTerms(s *spec.Spec) int {
+	total := 0
+	for _, c := range s.Compatibilities {
+		n := 1
+		for _, r := range c.Rules {
+			if rt := ruleTerms(r); ruleFits(rt, n) {
+				n = mulCount(n, rt)
+			}
+		}
+		total = addCount(total, n)
+	}
+	return total
+}
+
+// ruleFits reports whether a rule that expands to rt conjunctions joins a set's DNF of n terms:
+// the rule and the product stay within MaxAffinityTerms. A rule that does not is left out.
+func ruleFits(rt, n int) bool {
+	return rt <= MaxAffinityTerms && mulCount(rt, max(n, 1)) <= MaxAffinityTerms
+}
+
+// ruleTerms counts the conjunctions a rule expands to (ruleDNF's length), without building them:
+// the product of its matchFeatures terms' expansions, times the sum of its matchAny
+// alternatives'. Saturates at math.MaxInt.
+func ruleTerms(r spec.Rule) int {
+	n := termsCount(r.MatchFeatures)
+	if len(r.MatchAny) > 0 {
+		alts := 0
+		for _, alt := range r.MatchAny {
+			alts = addCount(alts, termsCount(alt.MatchFeatures))
+		}
+		n = mulCount(n, alts)
+	}
+	return n
+}
+
+// termsCount counts the conjunctions termsDNF makes of terms: a pci.device term expands to its
+// classes times its vendors (pciLists), any other term to one.
+func termsCount(terms []spec.FeatureMatcherTerm) int {
+	n := 1
+	for _, t := range terms {
+		if t.Feature != "pci.device" {
+			continue
+		}
+		if classes, vendors, _, why := pciLists(t); why == "" {
+			n = mulCount(n, mulCount(len(classes), len(vendors)))
+		}
+	}
+	return n
+}
+
+// ruleDNF converts a rule to a DNF of label requirements: its matchFeatures terms ANDed with
+// the OR of its matchAny alternatives. ok is false, and nothing more is built, when a product on
+// the way would pass MaxAffinityTerms.
+func ruleDNF(r spec.Rule, omit func(what, why string)) ([][]corev1.NodeSelectorRequirement, bool) {
+	rd, ok := termsDNF(r.MatchFeatures, omit)
+	if !ok || len(r.MatchAny) == 0 {
+		return rd, ok
+	}
+	var alts [][]corev1.NodeSelectorRequirement
+	for _, alt := range r.MatchAny {
+		ad, ok := termsDNF(alt.MatchFeatures, omit)
+		if !ok || len(alts)+len(ad) > MaxAffinityTerms {
+			return nil, false
+		}
+		alts = append(alts, ad...)
+	}
+	return andDNF(rd, alts)
+}
+
+// andDNF ANDs two DNFs; ok is false, and nothing is allocated, when the product would have more
+// than MaxAffinityTerms conjunctions.
+func andDNF(a, b [][]corev1.NodeSelectorRequirement) ([][]corev1.NodeSelectorRequirement, bool) {
+	n := mulCount(len(a), len(b))
+	if n > MaxAffinityTerms {
+		return nil, false
+	}
+	out := make([][]corev1.NodeSelectorRequirement, 0, n)
 	for _, x := range a {
 		for _, y := range b {
 			out = append(out, append(slices.Clone(x), y...))
 		}
-		if len(out) > MaxAffinityTerms*MaxAffinityTerms {
-			break
-		}
 	}
-	return out
+	return out, true
 }
 
-// termsDNF converts ANDed feature terms to a DNF of label requirements.
-func termsDNF(terms []spec.FeatureMatcherTerm, omit func(what, why string)) [][]corev1.NodeSelectorRequirement {
+// termsDNF converts ANDed feature terms to a DNF of label requirements; ok is false when a
+// product on the way would pass MaxAffinityTerms.
+func termsDNF(terms []spec.FeatureMatcherTerm, omit func(what, why string)) ([][]corev1.NodeSelectorRequirement, bool) {
 	dnf := [][]corev1.NodeSelectorRequirement{nil}
 	for _, t := range terms {
 		if t.MatchName != nil {
 			omit(t.Feature+": matchName "+t.MatchName.String(), "NFD labels cannot be matched by name patterns")
 		}
 		if t.Feature == "pci.device" {
-			dnf = andDNF(dnf, pciDNF(t, omit))
+			pd, ok := pciDNF(t, omit)
+			if !ok {
+				return nil, false
+			}
+			if dnf, ok = andDNF(dnf, pd); !ok {
+				return nil, false
+			}
 			continue
 		}
 		names := make([]string, 0, len(t.MatchExpressions))
@@ -238,49 +483,68 @@ func termsDNF(terms []spec.FeatureMatcherTerm, omit func(what, why string)) [][]
 			}
 			conj = append(conj, reqs...)
 		}
-		dnf = andDNF(dnf, [][]corev1.NodeSelectorRequirement{conj})
+		// One conjunction: the product has len(dnf) terms, which the bound already holds.
+		for i := range dnf {
+			dnf[i] = append(slices.Clone(dnf[i]), conj...)
+		}
 	}
-	return dnf
+	return dnf, true
 }
 
 // labelledPCIClasses are the device class prefixes NFD labels by default (deviceClassWhitelist).
 var labelledPCIClasses = []string{"03", "0b40", "12"}
 
-// pciDNF: a pci.device term with class and vendor In lists becomes "one of the
-// pci-<class>_<vendor>.present labels exists".
-func pciDNF(t spec.FeatureMatcherTerm, omit func(what, why string)) [][]corev1.NodeSelectorRequirement {
-	var classes, vendors []string
-	for k, e := range t.MatchExpressions {
-		switch {
-		case (k == "class" || k == "vendor") && e.Op == spec.OpIn:
-			if k == "class" {
-				classes = e.Value
-			} else {
-				vendors = e.Value
-			}
-		default:
-			omit("pci.device: "+k+" "+e.String(), "NFD labels PCI devices only as pci-<class>_<vendor>.present: only class and vendor In can be expressed")
-		}
+// pciLists returns the class and vendor In lists of a pci.device term. When the term cannot name
+// NFD's pci-<class>_<vendor>.present labels, what names the part that cannot and why says why:
+// both lists are needed, and every class must be one NFD labels.
+func pciLists(t spec.FeatureMatcherTerm) (classes, vendors []string, what, why string) {
+	if e := t.MatchExpressions["class"]; e != nil && e.Op == spec.OpIn {
+		classes = e.Value
+	}
+	if e := t.MatchExpressions["vendor"]; e != nil && e.Op == spec.OpIn {
+		vendors = e.Value
 	}
 	if classes == nil || vendors == nil {
-		omit("pci.device", "a device needs both class In and vendor In to name NFD's pci-<class>_<vendor>.present labels")
-		return [][]corev1.NodeSelectorRequirement{nil}
+		return nil, nil, "pci.device", "a device needs both class In and vendor In to name NFD's pci-<class>_<vendor>.present labels"
 	}
-	var out [][]corev1.NodeSelectorRequirement
 	for _, c := range classes {
 		labelled := false
 		for _, p := range labelledPCIClasses {
 			labelled = labelled || strings.HasPrefix(c, p)
 		}
 		if !labelled {
-			omit("pci.device: class "+c, "NFD labels only device classes 03, 0b40 and 12 by default")
-			return [][]corev1.NodeSelectorRequirement{nil}
+			return nil, nil, "pci.device: class " + c, "NFD labels only device classes 03, 0b40 and 12 by default"
 		}
+	}
+	return classes, vendors, "", ""
+}
+
+// pciDNF: a pci.device term with class and vendor In lists becomes "one of the
+// pci-<class>_<vendor>.present labels exists"; a term that cannot name them is left out (one
+// empty conjunction). ok is false, and nothing is allocated, when classes times vendors would
+// pass MaxAffinityTerms.
+func pciDNF(t spec.FeatureMatcherTerm, omit func(what, why string)) ([][]corev1.NodeSelectorRequirement, bool) {
+	for k, e := range t.MatchExpressions {
+		if (k != "class" && k != "vendor") || e.Op != spec.OpIn {
+			omit("pci.device: "+k+" "+e.String(), "NFD labels PCI devices only as pci-<class>_<vendor>.present: only class and vendor In can be expressed")
+		}
+	}
+	classes, vendors, what, why := pciLists(t)
+	if why != "" {
+		omit(what, why)
+		return [][]corev1.NodeSelectorRequirement{nil}, true
+	}
+	n := mulCount(len(classes), len(vendors))
+	if n > MaxAffinityTerms {
+		return nil, false
+	}
+	out := make([][]corev1.NodeSelectorRequirement, 0, n)
+	for _, c := range classes {
 		for _, v := range vendors {
 			out = append(out, []corev1.NodeSelectorRequirement{{Key: host.NFDLabelPrefix + "pci-" + c + "_" + v + ".present", Operator: corev1.NodeSelectorOpExists}})
 		}
 	}
-	return out
+	return out, true
 }
 
 // attributeLabels maps an attribute feature to the label name of an element, for the attributes

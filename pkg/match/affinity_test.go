@@ -1,8 +1,10 @@
 package match_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,7 +144,10 @@ func TestAffinityAgreesWithCheck(t *testing.T) {
 	}
 	for name, s := range expressible {
 		t.Run(name, func(t *testing.T) {
-			a := match.NodeAffinity(s)
+			a, err := match.NodeAffinity(s)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(a.Omitted) > 0 {
 				t.Fatalf("omitted %v", a.Omitted)
 			}
@@ -182,7 +187,10 @@ func TestAffinityWeakens(t *testing.T) {
 	}}, {Tag: "any", Weight: 10, Rules: []spec.Rule{
 		{Name: "NIC", MatchFeatures: []spec.FeatureMatcherTerm{ft("pci.device", map[string]*spec.MatchExpression{"class": ex(spec.OpIn, "0200"), "vendor": ex(spec.OpIn, "15b3")})}},
 	}}}}
-	a := match.NodeAffinity(s)
+	a, err := match.NodeAffinity(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var whats []string
 	for _, o := range a.Omitted {
 		whats = append(whats, o.What)
@@ -226,7 +234,10 @@ func TestAffinityBoundsAlternatives(t *testing.T) {
 	s := &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{
 		{Name: "a", MatchAny: alts}, {Name: "b", MatchAny: alts}, {Name: "c", MatchAny: alts},
 	}}}}
-	a := match.NodeAffinity(s)
+	a, err := match.NodeAffinity(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n := len(a.Terms()); n > match.MaxAffinityTerms {
 		t.Errorf("%d terms", n)
 	}
@@ -242,8 +253,171 @@ func TestAffinityPrefersWeightedSet(t *testing.T) {
 		return spec.Compatibility{Weight: w, Rules: []spec.Rule{{Name: flag, MatchFeatures: []spec.FeatureMatcherTerm{{
 			Feature: "cpu.cpuid", MatchExpressions: map[string]*spec.MatchExpression{flag: {Op: spec.OpExists}}}}}}}
 	}
-	na := match.NodeAffinity(&spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{set(70, "AVX2"), set(0, "AVX")}}).NodeAffinity()
+	a, err := match.NodeAffinity(&spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{set(70, "AVX2"), set(0, "AVX")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	na := a.NodeAffinity()
 	if len(na.PreferredDuringSchedulingIgnoredDuringExecution) != 1 || na.PreferredDuringSchedulingIgnoredDuringExecution[0].Weight != 70 {
 		t.Fatalf("preferred terms: %+v", na.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+}
+
+// bombSets is a spec of n sets, each one rule of alts matchAny alternatives (one cpuid flag each).
+func bombSets(n, alts int) *spec.Spec {
+	var any []spec.MatchAnyElem
+	for i := range alts {
+		any = append(any, spec.MatchAnyElem{MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.cpuid", map[string]*spec.MatchExpression{fmt.Sprintf("F%d", i): ex(spec.OpExists)})}})
+	}
+	s := &spec.Spec{Version: spec.Version}
+	for range n {
+		s.Compatibilities = append(s.Compatibilities, spec.Compatibility{Rules: []spec.Rule{{Name: "r", MatchAny: any}}})
+	}
+	return s
+}
+
+// pciBomb is a spec of one rule naming classes x vendors PCI devices (all of labelled classes).
+func pciBomb(classes, vendors int) *spec.Spec {
+	var cs, vs []string
+	for i := range classes {
+		cs = append(cs, fmt.Sprintf("03%02x", i%256))
+	}
+	for i := range vendors {
+		vs = append(vs, fmt.Sprintf("%04x", i))
+	}
+	return &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{{Name: "gpu", MatchFeatures: []spec.FeatureMatcherTerm{
+		ft("pci.device", map[string]*spec.MatchExpression{"class": ex(spec.OpIn, cs...), "vendor": ex(spec.OpIn, vs...)})}}}}}}
+}
+
+// allocs returns the bytes f allocates (runtime.MemStats.TotalAlloc, this goroutine's and any
+// other's: tests in this package do not run in parallel).
+func allocs(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestAffinityTooLarge: specs whose affinity would pass the bounds fail with a *TooLargeError that
+// names the spec, before the terms are built (a few MB at most, where 256 sets of 32 alternatives
+// in a manifest's spec and its index's made 67 million terms and ran out of memory).
+func TestAffinityTooLarge(t *testing.T) {
+	within := bombSets(32, 32) // 1024 terms: the bound itself
+	if a, err := match.NodeAffinity(within); err != nil || len(a.Terms()) != match.MaxNodeSelectorTerms {
+		t.Fatalf("32 x 32: %v", err)
+	}
+	for _, tc := range []struct {
+		name     string
+		specs    []*spec.Spec
+		spec     int
+		combined bool
+		terms    int
+	}{
+		{"256 sets of 32 alternatives", []*spec.Spec{bombSets(256, 32)}, 0, false, 8192},
+		{"the manifest's and the index's", []*spec.Spec{bombSets(256, 32), bombSets(256, 32)}, 0, false, 8192},
+		{"each within, their product not", []*spec.Spec{nil, within, within}, 2, true, 1024 * 1024},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			n := allocs(func() { _, err = match.NodeAffinity(tc.specs...) })
+			var tl *match.TooLargeError
+			if !errors.As(err, &tl) || tl.Spec != tc.spec || tl.Combined != tc.combined || tl.Terms != tc.terms {
+				t.Fatalf("err %#v, want spec %d (combined %v) at %d terms", err, tc.spec, tc.combined, tc.terms)
+			}
+			if want := fmt.Sprintf("%d node selector terms, more than %d", tc.terms, match.MaxNodeSelectorTerms); !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+			if n > 64<<20 {
+				t.Errorf("%d MB allocated", n>>20)
+			}
+		})
+	}
+	// Few terms, each of many requirements: the product is bounded by requirements too.
+	wide := &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{bombSets(1, 32).Compatibilities[0].Rules[0], {Name: "many"}}}}}
+	many := map[string]*spec.MatchExpression{}
+	for i := range 1500 {
+		many[fmt.Sprintf("G%d", i)] = ex(spec.OpExists)
+	}
+	wide.Compatibilities[0].Rules[1].MatchFeatures = []spec.FeatureMatcherTerm{ft("cpu.cpuid", many)}
+	a, err := match.NodeAffinity(wide) // 32 terms of 1501 requirements
+	if err != nil || len(a.Terms()) != 32 {
+		t.Fatalf("one wide spec: %v", err)
+	}
+	var tl *match.TooLargeError
+	if _, err := match.NodeAffinity(wide, wide); !errors.As(err, &tl) || tl.Terms != 1024 || tl.Requirements != 2*1024*1501 || !strings.Contains(err.Error(), "requirements") {
+		t.Fatalf("two wide specs: %v", err)
+	}
+	// Union: the platforms of an index together.
+	if _, err := match.Union(a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := match.Union(a, a); !errors.As(err, &tl) || tl.Spec != -1 || tl.Requirements != 2*32*1501 {
+		t.Fatalf("union of two wide affinities: %v", err)
+	}
+	parts := []*match.Affinity{}
+	for range 33 {
+		p, _ := match.NodeAffinity(bombSets(1, 32))
+		parts = append(parts, p)
+	}
+	if _, err := match.Union(parts...); !errors.As(err, &tl) || tl.Spec != -1 || tl.Terms != 33*32 {
+		t.Fatalf("union of 33 x 32 terms: %v", err)
+	}
+}
+
+// TestAffinityPCIBombCounted: a rule of 4,096 classes by 4,096 vendors (16 million terms) is left
+// out, as any rule past MaxAffinityTerms, after counting it, not building it (it took 16 s and
+// 7 GB).
+func TestAffinityPCIBombCounted(t *testing.T) {
+	s := pciBomb(4096, 4096)
+	var a *match.Affinity
+	var err error
+	n := allocs(func() { a, err = match.NodeAffinity(s, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Omitted) != 2 || a.Omitted[0].What != "the whole rule" || !strings.Contains(a.Omitted[0].Why, "16777216 node selector terms, more than 32") {
+		t.Fatalf("omitted %v", a.Omitted)
+	}
+	if n > 16<<20 {
+		t.Errorf("%d MB allocated", n>>20)
+	}
+	// More alternatives than an int counts: 8 terms of 4096 x 4096 devices each.
+	big := pciBomb(4096, 4096)
+	big.Compatibilities[0].Rules[0].MatchFeatures = slices.Repeat(big.Compatibilities[0].Rules[0].MatchFeatures, 8)
+	a, err = match.NodeAffinity(big)
+	if err != nil || len(a.Omitted) != 1 || !strings.Contains(a.Omitted[0].Why, "2^63 or more node selector terms") {
+		t.Fatalf("omitted %v, %v", a.Omitted, err)
+	}
+	// An empty device list after a large one: the rule cannot hold (no term), nothing is built.
+	noVendor := ft("pci.device", map[string]*spec.MatchExpression{"class": ex(spec.OpIn, "0300"), "vendor": ex(spec.OpIn, []string{}...)})
+	empty := pciBomb(4096, 4096)
+	empty.Compatibilities[0].Rules[0].MatchFeatures = append(empty.Compatibilities[0].Rules[0].MatchFeatures, noVendor)
+	n = allocs(func() { a, err = match.NodeAffinity(empty) })
+	if err != nil || len(a.Terms()) != 0 || len(a.Omitted) != 0 || n > 16<<20 {
+		t.Fatalf("empty device list: %d terms, omitted %v, %v, %d MB", len(a.Terms()), a.Omitted, err, n>>20)
+	}
+	// The same as one alternative of two: the count (1) fits, building stops at the large list.
+	alts := pciBomb(4096, 4096)
+	r := &alts.Compatibilities[0].Rules[0]
+	r.MatchAny = []spec.MatchAnyElem{{MatchFeatures: append(r.MatchFeatures, noVendor)}, {MatchFeatures: []spec.FeatureMatcherTerm{ft("cpu.cpuid", map[string]*spec.MatchExpression{"AVX2": ex(spec.OpExists)})}}}
+	r.MatchFeatures = nil
+	n = allocs(func() { a, err = match.NodeAffinity(alts) })
+	if err != nil || len(a.Omitted) != 1 || !strings.Contains(a.Omitted[0].Why, "would make more than 32 node selector terms") || n > 16<<20 {
+		t.Fatalf("empty alternative: omitted %v, %v, %d MB", a.Omitted, err, n>>20)
+	}
+	// Within the bound, a device list still expands.
+	a, err = match.NodeAffinity(pciBomb(4, 8))
+	if err != nil || len(a.Omitted) != 0 || len(a.Terms()) != 32 {
+		t.Fatalf("4 x 8 devices: %d terms, omitted %v, %v", len(a.Terms()), a.Omitted, err)
+	}
+}
+
+// TestOmissionOneLine: an omission names a set, a rule and an expression from a spec (or a
+// platform from an index); printed, none of them starts a line.
+func TestOmissionOneLine(t *testing.T) {
+	o := match.Omission{Set: "x\nhostPID: true", Rule: "linux/amd64\u2028hostNetwork: true", What: "cpu.cpuid: \rA Exists", Why: "why\x1b[2J"}
+	if got := o.String(); strings.ContainsAny(got, "\n\r\u2028\x1b") {
+		t.Fatalf("%q", got)
 	}
 }

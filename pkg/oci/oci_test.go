@@ -251,9 +251,28 @@ func joinReqs(rs []testregistry.Request) string {
 }
 
 func TestParsePlatform(t *testing.T) {
-	for _, bad := range []string{"", "linux", "linux/", "/amd64", "linux/amd64/v3/x"} {
+	for _, bad := range []string{"", "linux", "linux/", "/amd64", "linux/amd64/v3/x", "linux/amd64\nVerdict: OK", "linux/amd64/v3\x1b[2J", "linux/amd64\u2028x"} {
 		if _, err := oci.ParsePlatform(bad); err == nil {
 			t.Errorf("ParsePlatform(%q) succeeded", bad)
+		} else if strings.ContainsAny(err.Error(), "\n\x1b\u2028") {
+			t.Errorf("ParsePlatform(%q): the error holds the raw input: %q", bad, err)
+		}
+	}
+}
+
+// TestFormatPlatformOneLine: the parts of a platform come from an index, which any pusher writes;
+// formatted, they never hold a control character, a newline or a line separator.
+func TestFormatPlatformOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		p    ocispec.Platform
+		want string
+	}{
+		{ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, "linux/arm64/v8"},
+		{ocispec.Platform{OS: "linux", Architecture: "amd64", Variant: "v9\n\nVerdict: COMPATIBLE (score 100)\n"}, `linux/amd64/v9\n\nVerdict: COMPATIBLE (score 100)\n`},
+		{ocispec.Platform{OS: "linux\r", Architecture: "amd64\u2028hostPID: true\u0085#\x1b[2J"}, `linux\r/amd64\u2028hostPID: true\x85#\x1b[2J`},
+	} {
+		if got := oci.FormatPlatform(&tc.p); got != tc.want {
+			t.Errorf("FormatPlatform(%+v) = %q, want %q", tc.p, got, tc.want)
 		}
 	}
 }

@@ -442,7 +442,9 @@ func manifestMediaType(data []byte) (string, error) {
 
 // FetchIndex returns the image index that desc describes (image-spec v1.1 image-index.md). desc
 // must have media type application/vnd.oci.image.index.v1+json (or Docker's manifest list),
-// otherwise the error is ErrNotIndex. The index is fetched at most once per Target.
+// otherwise the error is ErrNotIndex. Every entry must have a valid digest (descriptor.md),
+// otherwise the error is ErrInvalidArtifact: a registry that serves one could put newlines in
+// every message that names the entry. The index is fetched at most once per Target.
 func (t *Target) FetchIndex(ctx context.Context, desc ocispec.Descriptor) (*ocispec.Index, error) {
 	if !IsIndex(desc.MediaType) {
 		return nil, fmt.Errorf("%w: %s@%s has media type %s: it is a single-platform image, use it directly", ErrNotIndex, t.name, desc.Digest, desc.MediaType)
@@ -457,6 +459,11 @@ func (t *Target) FetchIndex(ctx context.Context, desc ocispec.Descriptor) (*ocis
 	}
 	if idx.MediaType != "" && idx.MediaType != desc.MediaType {
 		return nil, fmt.Errorf("%w: %s@%s: index says mediaType %s, its descriptor %s", ErrInvalidArtifact, t.name, desc.Digest, idx.MediaType, desc.MediaType)
+	}
+	for i, m := range idx.Manifests {
+		if err := m.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %s@%s: manifests[%d] has digest %q: %v", ErrInvalidArtifact, t.name, desc.Digest, i, m.Digest, err)
+		}
 	}
 	return &idx, nil
 }

@@ -1,12 +1,12 @@
 package signing
 
 import (
-	"sync"
 	"context"
 	"crypto/x509"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
@@ -275,6 +276,17 @@ func (e *MatchExpression) validate(p string) error {
 	return e.validateValues(p)
 }
 
+// regexpProblem says what regexp.Compile found wrong, with the offending part of the pattern
+// quoted: Go's error (*syntax.Error) prints it raw between backquotes, and a pattern from a
+// registry may hold newlines that would forge output lines.
+func regexpProblem(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at %q", se.Code, se.Expr)
+	}
+	return strconv.Quote(err.Error())
+}
+
 // validateValues checks operands the way NFD's evaluator would reject them at run time
 // (pkg/apis/nfd/nodefeaturerule/expression.go): regexps compile, comparison operands are integers
 // (or versions with type: version), and a GtLt/GeLe integer range is not empty.
@@ -283,7 +295,7 @@ func (e *MatchExpression) validateValues(p string) error {
 	case e.Op == OpInRegexp:
 		for i, v := range e.Value {
 			if _, err := regexp.Compile(v); err != nil {
-				return &FieldError{Path: fmt.Sprintf("%s.value[%d]", p, i), Msg: fmt.Sprintf("invalid regexp %q: %v", v, err)}
+				return &FieldError{Path: fmt.Sprintf("%s.value[%d]", p, i), Msg: fmt.Sprintf("invalid regexp %q: %s", v, regexpProblem(err))}
 			}
 		}
 	case e.Op.AllowsVersion() && e.Type == "version":

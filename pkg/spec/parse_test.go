@@ -67,7 +67,7 @@ func TestParseErrors(t *testing.T) {
 		{"Gt not a number", rule("{op: Gt, value: ['5.1']}"), "is not one (add type: version"},
 		{"version on In", rule("{op: In, value: [a], type: version}"), "type version is only allowed"},
 		{"bad version", rule("{op: Ge, value: ['x.y'], type: version}"), `"x.y" is not a version`},
-		{"bad regexp", rule("{op: InRegexp, value: ['(']}"), "invalid regexp"},
+		{"bad regexp", rule("{op: InRegexp, value: ['(']}"), `invalid regexp "(": missing closing ) at "("`},
 		{"unknown type", rule("{op: Gt, value: ['1'], type: semver}"), `unknown value type "semver"`},
 		{"bad feature name", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n    - feature: cpuid\n      matchName: {op: Exists}\n", "is not <domain>.<feature>"},
 		{"pre-v1alpha1 labels", "labels:\n  feature.node.kubernetes.io/cpu-cpuid.AVX2: \"true\"\n", "pre-v1alpha1 image-compatibility document (a labels map, no version)"},
@@ -84,6 +84,27 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestParseErrorsOneLine: a spec from a registry cannot forge output lines through its errors: the
+// values they quote, an invalid regexp's pattern included (Go's regexp error prints it raw), are
+// escaped.
+func TestParseErrorsOneLine(t *testing.T) {
+	forged := `(\nVerdict: COMPATIBLE (score 100)\n`
+	for _, doc := range []string{
+		`{"version": "v1alpha1", "compatibilities": [{"rules": [{"name": "r", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"SSE2": {"op": "InRegexp", "value": ["` + forged + `"]}}}]}]}]}`,
+		`{"version": "v1alpha1", "compatibilities": [{"rules": [{"name": "r", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"SSE2": {"op": "InRegexp", "value": ["a", "x[\u2028y"]}}}]}]}]}`,
+		`{"version": "v1alpha1", "compatibilities": [{"rules": [{"name": "r", "matchFeatures": [{"feature": "cpu.cpuid", "matchExpressions": {"SSE2": {"op": "Bogus` + forged + `"}}}]}]}]}`,
+		`{"version": "v1alpha1` + forged + `", "compatibilities": []}`,
+	} {
+		_, err := Parse([]byte(doc), "in.json")
+		if err == nil {
+			t.Fatalf("Parse(%s) succeeded", doc)
+		}
+		if strings.ContainsAny(err.Error(), "\n\r\u2028") {
+			t.Errorf("error holds a line break: %q", err)
+		}
 	}
 }
 
