@@ -197,8 +197,9 @@ func testRoundTrip(t *testing.T, k *kind) {
 		// (the capability is not known yet), GET manifests/sha256-<hex> (the referrers tag, used
 		// only when the API answers 404: distribution); GET manifests/<newest referrer> and
 		// GET blobs/<spec>, at the same time too (the listing names the spec layer).
+		// Through the API, the tag read may be dropped before it is sent when the API answers first.
 		want := 5
-		if len(reads) != want {
+		if len(reads) != want && !(k.name == "ociregistry" && len(reads) == want-1) {
 			t.Errorf("%s: read path made %d requests, want %d:\n%s", k.name, len(reads), want, joinReqs(reads))
 		} else {
 			t.Logf("%s: read path made %d requests:\n%s", k.name, len(reads), joinReqs(reads))
