@@ -190,10 +190,18 @@ func (e *engine) imageShape(img *decide.Image, specs []*decide.SubjectSpec) int 
 		if _, ok := label[m.Descriptor.Digest.String()]; !ok {
 			label[m.Descriptor.Digest.String()] = fmt.Sprintf("m%d", m.Position)
 		}
-		fmt.Fprintf(&b, "m%d=%s,%v,%d;", m.Position, oci.FormatPlatform(m.Descriptor.Platform), m.Attestation(), len(m.Indexes))
+		p := m.Descriptor.Platform
+		if p == nil {
+			p = &ocispec.Platform{}
+		}
+		// The raw fields, quoted: a hostile architecture "amd64/v3" must not share a shape with
+		// amd64 variant v3.
+		fmt.Fprintf(&b, "m%d=%q,%q,%q,%v,%d;", m.Position, p.OS, p.Architecture, p.Variant, m.Attestation(), len(m.Indexes))
 	}
 	for _, s := range specs {
-		fmt.Fprintf(&b, "|%s:%s:%v:%v", label[s.Subject.Digest.String()], s.State, s.Verified, s.FromAnnotation)
+		// Everything of a SubjectSpec that a decision reads is in the key: the signed platform
+		// of a single manifest is a requirement.
+		fmt.Fprintf(&b, "|%s:%s:%v:%v:%v:%q", label[s.Subject.Digest.String()], s.State, s.Verified, s.FromAnnotation, s.FromAttestation, s.Platform)
 		switch s.State {
 		case decide.SpecFound:
 			fmt.Fprintf(&b, ":p%d", e.program(s.Spec))
