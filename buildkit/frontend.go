@@ -270,6 +270,8 @@ func compile(ctx context.Context, c client.Client, o options) (*author.Result, e
 		}
 		slices.Sort(names)
 	}
+	// A frontend's root is its image's, which may have no /tmp.
+	_ = os.MkdirAll(os.TempDir(), 0o1777)
 	tmp, err := os.MkdirTemp("", "compat-frontend-")
 	if err != nil {
 		return nil, fmt.Errorf("compat: a scratch directory: %w", err)

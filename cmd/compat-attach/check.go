@@ -117,12 +117,15 @@ type checkReport struct {
 
 // checkedSpec is one evaluated spec: where it is attached and the outcome.
 type checkedSpec struct {
-	Subject  string        `json:"subject"`
-	Role     string        `json:"role"`
-	Referrer string        `json:"referrer"`
-	Created  string        `json:"created,omitempty"`
-	Signer   string        `json:"signer,omitempty"`
-	Result   *match.Result `json:"result"`
+	Subject  string `json:"subject"`
+	Role     string `json:"role"`
+	Referrer string `json:"referrer"`
+	Created  string `json:"created,omitempty"`
+	Signer   string `json:"signer,omitempty"`
+	// Attestation is true when the spec comes from a build's in-toto attestation (Referrer is
+	// then the attestation manifest).
+	Attestation bool          `json:"attestation,omitempty"`
+	Result      *match.Result `json:"result"`
 }
 
 func runCheck(cmd *cobra.Command, opts *checkOptions) error {
@@ -158,7 +161,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		for _, a := range c.Specs {
 			switch a.State {
 			case decide.SpecFound:
-				cs := checkedSpec{Subject: img.Ref(a.Subject), Role: a.Role, Referrer: img.Ref(a.Referrer), Signer: a.Signer, Result: a.Result}
+				cs := checkedSpec{Subject: img.Ref(a.Subject), Role: a.Role, Referrer: img.Ref(a.Referrer), Signer: a.Signer, Attestation: a.FromAttestation, Result: a.Result}
 				if !a.Created.IsZero() {
 					cs.Created = a.Created.UTC().Format(time.RFC3339)
 				}
@@ -210,7 +213,11 @@ func (rep *checkReport) Text(w io.Writer) error {
 		if cs.Created != "" {
 			fmt.Fprintf(w, " (created %s)", display.Line(cs.Created))
 		}
-		fmt.Fprintf(w, "\n  attached to the %s %s\n", display.Line(cs.Role), display.Line(cs.Subject))
+		if cs.Attestation {
+			fmt.Fprintf(w, "\n  a build attestation of the %s %s\n", display.Line(cs.Role), display.Line(cs.Subject))
+		} else {
+			fmt.Fprintf(w, "\n  attached to the %s %s\n", display.Line(cs.Role), display.Line(cs.Subject))
+		}
 		if cs.Signer != "" {
 			fmt.Fprintf(w, "  signed by %s\n", display.Line(cs.Signer))
 		}

@@ -32,13 +32,13 @@ build() {
 	echo "built $dst (linux/$arch${amd64:+ GOAMD64=$amd64})"
 }
 
-build amd64 v1 "$bin/hello-linux-amd64-v1"
+build amd64 v1 "$bin/hello-linux-amd64"
 build amd64 v3 "$bin/hello-linux-amd64-v3"
 build arm64 "" "$bin/hello-linux-arm64"
 
 # Index order: amd64 (v1, no variant) first, then amd64/v3, then arm64/v8.
 go run ./examples/hello/mkimage \
 	-out "$out" -tag "$tag" \
-	-bin "linux/amd64=$bin/hello-linux-amd64-v1" \
+	-bin "linux/amd64=$bin/hello-linux-amd64" \
 	-bin "linux/amd64/v3=$bin/hello-linux-amd64-v3" \
 	-bin "linux/arm64/v8=$bin/hello-linux-arm64"
