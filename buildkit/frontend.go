@@ -224,6 +224,11 @@ func local(ctx context.Context, c client.Client, name string, opts ...llb.LocalO
 		opts = append([]llb.LocalOption{llb.SessionID(c.BuildOpts().SessionID), llb.SharedKeyHint(name)}, opts...)
 		st = llb.Local(name, opts...)
 	}
+	return solve(ctx, c, st)
+}
+
+// solve solves st and returns its reference.
+func solve(ctx context.Context, c client.Client, st llb.State) (client.Reference, error) {
 	def, err := st.Marshal(ctx)
 	if err != nil {
 		return nil, err
@@ -449,16 +454,7 @@ func content(ctx context.Context, c client.Client, p Predicate) (client.Referenc
 	if err != nil {
 		return nil, err
 	}
-	st := llb.Scratch().File(llb.Mkfile(AttestationPath, 0o644, data), llb.WithCustomName("compat: attestation for "+p.Platform))
-	def, err := st.Marshal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.Solve(ctx, client.SolveRequest{Definition: def.ToPB()})
-	if err != nil {
-		return nil, err
-	}
-	return r.SingleRef()
+	return solve(ctx, c, llb.Scratch().File(llb.Mkfile(AttestationPath, 0o644, data), llb.WithCustomName("compat: attestation for "+p.Platform)))
 }
 
 // warn shows msg in the build's output (a build warning).

@@ -82,17 +82,7 @@ func (c *Cache) Put(d digest.Digest, data []byte) {
 	if _, err := os.Stat(p); err == nil {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
-		_ = os.Remove(tmp.Name())
+	if !writeAtomic(p, data) {
 		return
 	}
 	c.mu.Lock()
@@ -181,18 +171,26 @@ func (c *Cache) SetHint(key string, value []byte) {
 	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, value) {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
+	writeAtomic(p, value)
+}
+
+// writeAtomic writes data to path through a temporary file renamed into place, so that another
+// process never reads half a file; false when it could not.
+func writeAtomic(path string, data []byte) bool {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return false
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
-		return
+		return false
 	}
-	_, werr := tmp.Write(value)
+	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), path) != nil {
 		_ = os.Remove(tmp.Name())
+		return false
 	}
+	return true
 }
 
 // hintPath is Dir/hints/<sha256 of key>: keys hold registry names, never used as paths.
