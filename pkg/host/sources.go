@@ -137,6 +137,7 @@ var (
 	reNvidiaProc   = regexp.MustCompile(`Kernel Module(?: for \S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)`)
 	reNvidiaCUDA   = regexp.MustCompile(`CUDA Version:\s*([0-9]+\.[0-9]+)`)
 	reVersionToken = regexp.MustCompile(`[0-9]+\.[0-9]+(?:\.[0-9]+)?`)
+	reVersionOnly  = regexp.MustCompile(`^[0-9]+\.[0-9]+(?:\.[0-9]+)?$`)
 )
 
 // ParseNvidiaProcVersion returns the driver version in /proc/driver/nvidia/version's content
@@ -157,7 +158,8 @@ func ParseNvidiaSMIQuery(out string) (driver string, caps []string) {
 			continue
 		}
 		d, c := strings.TrimSpace(f[0]), strings.TrimSpace(f[1])
-		if !reVersionToken.MatchString(d) || !reVersionToken.MatchString(c) {
+		// Each field is a version and nothing else ("[N/A]", "ERR!" and garbage are not).
+		if !reVersionOnly.MatchString(d) || !reVersionOnly.MatchString(c) {
 			continue
 		}
 		driver = d
