@@ -9,13 +9,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,11 +21,11 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
-	"github.com/sigstore/sigstore-go/pkg/sign"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/compatkit/compatkit/internal/testregistry"
+	"github.com/compatkit/compatkit/internal/testsigstore"
 	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
@@ -264,77 +260,6 @@ func TestPolicyFile(t *testing.T) {
 	}
 }
 
-// localCA stands in for Fulcio: it issues short-lived code-signing certificates carrying the OIDC
-// issuer (extension 1.3.6.1.4.1.57264.1.8) and a SAN URI or email.
-type localCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	// for the next certificate
-	issuer, san         string
-	notBefore, notAfter time.Time
-}
-
-func newLocalCA(t *testing.T) *localCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "compatkit test fulcio"},
-		NotBefore:             time.Now().Add(-24 * time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &localCA{cert: cert, key: key, notBefore: time.Now().Add(-time.Minute), notAfter: time.Now().Add(10 * time.Minute)}
-}
-
-func (ca *localCA) GetCertificate(_ context.Context, kp sign.Keypair, _ *sign.CertificateProviderOptions) ([]byte, error) {
-	return ca.issue(kp.GetPublicKey())
-}
-
-// issue returns the DER of a certificate for pub with the CA's next issuer and SAN.
-func (ca *localCA) issue(pub crypto.PublicKey) ([]byte, error) {
-	issuer, err := asn1.MarshalWithParams(ca.issuer, "utf8")
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		NotBefore:    ca.notBefore,
-		NotAfter:     ca.notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		ExtraExtensions: []pkix.Extension{{
-			Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}, Value: issuer,
-		}},
-	}
-	if strings.Contains(ca.san, "@") && !strings.Contains(ca.san, "://") {
-		tmpl.EmailAddresses = []string{ca.san}
-	} else {
-		u, err := url.Parse(ca.san)
-		if err != nil {
-			return nil, err
-		}
-		tmpl.URIs = []*url.URL{u}
-	}
-	return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
-}
-
-func (ca *localCA) trustedRoot(t *testing.T) *root.TrustedRoot {
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
-		[]root.CertificateAuthority{&root.FulcioCertificateAuthority{Root: ca.cert}}, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
 func identityVerifier(t *testing.T, tm root.TrustedMaterial, ids ...signing.PolicyIdentity) *signing.Verifier {
 	t.Helper()
 	v, err := (&signing.Policy{Identities: ids, TrustedMaterial: tm}).Compile(context.Background())
@@ -346,8 +271,8 @@ func identityVerifier(t *testing.T, tm root.TrustedMaterial, ids ...signing.Poli
 
 func TestKeylessOffline(t *testing.T) {
 	ctx := context.Background()
-	ca := newLocalCA(t)
-	ca.issuer, ca.san = "https://token.actions.githubusercontent.com", "https://github.com/myorg/app/.github/workflows/release.yml@refs/heads/main"
+	ca := testsigstore.NewCA(t)
+	ca.Issuer, ca.SAN = "https://token.actions.githubusercontent.com", "https://github.com/myorg/app/.github/workflows/release.yml@refs/heads/main"
 	signer, err := signing.NewKeylessSigner(ctx, signing.KeylessOptions{CertificateProvider: ca, IDToken: "unused.by.local-ca"})
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +281,7 @@ func TestKeylessOffline(t *testing.T) {
 	subject := img.Manifests[0]
 	attachAndSign(t, tg, subject, testregistry.SampleSpec(50), signer, t0)
 
-	tm := ca.trustedRoot(t)
+	tm := ca.TrustedRoot(t)
 	check := func(name string, v *signing.Verifier, wantErr error, wantText string) {
 		t.Helper()
 		res, err := signing.VerifySpecs(ctx, tg, subject, v, signing.VerifyOptions{})
@@ -374,17 +299,17 @@ func TestKeylessOffline(t *testing.T) {
 			t.Fatalf("%s: want %v (%q), got %s", name, wantErr, wantText, st.Reason())
 		}
 	}
-	check("exact identity", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), nil, "")
-	check("regexp identity", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, SubjectRegExp: `^https://github\.com/myorg/.*`}), nil, "")
-	check("wrong SAN", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, SubjectRegExp: `^https://github\.com/otherorg/.*`}), signing.ErrUntrusted, "wrong identity")
-	check("wrong issuer", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: "https://accounts.google.com", Subject: ca.san}), signing.ErrUntrusted, "wrong identity")
-	other := newLocalCA(t)
-	check("untrusted CA", identityVerifier(t, other.trustedRoot(t), signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), signing.ErrUntrusted, "not issued by a trusted CA")
+	check("exact identity", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.Issuer, Subject: ca.SAN}), nil, "")
+	check("regexp identity", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.Issuer, SubjectRegExp: `^https://github\.com/myorg/.*`}), nil, "")
+	check("wrong SAN", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.Issuer, SubjectRegExp: `^https://github\.com/otherorg/.*`}), signing.ErrUntrusted, "wrong identity")
+	check("wrong issuer", identityVerifier(t, tm, signing.PolicyIdentity{Issuer: "https://accounts.google.com", Subject: ca.SAN}), signing.ErrUntrusted, "wrong identity")
+	other := testsigstore.NewCA(t)
+	check("untrusted CA", identityVerifier(t, other.TrustedRoot(t), signing.PolicyIdentity{Issuer: ca.Issuer, Subject: ca.SAN}), signing.ErrUntrusted, "not issued by a trusted CA")
 	_, pub := newKey(t)
 	check("keys only", keyVerifier(t, pub), signing.ErrUntrusted, "trusts no identity")
 
 	// A certificate that expired before the signature (no timestamp: checked at the current time).
-	ca.notBefore, ca.notAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	ca.NotBefore, ca.NotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
 	img2, tg2 := newLayout(t)
 	ref, err := tg2.PushSpec(ctx, img2.Manifests[0], testregistry.SampleSpec(50), nil, t0)
 	if err != nil {
@@ -393,7 +318,7 @@ func TestKeylessOffline(t *testing.T) {
 	if _, err := signing.Sign(ctx, tg2, img2.Manifests[0], ref, nil, signer, signing.SignOptions{Created: t0}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := signing.VerifySpecs(ctx, tg2, img2.Manifests[0], identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.issuer, Subject: ca.san}), signing.VerifyOptions{})
+	res, err := signing.VerifySpecs(ctx, tg2, img2.Manifests[0], identityVerifier(t, tm, signing.PolicyIdentity{Issuer: ca.Issuer, Subject: ca.SAN}), signing.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
