@@ -87,3 +87,6 @@ BUILDKIT_VERSION=v0.34.2
 # buildkitd and buildctl, built once from the Go module proxy (about 13 minutes cold on 2 cores).
 buildkitd_bin() { build_peer buildkitd "$BUILDKIT_VERSION" github.com/moby/buildkit/cmd/buildkitd "github.com/moby/buildkit@$BUILDKIT_VERSION"; }
 buildctl_bin() { build_peer buildctl "$BUILDKIT_VERSION" github.com/moby/buildkit/cmd/buildctl "github.com/moby/buildkit@$BUILDKIT_VERSION"; }
+
+ACTIONLINT_VERSION=v1.7.12
+actionlint_bin() { build_peer actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint "github.com/rhysd/actionlint@$ACTIONLINT_VERSION"; }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/internal/parallel"
 	"github.com/compatkit/compatkit/pkg/author"
@@ -30,6 +32,8 @@ type attachOptions struct {
 	images    []string
 	conc      int
 	fromAtt   bool
+	unchanged bool
+	ci        ciout.Files
 	doSign    bool
 	sign      signOptions
 	base      baseOptions
@@ -128,6 +132,8 @@ spec referrer is left as it is.`,
 	cmd.Flags().BoolVar(&opts.doSign, "sign", false, "sign each attached spec (after it is pushed) with --key FILE or --keyless")
 	opts.sign.bind(cmd.Flags())
 	opts.base.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.unchanged, "skip-unchanged", false, "attach nothing to a subject whose newest spec equals the compiled one (with --sign, sign that one if it is not signed yet): re-running attaches nothing new")
+	opts.ci.Bind(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.fromAtt, "from-attestations", false, "attach the specs a build attached as in-toto attestations (compatkit's BuildKit frontend), as NFD referrers")
 	return cmd
 }
@@ -140,8 +146,12 @@ type attachResult struct {
 	Created  string `json:"created"`
 	Bundle   string `json:"bundle,omitempty"`
 	Signer   string `json:"signer,omitempty"`
+	// Unchanged is true when nothing was pushed: Referrer is the subject's newest spec, equal to
+	// the compiled one (--skip-unchanged).
+	Unchanged bool `json:"unchanged,omitempty"`
 	// kind is "index" or "manifest" for a subject without a platform (text output only).
 	kind string
+	spec *spec.Spec
 }
 
 // attachOutput is the model attach prints.
@@ -234,6 +244,9 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 			failed++
 		}
 	}
+	if err := writeAttachCI(opts.ci, all); err != nil {
+		return err
+	}
 	if failed > 0 && !many {
 		return pushErrs[0]
 	}
@@ -265,7 +278,11 @@ func planAttach(ctx context.Context, opts *attachOptions, image string, res *aut
 		return attachPlan{}, nil, withNext(err, "name a platform the index lists, or give the document a spec for it")
 	}
 	composed, notes, err := decide.Inherit(ctx, img, res, jobs, bopts)
+	notes = append(img.PlanNotes(), notes...)
 	var ie *author.InheritError
+	if err == nil && opts.unchanged {
+		unchanged(ctx, img, jobs, composed)
+	}
 	switch {
 	case errors.As(err, &ie):
 		return attachPlan{}, notes, withNext(err, "make the rule at least as strict as the base's, or name it in relax: [...] to drop it explicitly")
@@ -306,12 +323,113 @@ func planFromAttestations(ctx context.Context, image string, img *decide.Image) 
 	return p, notes, nil
 }
 
+// unchanged marks the attachments whose subject's newest spec (what readers use, without a trust
+// policy) equals the composed spec: Inherited.Unchanged names that referrer, and nothing is
+// pushed for them.
+func unchanged(ctx context.Context, img *decide.Image, jobs []decide.Attachment, composed []decide.Inherited) {
+	for i, j := range jobs {
+		ss := img.Reader().Spec(ctx, j.Subject)
+		if ss.State != decide.SpecFound || ss.FromAttestation || ss.FromAnnotation {
+			continue
+		}
+		a, err1 := ss.Spec.MarshalYAML()
+		b, err2 := composed[i].Spec.MarshalYAML()
+		if err1 == nil && err2 == nil && string(a) == string(b) {
+			ref := ss.Referrer
+			composed[i].Unchanged = &ref
+		}
+	}
+}
+
+// signedBefore reports whether a signature bundle of subject names ref and was made with signer's
+// key (verified); for a keyless signer, whether any bundle names it (a keyless certificate is new
+// each time, so "this signer" cannot be told apart): re-running a signing attach adds no bundle.
+func signedBefore(ctx context.Context, img *decide.Image, sigRepo *oci.Target, subject, ref ocispec.Descriptor, s *signing.Signer) bool {
+	t := img.Reader().Target()
+	if sigRepo != nil {
+		t = sigRepo
+	}
+	refs, err := t.Referrers(ctx, subject, "")
+	if err != nil {
+		return false
+	}
+	for _, r := range refs {
+		if signing.IsBundle(r.ArtifactType) && r.Annotations[signing.AnnotationSpecReferrer] == ref.Digest.String() {
+			return s.CertificateProvider != nil // a key signer's own bundle is found by signSpec
+		}
+	}
+	return false
+}
+
+// writeAttachCI writes attach's outputs (subjects, referrers, bundles, each REPO@DIGEST, one per
+// line) and a Markdown summary of what was attached, with each spec's sets and rules.
+func writeAttachCI(f ciout.Files, rs attachOutput) error {
+	var subjects, referrers, bundles []string
+	for _, r := range rs {
+		subjects, referrers = append(subjects, r.Subject), append(referrers, r.Referrer)
+		if r.Bundle != "" {
+			bundles = append(bundles, r.Bundle)
+		}
+	}
+	for name, v := range map[string][]string{"subjects": subjects, "referrers": referrers, "bundles": bundles} {
+		if err := f.SetLines(name, v); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "### compat-attach: %d compatibility specs\n\n| platform | subject | spec referrer | signature bundle | |\n|---|---|---|---|---|\n", len(rs))
+	for _, r := range rs {
+		what := "attached"
+		if r.Unchanged {
+			what = "unchanged"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | %s | %s |\n", ciout.Cell(r.Platform), ciout.Cell(r.Subject), ciout.Cell(r.Referrer), ciout.Cell(r.Bundle), what)
+	}
+	for _, r := range rs {
+		if r.spec == nil {
+			continue
+		}
+		p := r.Platform
+		if p == "" {
+			p = r.kind
+		}
+		fmt.Fprintf(&b, "\n**%s** (`%s`)\n\n", ciout.Cell(p), ciout.Cell(r.Referrer))
+		for i, c := range r.spec.Compatibilities {
+			tag := c.Tag
+			if tag == "" {
+				tag = fmt.Sprintf("set %d", i+1)
+			}
+			var rules []string
+			for _, rl := range c.Rules {
+				rules = append(rules, ciout.Cell(rl.Name))
+			}
+			fmt.Fprintf(&b, "- %s (weight %d): %s\n", ciout.Cell(tag), c.Weight, strings.Join(rules, "; "))
+		}
+	}
+	return f.AddSummary(b.String())
+}
+
 // pushAttach pushes (and signs) the specs of one planned image, in index order; it returns what
 // was attached before any error.
 func pushAttach(ctx context.Context, opts *attachOptions, p *attachPlan, created time.Time, signer *signing.Signer, sigRepo *oci.Target) (attachOutput, error) {
 	t := p.img.Reader().Target()
 	var results attachOutput
 	for i, j := range p.jobs {
+		if ref := p.composed[i].Unchanged; ref != nil {
+			ar := attachResult{Subject: p.img.Ref(j.Subject), Platform: j.Platform, Referrer: p.img.Ref(*ref), Unchanged: true, kind: "manifest", spec: p.composed[i].Spec}
+			if c, ok := oci.Created(*ref); ok {
+				ar.Created = c.UTC().Format(time.RFC3339)
+			}
+			if signer != nil && !signedBefore(ctx, p.img, sigRepo, j.Subject, *ref, signer) {
+				sr, err := signSpec(ctx, p.img, j.Subject, j.Platform, *ref, p.composed[i].Spec, signer, sigRepo)
+				if err != nil {
+					return results, err
+				}
+				ar.Bundle, ar.Signer = sr.Bundle, sr.Signer
+			}
+			results = append(results, ar)
+			continue
+		}
 		sources := p.sources
 		if len(p.sources) == len(p.jobs) && opts.fromAtt {
 			sources = p.sources[i : i+1] // each spec comes from its own attestation
@@ -321,7 +439,7 @@ func pushAttach(ctx context.Context, opts *attachOptions, p *attachPlan, created
 		if err != nil {
 			return results, fmt.Errorf("attaching to %s: %w", p.img.Ref(j.Subject), err)
 		}
-		ar := attachResult{Subject: p.img.Ref(j.Subject), Platform: j.Platform, Referrer: p.img.Ref(d), Created: created.Format(time.RFC3339), kind: "manifest"}
+		ar := attachResult{Subject: p.img.Ref(j.Subject), Platform: j.Platform, Referrer: p.img.Ref(d), Created: created.Format(time.RFC3339), kind: "manifest", spec: p.composed[i].Spec}
 		if oci.IsIndex(j.Subject.MediaType) {
 			ar.kind = "index"
 		}
@@ -344,6 +462,13 @@ func (rs attachOutput) Text(w io.Writer) error {
 		p := a.Platform
 		if p == "" {
 			p = "(" + a.kind + ")"
+		}
+		if a.Unchanged {
+			fmt.Fprintf(w, "Unchanged %s: its newest spec %s is the compiled one (nothing pushed)\n", a.Subject, a.Referrer)
+			if a.Bundle != "" {
+				fmt.Fprintf(w, "Signed   %s with %s: bundle %s\n", a.Referrer, a.Signer, a.Bundle)
+			}
+			continue
 		}
 		fmt.Fprintf(w, "Attached %s to %s %s\n", a.Referrer, p, a.Subject)
 		if a.Bundle != "" {

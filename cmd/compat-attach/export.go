@@ -1,9 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
 	"github.com/spf13/cobra"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
 	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 type exportOptions struct {
@@ -11,6 +20,8 @@ type exportOptions struct {
 	cue      cueOptions
 	platform string
 	files    []string
+	outDir   string
+	ci       ciout.Files
 }
 
 func exportCmd() *cobra.Command {
@@ -19,12 +30,15 @@ func exportCmd() *cobra.Command {
 		Use:   "export FILE...",
 		Short: "Compile a spec to NFD's image-compatibility v1alpha1 YAML or JSON",
 		Long: `Compile the spec and print the NFD v1alpha1 document that attach would push (layers[0] of the
-referrer). A document with per-platform specs needs --platform.`,
+referrer). A document with per-platform specs needs --platform, or --out-dir to write them all.`,
 		Example: `  # The spec for the x86-64-v3 image of the example
   compat-attach export examples/hello/compat.cue --platform linux/amd64/v3
 
   # As JSON
-  compat-attach export compat.cue -o json`,
+  compat-attach export compat.cue -o json
+
+  # Every spec of the document into a directory (default.yaml, linux-amd64-v3.yaml, ...)
+  compat-attach export examples/hello/compat.cue --out-dir build/specs`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.files = args
@@ -34,12 +48,17 @@ referrer). A document with per-platform specs needs --platform.`,
 			if err := opts.output.validate(); err != nil {
 				return err
 			}
+			if opts.outDir != "" && opts.platform != "" {
+				return usagef("--out-dir writes every platform's spec: drop --platform")
+			}
 			return runExport(cmd, &opts)
 		},
 	}
 	opts.output.bind(cmd.Flags(), "yaml", "yaml", "json")
 	opts.cue.bind(cmd.Flags())
 	cmd.Flags().StringVar(&opts.platform, "platform", "", "the platform (os/arch[/variant]) whose spec to export")
+	cmd.Flags().StringVar(&opts.outDir, "out-dir", "", "write every spec of the document into this directory, one file per platform (default.yaml for the top-level spec), and print their paths")
+	opts.ci.Bind(cmd.Flags())
 	return cmd
 }
 
@@ -47,6 +66,9 @@ func runExport(cmd *cobra.Command, opts *exportOptions) error {
 	res, err := author.Compile(cmd.Context(), opts.files, opts.cue.options())
 	if err != nil {
 		return err
+	}
+	if opts.outDir != "" {
+		return exportAll(cmd, opts, res)
 	}
 	s, err := res.For(opts.platform)
 	if err != nil {
@@ -56,4 +78,49 @@ func runExport(cmd *cobra.Command, opts *exportOptions) error {
 		return err
 	}
 	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)
+}
+
+// exportAll writes every spec of res into opts.outDir and prints the paths; outputs spec-dir and
+// specs (one path per line).
+func exportAll(cmd *cobra.Command, opts *exportOptions, res *author.Result) error {
+	if err := os.MkdirAll(opts.outDir, 0o755); err != nil {
+		return err
+	}
+	ext := ".yaml"
+	if opts.output.format == "json" {
+		ext = ".json"
+	}
+	type one struct {
+		name string
+		s    *spec.Spec
+	}
+	var all []one
+	if res.Default != nil {
+		all = append(all, one{"default", res.Default})
+	}
+	platforms := make([]string, 0, len(res.Platforms))
+	for p := range res.Platforms {
+		platforms = append(platforms, p)
+	}
+	sort.Strings(platforms)
+	for _, p := range platforms {
+		all = append(all, one{strings.ReplaceAll(p, "/", "-"), res.Platforms[p]})
+	}
+	var paths []string
+	for _, o := range all {
+		var b bytes.Buffer
+		if err := writeSpec(&b, opts.output.format, o.s); err != nil {
+			return err
+		}
+		p := filepath.Join(opts.outDir, o.name+ext)
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+		paths = append(paths, p)
+		fmt.Fprintln(cmd.OutOrStdout(), p)
+	}
+	if err := opts.ci.Set("spec-dir", opts.outDir); err != nil {
+		return err
+	}
+	return opts.ci.SetLines("specs", paths)
 }

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/report"
 )
@@ -24,6 +26,8 @@ type reportOptions struct {
 	concurrency   int
 	noProgress    bool
 	sboms         bool
+	failOn        string
+	ci            ciout.Files
 	// plainHTTPHosts are the registries of --images reached over HTTP.
 	plainHTTPHosts []string
 }
@@ -62,8 +66,10 @@ baseline node the image runs on.
 Images are resolved concurrently (--concurrency); each distinct spec is compiled once and nodes
 with identical features are evaluated once. Progress goes to stderr when it is a terminal.
 
-Exit codes: 0 report printed, 3 with --baseline when the migration breaks at least one image, 1
-error, 2 usage.`,
+Exit codes: 0 report printed, 3 with --baseline when the migration breaks at least one image (or
+with --fail-on incompatible when any cell is not compatible), 1 error (or with --fail-on
+incompatible an ERR cell), 2 usage. In CI, --github-summary gets the Markdown report and
+--github-output the totals (compatible, incompatible, nospec, error, breaks).`,
 		Example: `  # Which running images can the new machine types run?
   kubectl get pods -A -o json > pods.json
   compat-attach report --images pods.json --nodes examples/profiles/
@@ -82,6 +88,11 @@ error, 2 usage.`,
 			if opts.concurrency < 1 {
 				return usagef("--concurrency %d: must be at least 1", opts.concurrency)
 			}
+			switch opts.failOn {
+			case "breaks", "incompatible", "never":
+			default:
+				return usagef("--fail-on %q: use breaks, incompatible or never", opts.failOn)
+			}
 			return validateAll(opts.output.validate, opts.platform.validate, opts.policy.validate)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runReport(cmd, &opts) },
@@ -98,6 +109,8 @@ error, 2 usage.`,
 	cmd.Flags().StringArrayVar(&opts.baseline, "baseline", nil, "the nodes as they are today (same shapes as --nodes): list what the migration breaks; repeatable")
 	cmd.Flags().IntVar(&opts.concurrency, "concurrency", report.DefaultConcurrency, "images resolved at once")
 	cmd.Flags().BoolVar(&opts.noProgress, "no-progress", false, "print no progress on stderr")
+	cmd.Flags().StringVar(&opts.failOn, "fail-on", "breaks", "exit 3 when: breaks (the migration breaks an image; with --baseline), incompatible (any cell is not compatible; an ERR cell exits 1), never")
+	opts.ci.Bind(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.sboms, "sboms", false, "list the SBOMs (SPDX, CycloneDX referrers; BuildKit attestations) of every image that runs somewhere")
 	return cmd
 }
@@ -167,10 +180,41 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 		}
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: no cell could be decided (%d error cells; first: %s)", t.Error, display.Line(first))}
 	}
-	if rep.Summary.Baseline && rep.Summary.BrokenImages > 0 {
-		return &exitError{code: exitIncompatible}
+	if err := writeReportCI(opts.ci, rep); err != nil {
+		return err
+	}
+	switch opts.failOn {
+	case "breaks":
+		if rep.Summary.Baseline && rep.Summary.BrokenImages > 0 {
+			return &exitError{code: exitIncompatible}
+		}
+	case "incompatible":
+		switch {
+		case t.Error > 0:
+			return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: %d cells could not be decided (ERR above)", t.Error)}
+		case t.Incompatible > 0:
+			return &exitError{code: exitIncompatible, msg: fmt.Sprintf("%d cells are not compatible (FAIL above)", t.Incompatible)}
+		}
 	}
 	return nil
+}
+
+// writeReportCI writes the report's totals as outputs and the Markdown report as the summary.
+func writeReportCI(f ciout.Files, rep *report.Report) error {
+	t := rep.Summary.Totals
+	for name, v := range map[string]int{"compatible": t.Compatible, "incompatible": t.Incompatible, "nospec": t.NoSpec, "error": t.Error, "breaks": t.Breaks} {
+		if err := f.Set(name, fmt.Sprint(v)); err != nil {
+			return err
+		}
+	}
+	if f.Summary == "" {
+		return nil
+	}
+	var b strings.Builder
+	if err := report.WriteMarkdown(&b, rep); err != nil {
+		return err
+	}
+	return f.AddSummary(b.String())
 }
 
 // isTerminal reports whether w is a terminal (progress is printed only there).

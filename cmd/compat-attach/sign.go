@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/decide"
@@ -112,6 +113,7 @@ type signCmdOptions struct {
 	referrers []string
 	cue       cueOptions
 	image     string
+	ci        ciout.Files
 }
 
 func signCmd() *cobra.Command {
@@ -177,6 +179,7 @@ beside the image, as cosign does.`,
 	}
 	opts.target.bind(cmd.Flags())
 	opts.sign.bind(cmd.Flags())
+	opts.ci.Bind(cmd.Flags())
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
 	cmd.Flags().StringArrayVar(&opts.platforms, "platform", nil, "with --spec: sign the spec of this platform's manifest (os/arch[/variant]); repeatable")
 	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "sign the specs equal to what this document compiles to (.cue, .yaml, .json); repeat for the .cue files of one package")
@@ -254,6 +257,16 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 			return err
 		}
 		results = append(results, res)
+	}
+	var bundles, specs []string
+	for _, r := range results {
+		bundles, specs = append(bundles, r.Bundle), append(specs, r.Spec)
+	}
+	if err := opts.ci.SetLines("bundles", bundles); err != nil {
+		return err
+	}
+	if err := opts.ci.SetLines("referrers", specs); err != nil {
+		return err
 	}
 	return display.Print(cmd.OutOrStdout(), opts.output.format, results)
 }

@@ -2,6 +2,7 @@ package decide
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -78,7 +79,8 @@ type Attachment struct {
 }
 
 // PlanAttach decides which subject gets which spec of a compiled document, before anything is
-// pushed:
+// pushed (a platform of the document that the index lacks is passed over, with a note in
+// Image.PlanNotes):
 //   - a single manifest gets the document's spec for the one platform given, or its top-level spec;
 //   - with platforms, an index's entries they name (Named) get the document's spec for each;
 //   - without, a document with per-platform specs gives each to the entry it names, and its
@@ -141,10 +143,21 @@ func PlanAttach(img *Image, res *author.Result, platformFlags []string) ([]Attac
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		var missing []string
 		for _, p := range keys {
-			if err := add(p, res.Platforms[p]); err != nil {
+			err := add(p, res.Platforms[p])
+			switch {
+			case errors.Is(err, oci.ErrNoPlatform):
+				missing = append(missing, p) // a document may cover more platforms than one image has
+			case err != nil:
 				return nil, fmt.Errorf("the spec names platform %s: %w", p, err)
 			}
+		}
+		if len(jobs) == 0 && res.Default == nil {
+			return nil, fmt.Errorf("%w: the document's platforms (%s) are none of the index's: %s", oci.ErrNoPlatform, strings.Join(missing, ", "), img.describePlatforms())
+		}
+		for _, p := range missing {
+			img.planNotes = append(img.planNotes, fmt.Sprintf("note: %s has no %s manifest: the document's spec for it is not attached", img.Ref(img.Tree.Root), p))
 		}
 		if res.Default != nil {
 			for _, e := range img.Tree.Manifests {
@@ -166,6 +179,9 @@ func PlanAttach(img *Image, res *author.Result, platformFlags []string) ([]Attac
 	})
 	return jobs, nil
 }
+
+// PlanNotes returns what PlanAttach passed over (platforms of the document the index lacks).
+func (img *Image) PlanNotes() []string { return img.planNotes }
 
 // FindAttached returns the spec referrer of subject whose spec equals want (the same YAML), so that
 // a signer signs exactly what the author compiled, never a spec someone else attached since. When

@@ -30,6 +30,8 @@ type Image struct {
 	mu    sync.Mutex
 	progs map[*spec.Spec]progOrErr
 	ann   map[string]*SubjectSpec // specs read from the index's annotations, by subject digest
+
+	planNotes []string // what PlanAttach passed over
 }
 
 type progOrErr struct {

@@ -41,6 +41,9 @@ type Inherited struct {
 	Spec *spec.Spec
 	// Base records the inherited base spec for the provenance layer; nil when none.
 	Base *spec.BaseProvenance
+	// Unchanged, set by a caller that skips unchanged specs, names the subject's newest referrer
+	// whose spec equals Spec: nothing needs pushing.
+	Unchanged *ocispec.Descriptor
 }
 
 // Inherit composes each attachment's spec with the newest (under opts.Verifier, the newest
