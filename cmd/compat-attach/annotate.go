@@ -21,11 +21,12 @@ func annotateCmd() *cobra.Command {
 spec attached to that manifest (dev.compatkit.image-compatibility.spec, compact JSON, and
 dev.compatkit.image-compatibility.referrer, the digest of its referrer), and the index's own spec in
 the index's annotations; push it and move the tag to it. The image manifests are the same: nothing
-is rebuilt. 'select' then needs the index alone.
+is rebuilt. 'select --use-annotations' then needs the index alone.
 
 The new index has a new digest: specs attached to the old index itself are attached again to the
 new one; signatures of the old index do not follow. Run annotate again after attaching a new spec:
-the referrers stay the source of truth ('select --verify-annotations' reports a stale annotation).`,
+the referrers stay the source of truth (check and select read them by default and report a stale
+annotation).`,
 		Example: `  compat-attach annotate --oci-layout examples/hello/build/oci:1.0
   compat-attach annotate --plain-http localhost:5000/hello:1.0`,
 		Args: cobra.ExactArgs(1),

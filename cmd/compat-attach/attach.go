@@ -279,6 +279,9 @@ func planAttach(ctx context.Context, opts *attachOptions, image string, res *aut
 	}
 	composed, notes, err := decide.Inherit(ctx, img, res, jobs, bopts)
 	notes = append(img.PlanNotes(), notes...)
+	if img.Annotated() {
+		notes = append(notes, fmt.Sprintf("note: %s carries specs copied by `compat-attach annotate`: run annotate again, or `select --use-annotations` keeps seeing the old ones (check and select read the referrers by default)", image))
+	}
 	var ie *author.InheritError
 	if err == nil && opts.unchanged {
 		unchanged(ctx, img, jobs, composed)

@@ -14,13 +14,14 @@ import (
 )
 
 type checkOptions struct {
-	target        targetOptions
-	platform      platformOption
-	output        outputOption
-	host          hostOptions
-	policy        policyOptions
-	noAnnotations bool
-	image         string
+	target         targetOptions
+	platform       platformOption
+	output         outputOption
+	host           hostOptions
+	policy         policyOptions
+	noAnnotations  bool
+	useAnnotations bool
+	image          string
 }
 
 func checkCmd() *cobra.Command {
@@ -78,6 +79,7 @@ Exit codes: 0 compatible, 3 not compatible, 1 error (a spec cannot be read), 2 u
 	opts.policy.bind(cmd.Flags())
 	opts.policy.bindRequireTrusted(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs copied into the index's annotations (compat-attach annotate); read the referrers")
+	cmd.Flags().BoolVar(&opts.useAnnotations, "use-annotations", false, "take the specs from the index's annotations (compat-attach annotate) when every candidate has one: one request, but a spec attached since is not seen")
 	return cmd
 }
 
@@ -136,7 +138,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	}
 	dopts := decide.Options{
 		Platform: opts.platform.p, PinPlatform: opts.platform.p != nil,
-		RequireTrusted: opts.policy.requireTrusted, Annotations: annotationMode(opts.noAnnotations, false),
+		RequireTrusted: opts.policy.requireTrusted, Annotations: annotationMode(opts.noAnnotations, opts.useAnnotations),
 	}
 	img, h, err := opts.target.imageForHost(ctx, cmd, opts.image, trust, &opts.host, opts.platform.p, dopts)
 	if err != nil {
@@ -299,7 +301,7 @@ func printNotes(cmd *cobra.Command, img *decide.Image, d *decide.Decision) {
 		}
 	}
 	if annotated(d) {
-		cmd.PrintErrln("note: specs read from the index's annotations (compat-attach annotate), which a newer attach does not update: --verify-annotations compares them with the referrers, --no-annotations ignores them")
+		cmd.PrintErrln("note: specs read from the index's annotations (--use-annotations): a spec attached after `compat-attach annotate` is not seen; without the flag the referrers decide")
 	}
 	if unverified || annotated(d) {
 		cmd.PrintErrln(unverifiedNote)
@@ -331,13 +333,14 @@ func printPassed(cmd *cobra.Command, img *decide.Image, ss *decide.SubjectSpec) 
 	}
 }
 
-// annotationMode maps the --no-annotations and --verify-annotations flags.
-func annotationMode(ignore, verify bool) decide.AnnotationMode {
+// annotationMode maps the --no-annotations and --use-annotations flags (the default reads the
+// referrers and notes stale annotations).
+func annotationMode(ignore, use bool) decide.AnnotationMode {
 	switch {
-	case verify:
-		return decide.AnnotationsVerify
 	case ignore:
 		return decide.AnnotationsIgnore
+	case use:
+		return decide.AnnotationsUse
 	}
-	return decide.AnnotationsUse
+	return decide.AnnotationsVerify
 }

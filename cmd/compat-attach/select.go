@@ -19,7 +19,8 @@ type selectOptions struct {
 	policy            policyOptions
 	allowedRuntimes   []string
 	noAnnotations     bool
-	verifyAnnotations bool
+	verifyAnnotations bool // the default now; the flag is kept for scripts that pass it
+	useAnnotations    bool
 	image             string
 }
 
@@ -47,9 +48,9 @@ node NAME -o json'). Features without a platform need --platform.
 
 Round trips: the index is fetched once, the referrers of each candidate (and of the index) are
 listed once and concurrently, and no layer is fetched. An index written by 'compat-attach
-annotate' carries every spec in its annotations: select then needs the index alone
-(--no-annotations to ignore them, --verify-annotations to read the referrers too and report any
-annotation that disagrees; the referrers win).
+annotate' carries every spec in its annotations: the referrers still decide, and an annotation
+that disagrees with them is reported; --use-annotations takes the annotations alone (the index
+request only, but a spec attached after annotate is not seen), --no-annotations ignores them.
 
 Runtimes: with --allowed-runtimes, a compatibility set that needs a runtime (compatkit.runtime)
 outside the list does not count, and the runtime the chosen set needs is reported; a runtime is
@@ -84,7 +85,9 @@ compatible), and the index annotations (which carry no signature) are not used.`
 	opts.platform.bind(cmd.Flags(), "consider the entries a host of this platform runs (os/arch[/variant]; default: the host's)")
 	cmd.Flags().StringSliceVar(&opts.allowedRuntimes, "allowed-runtimes", nil, "runtime handlers the administrator allows (comma-separated)")
 	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs in the index's annotations; read the referrers")
-	cmd.Flags().BoolVar(&opts.verifyAnnotations, "verify-annotations", false, "read the referrers and report annotations that disagree with them")
+	cmd.Flags().BoolVar(&opts.verifyAnnotations, "verify-annotations", false, "read the referrers and report annotations that disagree with them (the default)")
+	_ = cmd.Flags().MarkHidden("verify-annotations")
+	cmd.Flags().BoolVar(&opts.useAnnotations, "use-annotations", false, "take the specs from the index's annotations (compat-attach annotate) when every candidate has one: one request, but a spec attached since is not seen")
 	opts.policy.bind(cmd.Flags())
 	opts.policy.bindRequireTrusted(cmd.Flags())
 	return cmd
@@ -126,7 +129,7 @@ func runSelect(cmd *cobra.Command, opts *selectOptions) error {
 	}
 	dopts := decide.Options{
 		Platform: opts.platform.p, RequireTrusted: opts.policy.requireTrusted, AllowedRuntimes: opts.allowedRuntimes,
-		Annotations: annotationMode(opts.noAnnotations, opts.verifyAnnotations),
+		Annotations: annotationMode(opts.noAnnotations, opts.useAnnotations),
 	}
 	img, h, err := opts.target.imageForHost(ctx, cmd, opts.image, trust, &opts.host, opts.platform.p, dopts)
 	if err != nil {

@@ -104,29 +104,38 @@ func TestSelect(t *testing.T) {
 		t.Fatalf("json %q: %v", out, err)
 	}
 
-	// Fast path: annotate, then select needs the index alone.
+	// Fast path: annotate, then select --use-annotations needs the index alone.
 	out, stderr, code = runCLI(t, "annotate", image, "--plain-http")
 	if code != 0 {
 		t.Fatalf("annotate: %s", stderr)
 	}
 	f = writeFile(t, tmp, "v3.json", hostV3)
 	reg.Reset()
-	out, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f)
+	out, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f, "--use-annotations")
 	if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+v3 || len(reg.Requests()) != 1 {
 		t.Fatalf("select on the annotated index: exit %d %q %s, %d requests: %v", code, out, stderr, len(reg.Requests()), reg.Requests())
 	}
 
-	// A newer spec on the v3 manifest that this host fails: the annotations are stale. With
-	// --verify-annotations the referrer wins and the mismatch is reported.
+	// A newer spec on the v3 manifest that this host fails: the annotations are stale. By default
+	// (and with --verify-annotations, kept for scripts) the referrer wins and the mismatch is
+	// reported; check agrees; only --use-annotations takes the stale annotation.
 	newer := writeFile(t, tmp, "newer.cue", `version: "v1alpha1"
 compatibilities: [{weight: 95, rules: [{name: "AMX", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AMXTILE: {op: "Exists"}}]}]}]
 `)
 	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", newer, "--platform", "linux/amd64/v3", "--created", "2026-06-01T00:00:00Z"); code != 0 {
 		t.Fatalf("attach newer: %s", stderr)
 	}
-	out, stderr, code = runCLI(t, "select", image, "--plain-http", "--features", f, "--verify-annotations")
-	if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+v1 || !strings.Contains(stderr, "differs from referrer") && !strings.Contains(stderr, "names referrer") {
-		t.Fatalf("stale annotations: exit %d, %q, stderr %q", code, out, stderr)
+	for _, extra := range [][]string{nil, {"--verify-annotations"}} {
+		out, stderr, code = runCLI(t, append([]string{"select", image, "--plain-http", "--features", f}, extra...)...)
+		if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+v1 || !strings.Contains(stderr, "differs from referrer") && !strings.Contains(stderr, "names referrer") {
+			t.Fatalf("stale annotations %v: exit %d, %q, stderr %q", extra, code, out, stderr)
+		}
+	}
+	if out, stderr, code := runCLI(t, "check", image, "--plain-http", "--features", f, "--platform", "linux/amd64/v3"); code != exitIncompatible {
+		t.Fatalf("check with stale annotations: exit %d\n%s%s", code, out, stderr)
+	}
+	if out, _, code := runCLI(t, "select", image, "--plain-http", "--features", f, "--use-annotations"); code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+v3 {
+		t.Fatalf("--use-annotations: exit %d %q", code, out)
 	}
 }
 

@@ -79,14 +79,17 @@ func NewHost(name string, f *host.Features, fallback *ocispec.Platform) Host {
 type AnnotationMode int
 
 const (
-	// AnnotationsUse takes the specs from the index's annotations when the index and every
-	// candidate manifest are annotated: a decision then costs the index request alone.
-	AnnotationsUse AnnotationMode = iota
-	// AnnotationsIgnore always reads the referrers.
+	// AnnotationsVerify (the default) reads the referrers and notes every annotation that
+	// disagrees with them (Decision.Notes): the referrers decide, so a spec attached after
+	// `annotate` counts.
+	AnnotationsVerify AnnotationMode = iota
+	// AnnotationsIgnore always reads the referrers and ignores the annotations.
 	AnnotationsIgnore
-	// AnnotationsVerify reads the referrers and notes every annotation that disagrees with them
-	// (Decision.Notes); the referrers decide.
-	AnnotationsVerify
+	// AnnotationsUse takes the specs from the index's annotations when the index and every
+	// candidate manifest are annotated: a decision then costs the index request alone, but a spec
+	// attached after the annotations were written is not seen (opt in where that is known not to
+	// happen).
+	AnnotationsUse
 )
 
 // Evaluator evaluates spec s on features f. Decisions call it once per spec that applies to a
@@ -112,7 +115,8 @@ type Options struct {
 	// compatibility set that needs another does not count (match.RestrictRuntimes), and the
 	// chosen candidate names the runtime its best set needs. Empty: runtimes are not considered.
 	AllowedRuntimes []string
-	// Annotations says whether index annotations are used (AnnotationsUse by default).
+	// Annotations says whether index annotations are used (AnnotationsVerify by default: the
+	// referrers decide).
 	Annotations AnnotationMode
 	// Evaluate evaluates a spec; nil compiles it once per Image with match.Compile and evaluates
 	// with explanations (match.Program.Evaluate).

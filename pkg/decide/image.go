@@ -283,3 +283,20 @@ func sameSpec(a, b *spec.Spec) bool {
 	yb, err2 := b.MarshalYAML()
 	return err1 == nil && err2 == nil && string(ya) == string(yb)
 }
+
+// Annotated reports whether the image's index carries specs copied by `compat-attach annotate`
+// (oci.AnnotationSpec on the index or on one of its entries).
+func (img *Image) Annotated() bool {
+	if img.index == nil {
+		return false
+	}
+	if _, ok := img.index.Annotations[oci.AnnotationSpec]; ok {
+		return true
+	}
+	for _, m := range img.index.Manifests {
+		if _, ok := m.Annotations[oci.AnnotationSpec]; ok {
+			return true
+		}
+	}
+	return false
+}

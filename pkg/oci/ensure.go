@@ -37,7 +37,7 @@ const ensureAttempts = 5
 // OCI layout records its referrers itself. The error says when the referrer cannot be made
 // visible: nothing must report "attached" what no reader can find.
 func (t *Target) EnsureListed(ctx context.Context, subject, referrer ocispec.Descriptor) error {
-	repo, ok := t.store.(*remote.Repository)
+	repo, ok := t.Store().(*remote.Repository)
 	if !ok {
 		return nil
 	}

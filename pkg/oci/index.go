@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
 
@@ -196,8 +197,13 @@ func (t *Target) Annotate(ctx context.Context, root ocispec.Descriptor, tag stri
 	}
 	desc := content.NewDescriptorFromBytes(root.MediaType, data)
 	desc.ArtifactType = idx.ArtifactType
-	if err := t.store.Push(ctx, desc, bytes.NewReader(data)); err != nil && !isAlreadyExists(err) {
-		return ocispec.Descriptor{}, t.wrap(err, t.name+"@"+desc.Digest.String(), "")
+	if err := t.Write(ctx, func(store oras.GraphTarget) error {
+		if err := store.Push(ctx, desc, bytes.NewReader(data)); err != nil && !isAlreadyExists(err) {
+			return t.wrap(err, t.name+"@"+desc.Digest.String(), "")
+		}
+		return nil
+	}); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	// Re-attach the index's own spec before moving the tag, so the new index is never without it.
 	if all.IndexSpec != nil {
@@ -209,8 +215,13 @@ func (t *Target) Annotate(ctx context.Context, root ocispec.Descriptor, tag stri
 			return ocispec.Descriptor{}, err
 		}
 	}
-	if err := t.store.Tag(ctx, desc, tag); err != nil {
-		return ocispec.Descriptor{}, t.wrap(err, t.name+":"+tag, "")
+	if err := t.Write(ctx, func(store oras.GraphTarget) error {
+		if err := store.Tag(ctx, desc, tag); err != nil {
+			return t.wrap(err, t.name+":"+tag, "")
+		}
+		return nil
+	}); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
 }

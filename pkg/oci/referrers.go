@@ -87,10 +87,10 @@ func SortNewestFirst(descs []ocispec.Descriptor) {
 func (t *Target) Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
 	var refs []ocispec.Descriptor
 	var err error
-	if repo, ok := t.store.(*remote.Repository); ok {
+	if repo, ok := t.Store().(*remote.Repository); ok {
 		refs, err = t.listReferrers(ctx, repo, subject, artifactType)
 	} else {
-		refs, err = registry.Referrers(ctx, t.store, subject, artifactType)
+		refs, err = registry.Referrers(ctx, t.Store(), subject, artifactType)
 		err = t.wrap(err, "listing referrers of "+t.name+"@"+subject.Digest.String(), "")
 	}
 	if err != nil {
@@ -197,8 +197,20 @@ func (t *Target) FetchSpec(ctx context.Context, referrer ocispec.Descriptor) (*s
 // referenced blobs must exist), so a failure leaves at most unreferenced blobs. On registries
 // without the referrers API, oras-go updates the "<alg>-<hex>" referrers tag. The referrer is then
 // read back (EnsureListed): a registry that does not list it gets it in its referrers tag index.
-// It returns the descriptor of the referrer manifest.
+// In an OCI layout it writes under the layout's lock (Write). It returns the descriptor of the
+// referrer manifest.
 func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *spec.Spec, prov *spec.Provenance, created time.Time) (ocispec.Descriptor, error) {
+	var d ocispec.Descriptor
+	err := t.Write(ctx, func(oras.GraphTarget) error {
+		var err error
+		d, err = t.pushSpec(ctx, subject, s, prov, created)
+		return err
+	})
+	return d, err
+}
+
+// pushSpec is PushSpec's work, under Write.
+func (t *Target) pushSpec(ctx context.Context, subject ocispec.Descriptor, s *spec.Spec, prov *spec.Provenance, created time.Time) (ocispec.Descriptor, error) {
 	sub := t.name + "@" + subject.Digest.String()
 	if !IsManifest(subject.MediaType) && !IsIndex(subject.MediaType) {
 		return ocispec.Descriptor{}, fmt.Errorf("%w: subject %s has media type %q: a subject must be an image manifest or index (OCI or Docker)", ErrInvalidArtifact, sub, subject.MediaType)
@@ -236,7 +248,7 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		var wg sync.WaitGroup
 		for i, l := range pushes {
 			wg.Go(func() {
-				if err := t.store.Push(ctx, l, bytes.NewReader(datas[i])); err != nil && !isAlreadyExists(err) {
+				if err := t.Store().Push(ctx, l, bytes.NewReader(datas[i])); err != nil && !isAlreadyExists(err) {
 					errs[i] = t.wrap(err, "pushing blob "+l.Digest.String()+" to "+t.name, "")
 				}
 			})
@@ -270,12 +282,12 @@ func (t *Target) PushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		ConfigDescriptor:    &config,
 		ManifestAnnotations: ann,
 	}
-	desc, err := oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
+	desc, err := oras.PackManifest(ctx, t.Store(), oras.PackManifestVersion1_1, spec.ArtifactType, opts)
 	if isBlobUnknown(err) {
 		// Writers uploading the same blob at once can leave distribution without its link for a
 		// moment: push the blobs again and retry once.
 		if err = pushBlobs(false); err == nil {
-			desc, err = oras.PackManifest(ctx, t.store, oras.PackManifestVersion1_1, spec.ArtifactType, opts)
+			desc, err = oras.PackManifest(ctx, t.Store(), oras.PackManifestVersion1_1, spec.ArtifactType, opts)
 		}
 	}
 	if isAlreadyExists(err) {
@@ -322,7 +334,7 @@ func (t *Target) subjectExists(ctx context.Context, subject ocispec.Descriptor) 
 		return nil
 	}
 	sub := t.name + "@" + subject.Digest.String()
-	ok, err := t.store.Exists(ctx, subject)
+	ok, err := t.Store().Exists(ctx, subject)
 	if err != nil {
 		return t.wrap(err, "checking subject "+sub, "")
 	}

@@ -23,7 +23,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
-	orasoci "oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
@@ -188,9 +187,9 @@ func (t *Target) openLayout(ctx context.Context, ref string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: OCI layout %s is not a directory", ErrInvalidReference, path)
 	}
-	s, err := orasoci.NewWithContext(ctx, path)
+	s, err := openLayoutStore(ctx, path)
 	if err != nil {
-		return fmt.Errorf("OCI layout %s: %w: is it an OCI image layout (oci-layout and index.json)?", path, err)
+		return err
 	}
 	t.store, t.name, t.layout = s, path, true
 	if reference == "" {
@@ -306,7 +305,11 @@ func (t *Target) Tag() string { return t.reference }
 
 // Store returns the underlying oras-go target (a *remote.Repository or a *oci.Store), for
 // operations this package does not wrap.
-func (t *Target) Store() oras.GraphTarget { return t.store }
+func (t *Target) Store() oras.GraphTarget {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.store
+}
 
 // Resolve resolves the reference to the descriptor of its manifest or index (distribution-spec
 // v1.1 "Pulling manifests"). On a registry it issues one GET and keeps the manifest, verified
@@ -322,7 +325,7 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 			}
 		}
 	}
-	if rf, ok := t.store.(registry.ReferenceFetcher); ok {
+	if rf, ok := t.Store().(registry.ReferenceFetcher); ok {
 		desc, rc, err := rf.FetchReference(ctx, t.reference)
 		if err != nil {
 			return ocispec.Descriptor{}, t.wrap(err, t.given, "check the tag with `oras repo tags "+t.name+"`")
@@ -346,7 +349,7 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 		}
 		return desc, nil
 	}
-	desc, err := t.store.Resolve(ctx, t.reference)
+	desc, err := t.Store().Resolve(ctx, t.reference)
 	if err != nil {
 		hint := "check the tag with `oras repo tags --oci-layout " + t.name + "`"
 		return ocispec.Descriptor{}, t.wrap(err, t.given, hint)
@@ -396,7 +399,7 @@ func (t *Target) sniffManifest(ctx context.Context, desc ocispec.Descriptor) (oc
 	if desc.Size > MaxManifestBytes || desc.Size < 0 {
 		return ocispec.Descriptor{}, fmt.Errorf("%w: %s: %d bytes, more than a manifest (%d)", ErrTooLarge, t.given, desc.Size, MaxManifestBytes)
 	}
-	data, err := content.FetchAll(ctx, t.store, desc)
+	data, err := content.FetchAll(ctx, t.Store(), desc)
 	if err != nil {
 		return ocispec.Descriptor{}, t.wrap(err, t.given, "")
 	}
@@ -545,7 +548,7 @@ func (t *Target) fetchCached(ctx context.Context, desc ocispec.Descriptor) ([]by
 		}
 		return b, nil
 	}
-	b, err := content.FetchAll(ctx, t.store, desc)
+	b, err := content.FetchAll(ctx, t.Store(), desc)
 	if err != nil {
 		return nil, err
 	}

@@ -82,9 +82,20 @@ func (s *Signer) SignStatement(ctx context.Context, payload []byte) ([]byte, err
 
 // PushBundle pushes bundleJSON as a referrer of subject in cosign's layout (see the package
 // documentation), with created as org.opencontainers.image.created (now when zero) and, when not
-// empty, the AnnotationSpecReferrer hint. It returns the bundle referrer's descriptor.
+// empty, the AnnotationSpecReferrer hint (in an OCI layout, under the layout's lock: oci.Target.Write).
+// It returns the bundle referrer's descriptor.
 func PushBundle(ctx context.Context, t *oci.Target, subject ocispec.Descriptor, bundleJSON []byte, specReferrer digest.Digest, created time.Time) (ocispec.Descriptor, error) {
-	store := t.Store()
+	var desc ocispec.Descriptor
+	err := t.Write(ctx, func(store oras.GraphTarget) error {
+		var err error
+		desc, err = pushBundle(ctx, t, store, subject, bundleJSON, specReferrer, created)
+		return err
+	})
+	return desc, err
+}
+
+// pushBundle is PushBundle's work, under the target's Write.
+func pushBundle(ctx context.Context, t *oci.Target, store oras.GraphTarget, subject ocispec.Descriptor, bundleJSON []byte, specReferrer digest.Digest, created time.Time) (ocispec.Descriptor, error) {
 	layer := content.NewDescriptorFromBytes(BundleMediaType, bundleJSON)
 	if err := store.Push(ctx, layer, bytes.NewReader(bundleJSON)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return ocispec.Descriptor{}, fmt.Errorf("pushing the signature bundle blob to %s: %w", t.Name(), err)
