@@ -98,7 +98,7 @@ func (o *globalOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the log of NFD's feature sources on stderr")
 	fs.BoolVar(&o.noCache, "no-cache", false, "do not read or write the content cache (immutable manifests and blobs, in $XDG_CACHE_HOME/compatkit)")
 	fs.IntVar(&o.maxPages, "max-referrer-pages", oci.DefaultMaxReferrerPages, "pages of one referrers listing followed at most")
-	fs.DurationVar(&o.timeout, "timeout", oci.DefaultRequestTimeout, "wait at most this long for each registry answer (a whole exchange: four times that)")
+	fs.DurationVar(&o.timeout, "timeout", oci.DefaultRequestTimeout, "wait at most this long for each registry answer (one that does not come is not asked again; a whole exchange: twice that)")
 	fs.Int64Var(&o.maxBytes, "max-bytes", oci.DefaultMaxBytes, "read at most this many bytes from registries in one command")
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,12 +58,8 @@ func (c *Cache) Get(d digest.Digest, max int64) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	fi, err := os.Stat(p)
-	if err != nil || fi.Size() > max {
-		return nil, false
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
+	data, ok := readRegular(p, max)
+	if !ok {
 		return nil, false
 	}
 	if d.Algorithm().FromBytes(data) != d {
@@ -154,12 +151,26 @@ func (c *Cache) Hint(key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	fi, err := os.Stat(p)
-	if err != nil || fi.Size() > MaxHintBytes {
+	return readRegular(p, MaxHintBytes)
+}
+
+// readRegular reads the regular file at p when it holds at most max bytes: a symbolic link, a
+// FIFO or a device put in the cache is a miss (never followed, never read without end).
+func readRegular(p string, max int64) ([]byte, bool) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscallNoFollow|syscallNonBlock, 0)
+	if err != nil {
 		return nil, false
 	}
-	b, err := os.ReadFile(p)
-	return b, err == nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > max {
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil || int64(len(data)) > max {
+		return nil, false
+	}
+	return data, true
 }
 
 // SetHint keeps value under key (at most MaxHintBytes; errors are ignored, as for Put).

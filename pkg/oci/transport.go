@@ -14,7 +14,7 @@ import (
 // Bounds of talking to registries.
 const (
 	// DefaultRequestTimeout bounds the wait for a registry's answer to one request (its headers);
-	// a whole exchange, body and retries included, is bounded by four times that.
+	// a whole exchange, body and retries included, is bounded by twice that.
 	DefaultRequestTimeout = 30 * time.Second
 	// DefaultMaxBytes bounds what one Session reads from registries, in bytes: 256 MiB.
 	DefaultMaxBytes = 256 << 20
@@ -22,14 +22,32 @@ const (
 	MaxRedirects = 10
 )
 
+// retryPolicy is oras-go's default policy without the retry of timeouts: a registry that did not
+// answer within the timeout is not waited for again (a command's time stays near the timeout
+// times its round trips).
+var retryPolicy retry.Policy = &retry.GenericPolicy{
+	Retryable: func(resp *http.Response, err error) (bool, error) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false, err
+		}
+		return retry.DefaultPredicate(resp, err)
+	},
+	Backoff:  retry.DefaultBackoff,
+	MinWait:  200 * time.Millisecond,
+	MaxWait:  3 * time.Second,
+	MaxRetry: 5,
+}
+
 // ErrByteBudget means a Session read more from registries than its MaxBytes.
 var ErrByteBudget = errors.New("byte budget exceeded")
 
 // NewHTTPClient returns the HTTP client a Target uses when Options.HTTPClient is nil: oras-go's
-// retry transport (5xx and 429 retried with backoff, Retry-After honoured) over a transport whose
-// dial and TLS handshake take at most 10 s and which waits at most timeout (<= 0:
-// DefaultRequestTimeout) for an answer; a whole exchange takes at most four times that, and at
-// most MaxRedirects redirects are followed.
+// retry transport (5xx, 429 and connection resets retried with backoff, Retry-After honoured; a
+// registry that did not answer in time is not asked again) over a transport whose dial and TLS
+// handshake take at most 10 s and which waits at most timeout (<= 0: DefaultRequestTimeout) for an
+// answer; a whole exchange, retries and body included, takes at most twice that, and at most
+// MaxRedirects redirects are followed.
 func NewHTTPClient(timeout time.Duration) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
@@ -43,9 +61,11 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		MaxIdleConnsPerHost:   16,
 		ForceAttemptHTTP2:     true,
 	}
+	rt := retry.NewTransport(base)
+	rt.Policy = func() retry.Policy { return retryPolicy }
 	return &http.Client{
-		Transport: retry.NewTransport(base),
-		Timeout:   4 * timeout,
+		Transport: rt,
+		Timeout:   2 * timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= MaxRedirects {
 				return fmt.Errorf("%s: more than %d redirects (a redirect loop?)", req.URL.Redacted(), MaxRedirects)
