@@ -7,7 +7,8 @@
 # registry requests and peak memory of check, select and attach beside the peer's, with the ratio
 # and issue 10's target; then the report benchmark (10,000 images x 5,000 nodes on 2 cores).
 #
-# Usage: bench/run.sh        (BENCH_RUNS=5 runs per command, BENCH_IMAGES=100, BENCH_DELAY=30ms)
+# Usage: bench/run.sh        (BENCH_RUNS=5 runs per command, BENCH_IMAGES=100, BENCH_DELAY=30ms,
+#                             BENCH_REPORT=0 to skip the report benchmark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,7 @@ go run ./bench -registry "$reg" -compat-attach "$work/compat-attach" -nfd "$nfd"
 	-layout "$work/oci" -spec-dir "$work/spec" -work "$work" \
 	-runs "${BENCH_RUNS:-5}" -images "${BENCH_IMAGES:-100}" -delay "${BENCH_DELAY:-30ms}"
 
+[ "${BENCH_REPORT:-1}" = 0 ] && exit 0
 echo
 echo "report of 10,000 images x 5,000 nodes (300 distinct specs, 200 distinct feature sets) from cached specs, 2 cores:"
 go test ./pkg/report -run '^$' -bench 'Report10000x5000' -cpu 2 -benchmem -benchtime 3x | grep Benchmark

@@ -50,6 +50,7 @@ import (
 	gwpb "github.com/moby/buildkit/frontend/gateway/pb"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/solver/result"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/decide"
@@ -130,7 +131,8 @@ func parseOptions(opts map[string]string) (options, error) {
 
 // Build is the frontend's BuildFunc: the Dockerfile build, plus one compatibility attestation per
 // platform of its result.
-func Build(ctx context.Context, c client.Client) (*client.Result, error) {
+func Build(ctx context.Context, gc client.Client) (*client.Result, error) {
+	c := &vertexClient{Client: gc}
 	bopts := c.BuildOpts()
 	o, err := parseOptions(bopts.Opts)
 	if err != nil {
@@ -457,7 +459,27 @@ func content(ctx context.Context, c client.Client, p Predicate) (client.Referenc
 	return solve(ctx, c, llb.Scratch().File(llb.Mkfile(AttestationPath, 0o644, data), llb.WithCustomName("compat: attestation for "+p.Platform)))
 }
 
-// warn shows msg in the build's output (a build warning).
+// vertexClient remembers a vertex of the build (the first definition this frontend solves: the
+// document read from the context): buildctl shows a warning only when it names a vertex.
+type vertexClient struct {
+	client.Client
+	vtx digest.Digest
+}
+
+func (c *vertexClient) Solve(ctx context.Context, req client.SolveRequest) (*client.Result, error) {
+	if c.vtx == "" && req.Definition != nil {
+		var def llb.Definition
+		def.FromPB(req.Definition)
+		c.vtx, _ = def.Head()
+	}
+	return c.Client.Solve(ctx, req)
+}
+
+// warn shows msg in the build's output (a build warning on the vertex that read the document).
 func warn(ctx context.Context, c client.Client, msg string) {
-	_ = c.Warn(ctx, "", msg, client.WarnOpts{Level: 1})
+	var vtx digest.Digest
+	if vc, ok := c.(*vertexClient); ok {
+		vtx = vc.vtx
+	}
+	_ = c.Warn(ctx, vtx, msg, client.WarnOpts{Level: 1})
 }

@@ -44,7 +44,15 @@ cat >"$bk/buildkitd.toml" <<TOML
 TOML
 "$buildkitd" --root "$bk/root" --addr "unix://$bk/buildkitd.sock" --config "$bk/buildkitd.toml" >"$bk/buildkitd.log" 2>&1 &
 buildkitd_pid=$!
-trap 'kill "$buildkitd_pid" 2>/dev/null; wait "$buildkitd_pid" 2>/dev/null; [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+	kill "$buildkitd_pid" 2>/dev/null || true
+	wait "$buildkitd_pid" 2>/dev/null || true
+	# buildkitd may leave its snapshots mounted: unmount them before removing the scratch directory.
+	grep -o " $bk/root[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; fi
+	rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
 bctl() { "$buildctl" --addr "unix://$bk/buildkitd.sock" "$@"; }
 for _ in $(seq 100); do
 	bctl debug workers >/dev/null 2>&1 && break
@@ -82,6 +90,18 @@ if ! bctl build --progress=plain --frontend gateway.v0 --opt source="$reg/compat
 	exit 1
 fi
 grep -i "compat" "$bk/hello-build.log" | head -5 || true
+
+# compat-mode=warn with a broken document: the image is built, and the warning shows.
+mkdir -p "$work/warnctx/build"
+cp examples/hello/Dockerfile "$work/warnctx/"
+cp -r examples/hello/build/bin "$work/warnctx/build/"
+printf 'platforms: "linux/amd64": {version: "v1alpha1", compatibilities: [{weigth: 1, rules: []}]}\n' >"$work/warnctx/compat.cue"
+echo "\$ buildctl build ... --opt compat-mode=warn (a document with a typo)"
+bctl build --progress=plain --frontend gateway.v0 --opt source="$reg/compat-frontend:test" --opt compat-mode=warn \
+	--local context="$work/warnctx" --local dockerfile="$work/warnctx" \
+	--output "type=image,name=$reg/hello:warn,push=true" >"$bk/warn-build.log" 2>&1 || { cat "$bk/warn-build.log" >&2; exit 1; }
+grep -q "compat: no compatibility attestation" "$bk/warn-build.log" || { echo "the warning of compat-mode=warn is not shown:" >&2; cat "$bk/warn-build.log" >&2; exit 1; }
+grep "compat: no compatibility attestation" "$bk/warn-build.log" | head -2
 
 v3=$(python3 - <<'PY'
 import json

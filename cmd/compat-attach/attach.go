@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,9 +103,16 @@ spec referrer is left as it is.`,
 				return usagef("--spec and --from-attestations: give one (the document, or the build's attestations)")
 			case !opts.fromAtt && len(opts.specFiles) == 0:
 				return usagef("give --spec FILE (the document to attach) or --from-attestations (the specs a build attached)")
-			case opts.fromAtt && (len(opts.platforms) > 0 || opts.base.ref != ""):
-				return usagef("--from-attestations publishes the build's specs as they are: --platform and --base do not apply")
+			case opts.fromAtt && (len(opts.platforms) > 0 || opts.base.ref != "" || (opts.base.policy.file != "" || len(opts.base.policy.keys) > 0)):
+				return usagef("--from-attestations publishes the build's specs as they are: --platform, --base, --base-key and --base-policy do not apply")
 			}
+			// Each image once, in the order given.
+			seen := map[string]bool{}
+			opts.images = slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+				dup := seen[a]
+				seen[a] = true
+				return dup
+			})
 			if err := oneDocument(opts.specFiles); err != nil {
 				return err
 			}
@@ -176,7 +184,7 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	var err error
 	if !opts.fromAtt {
 		if res, err = author.Compile(ctx, opts.specFiles, opts.cue.options()); err != nil {
-			return withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
+			return compileNext(err, opts.specFiles[0])
 		}
 	}
 	var signer *signing.Signer
@@ -222,13 +230,21 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 			cmd.PrintErrln(n)
 		}
 	}
+	var planFailed []int
 	for i, err := range planErrs {
 		if err != nil {
-			if many {
-				err = withNext(named(i, err), "nothing was pushed to any image")
-			}
-			return err
+			planFailed = append(planFailed, i)
 		}
+	}
+	switch {
+	case len(planFailed) == 0:
+	case !many:
+		return planErrs[0]
+	default:
+		for _, i := range planFailed {
+			printErr(cmd, named(i, planErrs[i]))
+		}
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: %d of %d images could not be planned (named above): nothing was pushed to any image", len(planFailed), len(plans))}
 	}
 
 	results := make([]attachOutput, len(plans))
@@ -258,10 +274,22 @@ func runAttach(cmd *cobra.Command, opts *attachOptions) error {
 	}
 	for i, err := range pushErrs {
 		if err != nil {
-			cmd.PrintErrln("Error: " + display.Line(named(i, err).Error()))
+			printErr(cmd, named(i, err))
 		}
 	}
 	return &exitError{code: exitFailure, msg: fmt.Sprintf("Error: %d of %d images failed (named above); the others are attached: run attach again for those that failed", failed, len(plans))}
+}
+
+// printErr prints err on stderr, "Error: " first, each of its lines escaped on its own line.
+func printErr(cmd *cobra.Command, err error) {
+	for i, l := range strings.Split(err.Error(), "\n") {
+		if i == 0 {
+			l = "Error: " + l
+		} else {
+			l = "  " + l
+		}
+		cmd.PrintErrln(display.Line(l))
+	}
 }
 
 // planAttach resolves one image and plans its attachments (subjects, inherited specs).

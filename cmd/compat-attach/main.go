@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/oci"
 )
 
 // interruptGrace is how long a command may take to stop after SIGINT or SIGTERM cancelled its
@@ -40,7 +41,13 @@ func main() {
 	}()
 	err := newRootCmd().ExecuteContext(ctx)
 	close(done)
+	interrupted := ctx.Err() != nil
 	stop()
+	if interrupted && err != nil {
+		// Stopped by a signal: say so once, and exit as shells expect (128 + SIGINT).
+		fmt.Fprintln(os.Stderr, "Interrupted.")
+		os.Exit(130)
+	}
 	os.Exit(exitCode(err, os.Stderr))
 }
 
@@ -60,7 +67,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "Error:", err)
-	if isUsageError(err) {
+	if isUsageError(err) || errors.Is(err, oci.ErrInvalidReference) {
 		if ue, ok := asUsage(err); ok && ue.next != "" {
 			fmt.Fprintln(stderr, "Next:", ue.next)
 		}

@@ -225,7 +225,7 @@ func runSign(cmd *cobra.Command, opts *signCmdOptions) error {
 	// Find every spec before signing anything.
 	var targets []signTarget
 	if len(opts.referrers) > 0 {
-		targets, err = referrerTargets(ctx, img, opts.referrers)
+		targets, err = referrerTargets(ctx, img, opts.referrers, opts.target.ref(opts.image))
 	} else {
 		targets, err = specFileTargets(ctx, img, opts)
 	}
@@ -309,7 +309,7 @@ func specFileTargets(ctx context.Context, img *decide.Image, opts *signCmdOption
 	}
 	want, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
 	if err != nil {
-		return nil, withNext(err, "run `compat-attach vet %s` and fix the problems above", opts.specFiles[0])
+		return nil, compileNext(err, opts.specFiles[0])
 	}
 	for i := range jobs {
 		j := &jobs[i]
@@ -329,7 +329,7 @@ func specFileTargets(ctx context.Context, img *decide.Image, opts *signCmdOption
 }
 
 // referrerTargets resolves each --referrer digest to a spec referrer of a subject of the image.
-func referrerTargets(ctx context.Context, img *decide.Image, digests []string) ([]signTarget, error) {
+func referrerTargets(ctx context.Context, img *decide.Image, digests []string, imageRef string) ([]signTarget, error) {
 	t := img.Reader().Target()
 	subjects := map[digest.Digest]ocispec.Descriptor{img.Tree.Root.Digest: img.Tree.Root}
 	for _, d := range img.Tree.Indexes {
@@ -343,7 +343,7 @@ func referrerTargets(ctx context.Context, img *decide.Image, digests []string) (
 		d := digest.Digest(r)
 		desc, err := t.Store().Resolve(ctx, r)
 		if err != nil {
-			return nil, withNext(fmt.Errorf("--referrer %s: %w", r, err), "list the spec referrers with `compat-attach discover %s`", img.Name)
+			return nil, withNext(fmt.Errorf("--referrer %s: %w", r, err), "list the spec referrers with `compat-attach discover %s`", imageRef)
 		}
 		if desc.Digest != d {
 			return nil, fmt.Errorf("--referrer %s resolved to %s", r, desc.Digest)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -110,6 +111,15 @@ func runVet(cmd *cobra.Command, opts *vetOptions) error {
 
 // oneDocument checks that files form one document, as export and attach compile them: the .cue
 // files of one directory (a CUE package), or a single YAML or JSON file.
+// compileNext says what to do after the document file could not be compiled: check the path
+// when it does not exist, else vet it.
+func compileNext(err error, file string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return withNext(err, "check the path of --spec (%s)", file)
+	}
+	return withNext(err, "run `compat-attach vet %s` and fix the problems above", file)
+}
+
 func oneDocument(files []string) error {
 	if g := vetGroups(files); len(g) > 1 {
 		return &usageError{err: fmt.Errorf("%d documents given (%s and %s): give one, the .cue files of one directory or one YAML/JSON file (vet checks several at once)", len(g), g[0][0], g[1][0])}

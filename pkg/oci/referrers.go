@@ -260,7 +260,12 @@ func (t *Target) pushSpec(ctx context.Context, subject ocispec.Descriptor, s *sp
 		if err := errs[len(pushes)]; err != nil {
 			return err
 		}
-		return errors.Join(errs...)
+		for _, err := range errs {
+			if err != nil {
+				return err // the first; the others are of the same push
+			}
+		}
+		return nil
 	}
 	if err := pushBlobs(true); err != nil {
 		return ocispec.Descriptor{}, err

@@ -328,7 +328,11 @@ func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 	if rf, ok := t.Store().(registry.ReferenceFetcher); ok {
 		desc, rc, err := rf.FetchReference(ctx, t.reference)
 		if err != nil {
-			return ocispec.Descriptor{}, t.wrap(err, t.given, "check the tag with `oras repo tags "+t.name+"`")
+			flags := ""
+			if repo, ok := t.Store().(*remote.Repository); ok && repo.PlainHTTP {
+				flags = "--plain-http "
+			}
+			return ocispec.Descriptor{}, t.wrap(err, t.given, "check the tag with `oras repo tags "+flags+t.name+"`")
 		}
 		defer rc.Close()
 		if desc.Size > MaxManifestBytes {

@@ -101,8 +101,8 @@ func (f *Failure) String() string {
 		}
 		s += f.Expression
 	}
-	if f.Subject == "index" {
-		s = "index spec: " + s
+	if f.Subject == "index" && (f.Set != "" || f.Rule != "") {
+		s = "index spec: " + s // a rule of the index's spec (not the index's platforms) failed
 	}
 	return s
 }
