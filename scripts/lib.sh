@@ -5,7 +5,7 @@
 # port of 127.0.0.1 (no referrers API: clients use the referrers tag schema).
 
 ORAS_VERSION=v1.3.6
-NFD_VERSION=v0.18.3
+NFD_VERSION=v0.19.0
 COSIGN_VERSION=v3.1.3
 peers=${COMPATKIT_PEERS:-$HOME/.cache/compatkit-peers}
 mkdir -p "$peers"

@@ -146,11 +146,11 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 			if err != nil {
 				return affinityTooLarge(err, img.Ref(e.Descriptor)+" ("+oci.FormatPlatform(e.Descriptor.Platform)+")", refs, opts)
 			}
-			pa.Require(match.PlatformRequirements(oci.FormatPlatform(e.Descriptor.Platform))...)
-			if v := e.Descriptor.Platform.Variant; v != "" && v != "v1" && !(e.Descriptor.Platform.Architecture == "arm64" && v == "v8") {
-				// No Kubernetes label says the variant (NFD v0.19 labels cpu-cpuid.X86_64_V2..V4).
+			reqs, omitted := match.PlatformRequirements(oci.FormatPlatform(e.Descriptor.Platform))
+			pa.Require(reqs...)
+			if omitted != "" {
 				pa.Omitted = append(pa.Omitted, match.Omission{Set: "platform", Rule: oci.FormatPlatform(e.Descriptor.Platform),
-					What: "variant " + v, Why: "no node label says the platform variant (the x86-64 level or the arm version): a node that cannot run this entry may be selected"})
+					What: omitted, Why: "a node that cannot run this entry may be selected"})
 			}
 			parts = append(parts, pa)
 		}

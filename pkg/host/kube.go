@@ -16,7 +16,7 @@ import (
 // NFDLabelPrefix is the prefix of the node labels NFD's worker publishes.
 const NFDLabelPrefix = "feature.node.kubernetes.io/"
 
-// NFDUnlabelledCPUID lists the cpuid flags NFD v0.18 discovers but does not publish as node labels
+// NFDUnlabelledCPUID lists the cpuid flags NFD v0.19 (as v0.18) discovers but does not publish as node labels
 // by default (the cpu source's attributeBlacklist). Features rebuilt from labels lack them even
 // when the CPU has them; NodeFeature objects carry them.
 var NFDUnlabelledCPUID = []string{"AVX10", "BMI1", "BMI2", "CLMUL", "CMOV", "CX16", "ERMS", "F16C", "HTT",
@@ -310,7 +310,8 @@ var x8664Baseline = []string{"CMOV", "CMPXCHG8", "FXSR", "MMX", "SSE", "SSE2"}
 // InferUnlabelledCPUID adds to features rebuilt from labels (FeaturesFromLabels) the cpuid flags
 // NFD does not label (NFDUnlabelledCPUID) but that the node certainly has: on amd64 the x86-64
 // baseline, and the flags implied by a labelled AVX or AVX2 (see cpuidImplied). Flags that cannot
-// be inferred stay absent. It returns the flags it added, sorted.
+// be inferred stay absent; NFD v0.19's X86_64_V2..X86_64_V4 labels imply every flag of their level
+// (X86LevelFlags). It returns the flags it added, sorted.
 func InferUnlabelledCPUID(f *Features) []string {
 	if f.Attributes[PlatformFeature].Elements["arch"] != "amd64" {
 		return nil
@@ -332,6 +333,15 @@ func InferUnlabelledCPUID(f *Features) []string {
 	for labelled, implied := range cpuidImplied {
 		if _, has := set.Elements[labelled]; has {
 			add(implied...)
+		}
+	}
+	// NFD v0.19 labels the x86-64 level (cpu-cpuid.X86_64_V2..V4): the node has every flag of it.
+	for l := len(x86Levels) - 1; l >= 2; l-- {
+		if _, has := set.Elements[fmt.Sprintf("X86_64_V%d", l)]; has {
+			for k := 2; k <= l; k++ {
+				add(x86Levels[k]...)
+			}
+			break
 		}
 	}
 	f.Flags["cpu.cpuid"] = set

@@ -100,3 +100,21 @@ func FuzzParseNodes(f *testing.F) {
 		}
 	})
 }
+
+// NFD v0.19 labels the x86-64 level; features rebuilt from such labels have every flag of it.
+func TestInferFromLevelLabel(t *testing.T) {
+	f := FeaturesFromLabels(map[string]string{"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+		NFDLabelPrefix + "cpu-cpuid.X86_64_V3": "true", NFDLabelPrefix + "cpu-cpuid.X86_64_V2": "true"})
+	InferUnlabelledCPUID(f)
+	if got := X86Level(f); got != 3 {
+		t.Errorf("level %d, want 3", got)
+	}
+	for _, fl := range append(X86LevelFlags(2), X86LevelFlags(3)...) {
+		if _, ok := f.Flags["cpu.cpuid"].Elements[fl]; !ok {
+			t.Errorf("%s not inferred from X86_64_V3", fl)
+		}
+	}
+	if _, ok := f.Flags["cpu.cpuid"].Elements["AVX512F"]; ok {
+		t.Error("AVX512F inferred from X86_64_V3")
+	}
+}

@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/node-feature-discovery/source"
 
 	// NFD's feature sources register themselves in NFD's source registry when imported; compatkit
-	// reads them through nfdSource and keeps no registry of its own.
-	_ "sigs.k8s.io/node-feature-discovery/source/cpu"
+	// reads them through nfdSource and keeps no registry of its own. NFD's cpu source is imported
+	// where it builds (nfd_cpu.go); elsewhere compatkit's cpuinfo source stands in (nfd_nocpu.go).
 	_ "sigs.k8s.io/node-feature-discovery/source/kernel"
 	_ "sigs.k8s.io/node-feature-discovery/source/local"
 	_ "sigs.k8s.io/node-feature-discovery/source/memory"
@@ -45,9 +45,17 @@ func NFDSources() []Source {
 	return out
 }
 
-// DefaultSources is NFDSources followed by compatkit's own sources.
+// DefaultSources is NFDSources followed by compatkit's own sources. On builds where NFD's cpu
+// source does not exist (NFDCPUSource is false), compatkit's CPUInfoSource of /proc/cpuinfo takes
+// its place, first.
 func DefaultSources() []Source {
-	return append(NFDSources(), CompatkitSources()...)
+	var out []Source
+	if !NFDCPUSource {
+		out = append(out, CPUInfoSource("/"))
+	}
+	out = append(out, NFDSources()...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return append(out, CompatkitSources()...)
 }
 
 func (n nfdSource) Name() string { return n.src.Name() }

@@ -224,17 +224,33 @@ func Union(as ...*Affinity) (*Affinity, error) {
 }
 
 // PlatformRequirements are the requirements on Kubernetes' well-known labels kubernetes.io/os and
-// kubernetes.io/arch for platform os/arch[/variant] (the variant has no label and is not
-// expressed).
-func PlatformRequirements(platform string) []corev1.NodeSelectorRequirement {
+// kubernetes.io/arch for platform os/arch[/variant], and for an amd64 variant v2, v3 or v4 the
+// level's labelled cpuid flags (X86LevelRequirements). omitted says what of the variant cannot be
+// expressed: the level's unlabelled flags, or an arm version (no label says it); empty when all is.
+func PlatformRequirements(platform string) (reqs []corev1.NodeSelectorRequirement, omitted string) {
 	parts := strings.Split(platform, "/")
 	if len(parts) < 2 {
-		return nil
+		return nil, ""
 	}
-	return []corev1.NodeSelectorRequirement{
+	reqs = []corev1.NodeSelectorRequirement{
 		{Key: "kubernetes.io/os", Operator: corev1.NodeSelectorOpIn, Values: []string{parts[0]}},
 		{Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{parts[1]}},
 	}
+	if len(parts) < 3 {
+		return reqs, ""
+	}
+	v := parts[2]
+	switch {
+	case parts[1] == "amd64" && (v == "v2" || v == "v3" || v == "v4"):
+		level, unlabelled := X86LevelRequirements(int(v[1] - '0'))
+		return append(reqs, level...), "cpuid flags " + strings.Join(unlabelled, ", ") + " of x86-64-" + v + ": NFD does not label them"
+	case v == "" || (parts[1] == "amd64" && v == "v1") || (parts[1] == "arm64" && v == "v8"):
+		return reqs, ""
+	}
+	if parts[1] == "arm64" || parts[1] == "arm" {
+		return reqs, "variant " + v + ": no node label says the arm version"
+	}
+	return reqs, "variant " + v + ": no node label says it"
 }
 
 // NodeAffinity returns the Kubernetes node affinity: nil Required when the terms cannot constrain
@@ -585,6 +601,25 @@ func attributeLabel(feature, elem string) string {
 		return "compatkit-" + rest + "." + elem
 	}
 	return ""
+}
+
+// X86LevelRequirements are node label requirements every node of x86-64 microarchitecture level
+// l (2-4) or above meets, on NFD v0.18 and v0.19 alike: the level's cpuid flags that NFD labels
+// (AVX, AVX2, FMA3, MOVBE, OSXSAVE, LAHF, AVX512*), each In ["true"]. NFD v0.19's own
+// cpu-cpuid.X86_64_V<l> label is not required, so that nodes of older releases still match.
+// unlabelled lists the level's flags NFD does not label, which the requirements cannot express.
+func X86LevelRequirements(l int) (reqs []corev1.NodeSelectorRequirement, unlabelled []string) {
+	for k := 2; k <= l; k++ {
+		for _, f := range host.X86LevelFlags(k) {
+			if slices.Contains(host.NFDUnlabelledCPUID, f) {
+				unlabelled = append(unlabelled, f)
+				continue
+			}
+			reqs = append(reqs, corev1.NodeSelectorRequirement{Key: host.NFDLabelPrefix + "cpu-cpuid." + f,
+				Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}})
+		}
+	}
+	return reqs, unlabelled
 }
 
 // requirement converts one expression; why says why it cannot be.

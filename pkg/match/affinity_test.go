@@ -421,3 +421,36 @@ func TestOmissionOneLine(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// An index entry for an x86-64 level requires the level's labelled flags, which nodes of NFD v0.18
+// and v0.19 both publish; a v3 node's labels satisfy it, a v2 node's do not.
+func TestPlatformRequirementsX86Level(t *testing.T) {
+	reqs, omitted := match.PlatformRequirements("linux/amd64/v3")
+	got := fmt.Sprint(reqs)
+	for _, want := range []string{"kubernetes.io/arch In [amd64]", "cpu-cpuid.AVX2 In [true]", "cpu-cpuid.OSXSAVE In [true]", "cpu-cpuid.LAHF In [true]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("requirements %s lack %s", got, want)
+		}
+	}
+	if strings.Contains(got, "BMI2") || !strings.Contains(omitted, "BMI2") || !strings.Contains(omitted, "x86-64-v3") {
+		t.Errorf("requirements %s, omitted %q", got, omitted)
+	}
+	sel := &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: reqs}}}
+	v3 := map[string]string{"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+	for _, f := range []string{"AVX", "AVX2", "FMA3", "MOVBE", "OSXSAVE", "LAHF", "X86_64_V2", "X86_64_V3"} {
+		v3[host.NFDLabelPrefix+"cpu-cpuid."+f] = "true"
+	}
+	if !selectorMatches(sel, v3) {
+		t.Errorf("a v3 node does not match %s", got)
+	}
+	delete(v3, host.NFDLabelPrefix+"cpu-cpuid.AVX2")
+	if selectorMatches(sel, v3) {
+		t.Errorf("a node without AVX2 matches %s", got)
+	}
+	if reqs, omitted := match.PlatformRequirements("linux/amd64/v1"); len(reqs) != 2 || omitted != "" {
+		t.Errorf("v1: %v %q", reqs, omitted)
+	}
+	if _, omitted := match.PlatformRequirements("linux/arm64/v9"); !strings.Contains(omitted, "arm version") {
+		t.Errorf("arm64/v9: %q", omitted)
+	}
+}
