@@ -34,7 +34,9 @@ func (s cpuinfoSource) Discover(ctx context.Context) (*Features, error) {
 	if s.root == "/" {
 		arch = runtime.GOARCH
 	}
-	_ = cpuinfo.Info{}
-	_, _ = data, arch
-	return nil, fmt.Errorf("%s: TEMPORARY until cpuinfo.Parse lands", path)
+	info, err := cpuinfo.Parse(data, arch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return info.Features(), nil
 }
