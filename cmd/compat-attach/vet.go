@@ -69,7 +69,12 @@ func vetGroups(files []string) [][]string {
 func runVet(cmd *cobra.Command, opts *vetOptions) error {
 	var ae *author.Error
 	for _, g := range vetGroups(opts.files) {
-		err := author.Vet(cmd.Context(), g, opts.cue.options())
+		res, err := author.Compile(cmd.Context(), g, opts.cue.options())
+		if err == nil {
+			for _, w := range res.Warnings() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w.String())
+			}
+		}
 		var ge *author.Error
 		if err != nil && !errors.As(err, &ge) {
 			return err

@@ -26,8 +26,10 @@ import (
 //     youki, nvidia, wasmtime, wasmedge, spin: see RuntimeBinaries), valued with its version.
 //   - compatkit.mpi (implementation openmpi, mpich or intel; version, version.major,
 //     version.minor): from `mpirun --version`; absent without MPI.
+//   - compatkit.microarch (target, family): the CPU's archspec microarchitecture from
+//     /proc/cpuinfo (MicroarchSource).
 func CompatkitSources() []Source {
-	return []Source{platformSource{}, extraSource{}}
+	return []Source{platformSource{}, extraSource{}, MicroarchSource("/", "")}
 }
 
 // platformSource reports the host platform and C library.

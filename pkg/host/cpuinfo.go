@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/compatkit/compatkit/pkg/cpuinfo"
 	"github.com/compatkit/compatkit/internal/fileutil"
+	"github.com/compatkit/compatkit/pkg/cpuinfo"
+	"github.com/compatkit/compatkit/pkg/microarch"
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 )
 
 // maxCPUInfoBytes bounds a /proc/cpuinfo read (a 512-CPU machine prints about 1 MiB).
@@ -16,27 +18,66 @@ const maxCPUInfoBytes = 4 << 20
 // CPUInfoSource returns a source named "cpu" that reports cpu.cpuid flags and cpu.model attributes
 // in NFD's names from root/proc/cpuinfo (pkg/cpuinfo), the way NFD's cpu source reports them from
 // the CPU itself. It stands in for NFD's cpu source on builds without it (NFDCPUSource) and reads
-// dumps (features --host-root). The architecture is the one the file shows; for root "/" it must
-// be this machine's.
-func CPUInfoSource(root string) Source { return cpuinfoSource{root: root} }
+// dumps (features --host-root). arch is the GOARCH the file must show ("" for root "/" means this
+// machine's, for another root the file's own).
+func CPUInfoSource(root, arch string) Source { return cpuinfoSource{root: root, arch: arch} }
 
-type cpuinfoSource struct{ root string }
+type cpuinfoSource struct{ root, arch string }
 
 func (cpuinfoSource) Name() string { return "cpu" }
 
 func (s cpuinfoSource) Discover(ctx context.Context) (*Features, error) {
-	path := filepath.Join(s.root, "proc", "cpuinfo")
+	info, err := readCPUInfo(s.root, s.arch)
+	if err != nil {
+		return nil, err
+	}
+	return info.Features(), nil
+}
+
+// readCPUInfo parses root/proc/cpuinfo; arch "" means this machine's for root "/", else the
+// file's.
+func readCPUInfo(root, arch string) (*cpuinfo.Info, error) {
+	path := filepath.Join(root, "proc", "cpuinfo")
 	data, err := fileutil.ReadLimited(path, maxCPUInfoBytes)
 	if err != nil {
 		return nil, err
 	}
-	arch := ""
-	if s.root == "/" {
+	if arch == "" && root == "/" {
 		arch = runtime.GOARCH
 	}
 	info, err := cpuinfo.Parse(data, arch)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return info.Features(), nil
+	return info, nil
+}
+
+// MicroarchFeature is the attribute feature set that names the host's CPU microarchitecture as
+// archspec does (pkg/microarch, archspec-json's microarchitectures.json): elements target (e.g.
+// "haswell", "zen4", "neoverse_v1", "x86_64_v3" for a CPU archspec knows only generically) and
+// family ("x86_64", "aarch64", "ppc64le", "riscv64", ...).
+const MicroarchFeature = "compatkit.microarch"
+
+// MicroarchSource returns a source named "compatkit.microarch" that reports MicroarchFeature for
+// the machine whose /proc/cpuinfo is root/proc/cpuinfo, computed with archspec's detection and
+// graph (the ones domains/cpu/microarch is generated from); arch as for CPUInfoSource.
+func MicroarchSource(root, arch string) Source { return microarchSource{root: root, arch: arch} }
+
+type microarchSource struct{ root, arch string }
+
+func (microarchSource) Name() string { return MicroarchFeature }
+
+func (s microarchSource) Discover(ctx context.Context) (*Features, error) {
+	info, err := readCPUInfo(s.root, s.arch)
+	if err != nil {
+		return nil, err
+	}
+	t, err := microarch.Detect(info)
+	if err != nil {
+		return nil, fmt.Errorf("archspec target: %w", err)
+	}
+	f := nfdv1alpha1.NewFeatures()
+	f.Attributes[MicroarchFeature] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{
+		"target": t.Name, "family": t.Family()}}
+	return f, nil
 }

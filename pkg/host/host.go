@@ -79,6 +79,7 @@ func (d *Discoverer) Discover(ctx context.Context) (*Features, []Warning, error)
 		// Record the x86-64 level the cpu source's flags give, so that saved profiles say it.
 		SetPlatform(all, p)
 	}
+	NormalizeKernelVersion(all)
 	MirrorCompatkit(all)
 	return all, warnings, nil
 }

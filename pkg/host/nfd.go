@@ -51,7 +51,7 @@ func NFDSources() []Source {
 func DefaultSources() []Source {
 	var out []Source
 	if !NFDCPUSource {
-		out = append(out, CPUInfoSource("/"))
+		out = append(out, CPUInfoSource("/", ""))
 	}
 	out = append(out, NFDSources()...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })

@@ -97,7 +97,7 @@ func MirrorCompatkit(f *Features) {
 	}
 	local := nfdv1alpha1.AttributeFeatureSet{Elements: maps.Clone(f.Attributes[spec.LocalFeatureSet].Elements)}
 	for n, set := range f.Attributes {
-		if !strings.HasPrefix(n, spec.CompatkitFeaturePrefix) {
+		if !strings.HasPrefix(n, spec.CompatkitFeaturePrefix) || n == UnknownFeature {
 			continue
 		}
 		for k, v := range set.Elements {

@@ -38,7 +38,11 @@ func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx i
 		fA, okA := features.Attributes[name]
 		fI, okI := features.Instances[name]
 		if !okF && !okA && !okI {
-			out = append(out, Failure{Feature: name, MatchAny: anyIdx, Reason: "feature not discovered on the host"})
+			r := "feature not discovered on the host"
+			if u, ok := unknownReason(features, name); ok {
+				r = u
+			}
+			out = append(out, Failure{Feature: name, MatchAny: anyIdx, Reason: r})
 			continue
 		}
 		if t.MatchExpressions != nil {
@@ -63,6 +67,9 @@ func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx i
 					if _, present := fF.Elements[k]; !present {
 						if _, present = fA.Elements[k]; !present {
 							r = "not present on the host"
+							if u, ok := unknownReason(features, name); ok {
+								r = u
+							}
 						}
 					}
 					if v, present := fA.Elements[k]; present {

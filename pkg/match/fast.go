@@ -385,6 +385,9 @@ func (fp *FastProgram) Verdict(features *Features) (*Result, error) {
 	if features == nil {
 		features = nfdv1alpha1.NewFeatures()
 	}
+	if p.kernelRelease {
+		features = withKernelRelease(features)
+	}
 	res := &Result{Best: -1, Sets: make([]SetResult, len(fp.sets))}
 	for i, rules := range fp.sets {
 		c := &p.spec.Compatibilities[i]
@@ -435,6 +438,9 @@ func (fp *FastProgram) FirstFailure(features *Features, r *Result) (set, rule st
 	}
 	if features == nil {
 		features = nfdv1alpha1.NewFeatures()
+	}
+	if fp.p.kernelRelease {
+		features = withKernelRelease(features)
 	}
 	best := r.closestSet()
 	s := r.Sets[best]

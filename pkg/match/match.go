@@ -28,6 +28,8 @@ type Program struct {
 	spec    *spec.Spec
 	rules   [][]*nfdv1alpha1.GroupRule // [set][rule]
 	hasVars bool
+	// kernelRelease: a kernel.version.full version expression now tests release (rewriteKernelFull).
+	kernelRelease bool
 }
 
 // Compile validates s (spec.ValidateRead: what NFD evaluates, compatkit evaluates) and converts
@@ -49,6 +51,9 @@ func Compile(s *spec.Spec) (*Program, error) {
 			}
 			if len(r.Vars) > 0 || r.VarsTemplate != "" {
 				p.hasVars = true
+			}
+			if rewriteKernelFull(g) {
+				p.kernelRelease = true
 			}
 			p.rules[i] = append(p.rules[i], g)
 		}
@@ -138,6 +143,9 @@ func (p *Program) Verdict(features *Features) (*Result, error) {
 func (p *Program) evaluate(features *Features, explain bool) (*Result, error) {
 	if features == nil {
 		features = nfdv1alpha1.NewFeatures()
+	}
+	if p.kernelRelease {
+		features = withKernelRelease(features)
 	}
 	if p.hasVars {
 		// NFD records each matched rule's vars as rule.matched for later rules; work on a copy.
