@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -204,5 +206,50 @@ compatibilities: [{rules: [{name: "AMX", matchFeatures: [{feature: "cpu.cpuid", 
 	out, stderr, code := runCLI(t, "select", "--oci-layout", image, "--features", host, "--key", keys+".pub")
 	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), img.Manifests[1].Digest.String()) || !strings.Contains(stderr, "Ignoring spec") {
 		t.Fatalf("under --key the unsigned spec is ignored: want v3, got exit %d %q\n%s", code, out, stderr)
+	}
+}
+
+// TestSelectExampleFromDumps: profiles made by `features --host-root` from real /proc/cpuinfo
+// dumps (archspec's suite) and kernel releases NFD cannot split (Debian 13, WSL2) select from the
+// shipped example's index: a Haswell gets the v3 build, a Piledriver (AVX, no AVX2) the v1 build,
+// a Neoverse N1 the arm64 build; the example's kernel rules hold on those releases.
+func TestSelectExampleFromDumps(t *testing.T) {
+	reg := testregistry.NewOCI(t)
+	img := testregistry.PushImage(t, reg.Host(), "hello", "1.0")
+	image := reg.Host() + "/hello:1.0"
+	if _, stderr, code := runCLI(t, "attach", image, "--plain-http", "--spec", "../../examples/hello/compat.cue"); code != 0 {
+		t.Fatalf("attach the example's spec: %s", stderr)
+	}
+	v1, v3, arm := img.Manifests[0].Digest.String(), img.Manifests[1].Digest.String(), img.Manifests[2].Digest.String()
+	tmp := t.TempDir()
+	for _, c := range []struct{ dump, release, want string }{
+		{"linux-rhel7-haswell", "6.12.95+deb13-amd64", v3},
+		{"linux-ubuntu20.04-zen3", "5.15.90.1-microsoft-standard-WSL2", v3},
+		{"linux-rhel6-piledriver", "6.12.95+deb13-amd64", v1},
+		{"linux-amazon-neoverse_n1", "6.1.90-99.173.amzn2023.aarch64", arm},
+	} {
+		data, err := os.ReadFile("../../third_party/archspec/tests/targets/" + c.dump)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := filepath.Join(tmp, c.dump)
+		if err := os.MkdirAll(filepath.Join(root, "proc", "sys", "kernel"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(root, "proc"), "cpuinfo", string(data))
+		writeFile(t, filepath.Join(root, "proc", "sys", "kernel"), "osrelease", c.release+"\n")
+		profile, stderr, code := runCLI(t, "features", "--host-root", root, "-q")
+		if code != 0 {
+			t.Fatalf("features --host-root %s: exit %d: %s", c.dump, code, stderr)
+		}
+		file := writeFile(t, tmp, c.dump+".json", profile)
+		out, stderr, code := runCLI(t, "select", image, "--plain-http", "--features", file)
+		if code != 0 || strings.TrimSpace(out) != reg.Host()+"/hello@"+c.want {
+			t.Errorf("%s (kernel %s): exit %d, %q (%s), want %s", c.dump, c.release, code, out, stderr, c.want)
+		}
+		out, stderr, code = runCLI(t, "check", image, "--plain-http", "--features", file)
+		if code != 0 || !strings.Contains(out, "COMPATIBLE") {
+			t.Errorf("%s: check exit %d: %s %s", c.dump, code, out, stderr)
+		}
 	}
 }
