@@ -639,3 +639,47 @@ func NFDFlag(arch, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// UnknownFlags returns the cpu.cpuid flags NFD could report on the machine that the dump cannot
+// tell, each with why, keyed by NFD's name: on amd64 the klauspost features Linux never prints in
+// /proc/cpuinfo and the flags firmware can hide from it (SGX, SGXLC and VMX on Intel; SME, SEV,
+// SEV_ES and SEV_SNP on AMD), when absent from the dump; on ppc64le HTM, HTM-NOSC,
+// HTM-NO-SUSPEND, EBB and SCV. A flag the dump shows is never listed. [Info.Unknown] says the same
+// in sentences, with what else is unknown.
+func (i *Info) UnknownFlags() map[string]string {
+	if i == nil {
+		return nil
+	}
+	out := map[string]string{}
+	switch i.Arch {
+	case "amd64":
+		have := map[string]bool{}
+		for _, n := range i.x86Features() {
+			have[n] = true
+		}
+		vendor := x86Vendors[i.Vendor]
+		add := func(why string, names ...string) {
+			for _, n := range names {
+				if !have[n] {
+					out[n] = why
+				}
+			}
+		}
+		for _, n := range x86Hidden {
+			if vendor == "AMD" || !x86AMDOnly[n] {
+				add("Linux does not print it in /proc/cpuinfo", n)
+			}
+		}
+		if vendor == "Intel" {
+			add("Linux hides it from /proc/cpuinfo when the firmware disables it", "SGX", "SGXLC", "VMX")
+		}
+		if vendor == "AMD" {
+			add("Linux hides it from /proc/cpuinfo when the firmware does not enable memory encryption", "SME", "SEV", "SEV_ES", "SEV_SNP")
+		}
+	case "ppc64le":
+		for _, n := range []string{"HTM", "HTM-NOSC", "HTM-NO-SUSPEND", "EBB", "SCV"} {
+			out[n] = "ppc64le /proc/cpuinfo prints no hwcaps; it depends on the firmware and kernel"
+		}
+	}
+	return out
+}

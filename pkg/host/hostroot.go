@@ -157,7 +157,7 @@ func HostRoot(dir string, opts HostRootOptions) (*Discoverer, error) {
 	}
 	var sources []Source
 	if r.cpuinfo {
-		sources = append(sources, rootCPU{r: r, inner: CPUInfoSource(root, r.arch)}, rootMicroarch{r: r, inner: MicroarchSource(root, r.arch)})
+		sources = append(sources, rootCPU{r: r}, rootMicroarch{r: r, inner: MicroarchSource(root, r.arch)})
 	} else {
 		r.unknown("cpu", "cpu.cpuid", "no proc/cpuinfo")
 		r.unknown("cpu", "cpu.model", "no proc/cpuinfo")
@@ -244,7 +244,13 @@ func UnknownWarnings(f *Features) []Warning {
 	out := make([]Warning, 0, len(sets))
 	for k, names := range sets {
 		sort.Strings(names)
-		out = append(out, Warning{Source: k.src, Err: strings.Join(names, ", ") + " unknown: " + k.why})
+		list := strings.Join(names, ", ")
+		if len(names) > 6 {
+			// Many elements of one set (hidden cpuid flags): name the set and count them; the
+			// profile's compatkit.unknown lists each.
+			list = fmt.Sprintf("%s, %s, ... (%d elements; compatkit.unknown lists them)", names[0], names[1], len(names))
+		}
+		out = append(out, Warning{Source: k.src, Err: list + " unknown: " + k.why})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Source != out[j].Source {
@@ -274,8 +280,7 @@ func (m rootMicroarch) Discover(ctx context.Context) (*Features, error) {
 
 // rootCPU is CPUInfoSource of the root; it records what proc/cpuinfo cannot tell.
 type rootCPU struct {
-	r     *rootState
-	inner Source
+	r *rootState
 }
 
 func (rootCPU) Name() string { return "cpu" }
@@ -284,14 +289,18 @@ func (c rootCPU) Discover(ctx context.Context) (*Features, error) {
 	for _, set := range []string{"cpu.cstate", "cpu.pstate", "cpu.rdt", "cpu.security", "cpu.sst", "cpu.topology", "cpu.coprocessor"} {
 		c.r.unknown("cpu", set, "not in proc/cpuinfo (NFD's cpu source asks the running CPU and its sysfs)")
 	}
-	f, err := c.inner.Discover(ctx)
+	info, err := readCPUInfo(c.r.root, c.r.arch)
 	if err != nil {
 		// Listed as unknown, which the caller reports as a warning.
 		c.r.unknown("cpu", "cpu.cpuid", err.Error())
 		c.r.unknown("cpu", "cpu.model", err.Error())
 		return nfdv1alpha1.NewFeatures(), nil
 	}
-	return f, nil
+	// Flags the dump cannot tell: a rule on one says "unknown on this host", not "not present".
+	for flag, why := range info.UnknownFlags() {
+		c.r.unknown("cpu", "cpu.cpuid."+flag, why)
+	}
+	return info.Features(), nil
 }
 
 // hostpathVars are NFD's host path prefixes HostRoot redirects.

@@ -67,7 +67,9 @@ func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx i
 					if _, present := fF.Elements[k]; !present {
 						if _, present = fA.Elements[k]; !present {
 							r = "not present on the host"
-							if u, ok := unknownReason(features, name); ok {
+							if u, ok := unknownReason(features, name+"."+k); ok {
+								r = u
+							} else if u, ok := unknownReason(features, name); ok {
 								r = u
 							}
 						}
