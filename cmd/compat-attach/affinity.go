@@ -46,7 +46,11 @@ Node Feature Discovery publishes (feature.node.kubernetes.io/...), to paste into
 
 For an index, each platform's manifest spec is combined with the index's spec (both must hold)
 and kubernetes.io/os and kubernetes.io/arch requirements; without --platform every platform of
-the index is a term of its own. Variants (amd64/v3) have no Kubernetes label.
+the index is a term of its own. An amd64 variant (v2-v4) requires the level's cpuid flags that
+NFD labels (AVX, AVX2, FMA3, MOVBE, OSXSAVE, LAHF, AVX512*), which NFD v0.18 and v0.19 both
+publish; the level's unlabelled flags are listed as not expressed. NFD v0.19's own
+cpu-cpuid.X86_64_V<n> label is not required, so that nodes of older releases still match (a spec
+may require it: templates/x86-64-levels nfdLevel). arm variants have no label.
 
 What cannot be expressed is left out, which weakens the affinity (it may select a node that fails
 the spec, never reject one that passes; 'compat-attach check' on the node, or a runtime with

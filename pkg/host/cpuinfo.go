@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 
@@ -34,22 +35,49 @@ func (s cpuinfoSource) Discover(ctx context.Context) (*Features, error) {
 	return info.Features(), nil
 }
 
-// readCPUInfo parses root/proc/cpuinfo; arch "" means this machine's for root "/", else the
-// file's.
+// readCPUInfo parses root/proc/cpuinfo (or a must-gather node directory's cpuinfo); arch "" means
+// this machine's for root "/", else the file's. Another root's file is read inside it
+// (fileutil.ReadInRoot: no link out of it, no FIFO).
 func readCPUInfo(root, arch string) (*cpuinfo.Info, error) {
+	var data []byte
+	var err error
 	path := filepath.Join(root, "proc", "cpuinfo")
-	data, err := fileutil.ReadLimited(path, maxCPUInfoBytes)
+	if root == "/" {
+		data, err = fileutil.ReadLimited(path, maxCPUInfoBytes)
+		if arch == "" {
+			arch = runtime.GOARCH
+		}
+	} else {
+		rel := cpuinfoRel(root)
+		if rel == "" {
+			rel = "proc/cpuinfo"
+		}
+		path = filepath.Join(root, rel)
+		var fs *os.Root
+		if fs, err = os.OpenRoot(root); err == nil {
+			data, err = fileutil.ReadInRoot(fs, rel, maxCPUInfoBytes)
+			fs.Close()
+		}
+	}
 	if err != nil {
 		return nil, err
-	}
-	if arch == "" && root == "/" {
-		arch = runtime.GOARCH
 	}
 	info, err := cpuinfo.Parse(data, arch)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return info, nil
+}
+
+// cpuinfoRel is where root keeps its /proc/cpuinfo: "proc/cpuinfo", or "cpuinfo" in a must-gather
+// node directory; "" when neither exists.
+func cpuinfoRel(root string) string {
+	for _, rel := range []string{"proc/cpuinfo", "cpuinfo"} {
+		if _, err := os.Lstat(filepath.Join(root, rel)); err == nil {
+			return rel
+		}
+	}
+	return ""
 }
 
 // MicroarchFeature is the attribute feature set that names the host's CPU microarchitecture as

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -10,8 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/containerd/platforms"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
@@ -140,7 +144,7 @@ func HostRoot(dir string, opts HostRootOptions) (*Discoverer, error) {
 		}
 		r.os, r.arch, r.variant = p.OS, p.Architecture, p.Variant
 	}
-	if _, err := os.Lstat(filepath.Join(root, "proc", "cpuinfo")); err == nil {
+	if cpuinfoRel(root) != "" {
 		// A dump's CPU is what it is read for: a cpuinfo that cannot be read or parsed (or that
 		// contradicts --platform) is an error, not an unknown.
 		info, err := readCPUInfo(root, r.arch)
@@ -151,9 +155,23 @@ func HostRoot(dir string, opts HostRootOptions) (*Discoverer, error) {
 		if r.arch == "" {
 			r.os, r.arch = "linux", info.Arch
 		}
+		if r.os != "linux" {
+			return nil, fmt.Errorf("--platform %s: the dump's /proc/cpuinfo is a Linux machine's", opts.Platform)
+		}
+		if r.arch == "amd64" && r.variant != "" {
+			// The level is what the cpuid flags show; --platform may lower it, never raise it.
+			have := X86Level(info.Features())
+			if n, err := strconv.Atoi(strings.TrimPrefix(r.variant, "v")); err != nil || n < 1 || n > 4 {
+				return nil, fmt.Errorf("--platform %s: an amd64 variant is an x86-64 level, v1 to v4", opts.Platform)
+			} else if n > have {
+				return nil, fmt.Errorf("--platform %s: the dump's cpuid flags give x86-64-v%d, not %s (compatkit never claims a level the flags do not show)", opts.Platform, have, r.variant)
+			}
+		}
+	} else if r.arch == "amd64" && r.variant != "" && r.variant != "v1" {
+		return nil, fmt.Errorf("--platform %s: without the machine's proc/cpuinfo the dump shows no cpuid flags, so its x86-64 level is v1 (compatkit never claims a level the flags do not show): add proc/cpuinfo, or give linux/amd64", opts.Platform)
 	}
 	if r.arch == "" {
-		return nil, fmt.Errorf("--host-root %s: no proc/cpuinfo to tell the architecture: give --platform os/arch (e.g. linux/amd64)", root)
+		return nil, fmt.Errorf("--host-root %s: no proc/cpuinfo (or a must-gather node's cpuinfo) to tell the architecture: give --platform os/arch (e.g. linux/amd64)", root)
 	}
 	var sources []Source
 	if r.cpuinfo {
@@ -163,10 +181,10 @@ func HostRoot(dir string, opts HostRootOptions) (*Discoverer, error) {
 		r.unknown("cpu", "cpu.model", "no proc/cpuinfo")
 		r.unknown("cpu", MicroarchFeature, "no proc/cpuinfo")
 	}
-	sources = append(sources, rootKernel{r})
+	sources = append(sources, rootKernel{r}, rootSystem{r})
 	for _, s := range source.GetAllFeatureSources() {
 		switch s.Name() {
-		case "memory", "network", "pci", "storage", "system", "usb":
+		case "memory", "network", "pci", "storage", "usb":
 			sources = append(sources, rootNFD{r: r, src: s})
 		}
 	}
@@ -185,6 +203,7 @@ type rootState struct {
 	kernelRelease         string // raw release, once rootKernel ran
 	loadedModulesLoaded   bool
 	loadedModulesNoNvidia bool
+	nfdStuck              atomic.Bool // an NFD source timed out and still holds nfdMu
 }
 
 // unknown records that set could not be told; source and why go in the warning.
@@ -201,10 +220,21 @@ func (r *rootState) path(elem ...string) string {
 	return filepath.Join(append([]string{r.root}, elem...)...)
 }
 
+// read reads the regular file rel of the root, resolved inside it (fileutil.ReadInRoot: a link
+// out of the root, a FIFO or a device is an error, never a read of this machine or a hang).
+func (r *rootState) read(rel string, limit int64) ([]byte, error) {
+	fs, err := os.OpenRoot(r.root)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	return fileutil.ReadInRoot(fs, rel, limit)
+}
+
 // readFirst returns the content and path of the first of rels under the root that can be read.
 func (r *rootState) readFirst(rels ...string) ([]byte, string) {
 	for _, rel := range rels {
-		if data, err := fileutil.ReadLimited(r.path(rel), 16<<20); err == nil {
+		if data, err := r.read(rel, 16<<20); err == nil {
 			return data, rel
 		}
 	}
@@ -349,11 +379,11 @@ var nfdExpected = map[string][]struct{ set, rel string }{
 	"network": {{"network.device", "sys/class/net"}, {"network.virtual", "sys/class/net"}},
 	"pci":     {{"pci.device", "sys/bus/pci/devices"}},
 	"storage": {{"storage.block", "sys/block"}},
-	"system":  {{"system.dmiid", "sys/devices/virtual/dmi/id"}},
 	"usb":     {{"usb.device", "sys/bus/usb/devices"}},
 }
 
-func (n rootNFD) Discover(ctx context.Context) (*Features, error) {
+// discover runs the source under the root and sends its features or error.
+func (n rootNFD) discover(done chan<- nfdResult) {
 	var f *Features
 	err := underRoot(n.r.root, func() error {
 		if err := n.src.Discover(); err != nil {
@@ -362,6 +392,41 @@ func (n rootNFD) Discover(ctx context.Context) (*Features, error) {
 		f = prefixed(n.src.Name(), n.src.GetFeatures())
 		return nil
 	})
+	done <- nfdResult{f, err}
+}
+
+type nfdResult struct {
+	f   *Features
+	err error
+}
+
+// NFDSourceTimeout bounds one of NFD's sources reading a root (HostRoot): a FIFO or a hung
+// network file system under the root would otherwise block it, and compatkit, for ever. A source
+// that times out keeps NFD's lock: the process's later NFD discoveries wait for it.
+var NFDSourceTimeout = 20 * time.Second
+
+func (n rootNFD) Discover(ctx context.Context) (*Features, error) {
+	done := make(chan nfdResult, 1)
+	var res nfdResult
+	if n.r.nfdStuck.Load() {
+		res.err = fmt.Errorf("not read: an earlier NFD source did not finish reading %s", n.r.root)
+		done <- res
+	} else {
+		go n.discover(done)
+	}
+	timer := time.NewTimer(NFDSourceTimeout)
+	defer timer.Stop()
+	select {
+	case res = <-done:
+	case <-timer.C:
+		// The source still holds NFD's lock and host paths: no other NFD source may run.
+		n.r.nfdStuck.Store(true)
+		res.err = fmt.Errorf("NFD's %s source did not finish reading the root in %s: a FIFO, device or hung file system under it?", n.src.Name(), NFDSourceTimeout)
+	case <-ctx.Done():
+		n.r.nfdStuck.Store(true)
+		return nil, ctx.Err()
+	}
+	f, err := res.f, res.err
 	if err != nil {
 		// Listed as unknown, which the caller reports as a warning.
 		f = nfdv1alpha1.NewFeatures()
@@ -381,21 +446,44 @@ func (n rootNFD) Discover(ctx context.Context) (*Features, error) {
 			n.r.unknown(n.src.Name(), e.set, "no "+e.rel+" in the root")
 		}
 	}
-	if n.src.Name() == "system" {
-		// NFD names the node from $NODE_NAME or this machine's host name: use the root's.
-		delete(f.Attributes, "system.name")
-		if name := n.r.hostname(); name != "" {
-			f.Attributes["system.name"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"nodename": name}}
-		} else {
-			n.r.unknown("system", "system.name", "no etc/hostname, hostname or proc/sys/kernel/hostname in the root")
+	return f, nil
+}
+
+// rootSystem reports NFD's system.osrelease, system.dmiid and system.name from the root's files,
+// as NFD's system source names them; NFD's own would follow links out of the root (an absolute
+// /etc/os-release link reads this machine's) and name the node after this machine.
+type rootSystem struct{ r *rootState }
+
+func (rootSystem) Name() string { return "system" }
+
+// dmiIDAttributes are the DMI attributes NFD v0.19's system source reads.
+var dmiIDAttributes = []string{"bios_date", "bios_vendor", "bios_version", "board_asset_tag", "board_name",
+	"board_vendor", "board_version", "chassis_asset_tag", "chassis_type", "chassis_vendor", "chassis_version",
+	"product_family", "product_name", "product_sku", "product_version", "sys_vendor"}
+
+func (s rootSystem) Discover(context.Context) (*Features, error) {
+	r := s.r
+	f := nfdv1alpha1.NewFeatures()
+	if data, _ := r.readFirst("etc/os-release", "usr/lib/os-release"); data != nil {
+		f.Attributes["system.osrelease"] = nfdv1alpha1.AttributeFeatureSet{Elements: parseOSRelease(data)}
+	} else {
+		r.unknown("system", "system.osrelease", "no etc/os-release or usr/lib/os-release file in the root (links out of the root are not followed)")
+	}
+	dmi := map[string]string{}
+	for _, name := range dmiIDAttributes {
+		if data, err := r.read("sys/devices/virtual/dmi/id/"+name, 64<<10); err == nil {
+			dmi[name] = strings.TrimSpace(string(data))
 		}
-		if _, ok := f.Attributes["system.osrelease"]; !ok {
-			if el, err := readOSRelease(n.r.path("usr/lib/os-release")); err == nil {
-				f.Attributes["system.osrelease"] = nfdv1alpha1.AttributeFeatureSet{Elements: el}
-			} else {
-				n.r.unknown("system", "system.osrelease", "no etc/os-release or usr/lib/os-release in the root")
-			}
-		}
+	}
+	if len(dmi) > 0 {
+		f.Attributes["system.dmiid"] = nfdv1alpha1.AttributeFeatureSet{Elements: dmi}
+	} else {
+		r.unknown("system", "system.dmiid", "no sys/devices/virtual/dmi/id in the root")
+	}
+	if name := r.hostname(); name != "" {
+		f.Attributes["system.name"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"nodename": name}}
+	} else {
+		r.unknown("system", "system.name", "no etc/hostname, hostname or proc/sys/kernel/hostname in the root")
 	}
 	return f, nil
 }
@@ -416,13 +504,9 @@ func (r *rootState) hostname() string {
 
 var osReleaseLine = regexp.MustCompile(`^(\w+)=(.+)`)
 
-// readOSRelease parses an os-release file as NFD's system source does (ID, VERSION_ID,
+// parseOSRelease parses an os-release file as NFD's system source does (ID, VERSION_ID,
 // VERSION_ID.major, VERSION_ID.minor and every other KEY=value, quotes trimmed).
-func readOSRelease(path string) (map[string]string, error) {
-	data, err := fileutil.ReadLimited(path, 1<<20)
-	if err != nil {
-		return nil, err
-	}
+func parseOSRelease(data []byte) map[string]string {
 	el := map[string]string{}
 	for _, line := range strings.Split(string(data), "\n") {
 		if m := osReleaseLine.FindStringSubmatch(line); m != nil {
@@ -435,7 +519,7 @@ func readOSRelease(path string) (map[string]string, error) {
 			el["VERSION_ID.minor"] = m[3]
 		}
 	}
-	return el, nil
+	return el
 }
 
 // rootKernel reports kernel.* from the root's files (NFD's kernel source reads this machine's
@@ -456,7 +540,7 @@ func (k rootKernel) Discover(context.Context) (*Features, error) {
 	f := nfdv1alpha1.NewFeatures()
 	release := ""
 	for _, rel := range kernelReleaseFiles {
-		data, err := fileutil.ReadLimited(r.path(rel), 64<<10)
+		data, err := r.read(rel, 64<<10)
 		if err != nil {
 			continue
 		}
@@ -553,11 +637,10 @@ func firstFields(data []byte, header bool) []string {
 // quotes trimmed).
 func (r *rootState) kconfig(release string) (map[string]string, bool) {
 	var raw []byte
-	if f, err := os.Open(r.path("proc/config.gz")); err == nil {
-		if zr, err := gzip.NewReader(f); err == nil {
+	if gz, err := r.read("proc/config.gz", 4<<20); err == nil {
+		if zr, err := gzip.NewReader(bytes.NewReader(gz)); err == nil {
 			raw, _ = io.ReadAll(io.LimitReader(zr, 16<<20))
 		}
-		f.Close()
 	}
 	if raw == nil {
 		raw, _ = r.readFirst("boot/config-"+release, "lib/modules/"+release+"/config", "usr/lib/modules/"+release+"/config", "usr/lib/ostree-boot/config-"+release)

@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"os"
+	"syscall"
+	"time"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,4 +231,153 @@ func featuresForTest(attrs map[string]map[string]string) *Features {
 		f.Attributes[k] = nfdv1alpha1.AttributeFeatureSet{Elements: v}
 	}
 	return f
+}
+
+// A dump is read inside its root: a FIFO is an error (never a hang), and a link out of the root
+// (absolute or ../) is not followed, so nothing of this machine or outside the dump is read.
+func TestHostRootConfined(t *testing.T) {
+	haswell, err := os.ReadFile("../../third_party/archspec/tests/targets/linux-rhel7-haswell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, outside, "ID=leaked\nPASSWORD_HASH=x\n")
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "proc/cpuinfo"), string(haswell))
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"etc/os-release": outside, "etc/hostname": "/etc/hostname", "proc/sys/kernel/osrelease": "../../../../../../proc/sys/kernel/osrelease"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := HostRoot(dir, HostRootOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := d.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := f.Attributes["system.osrelease"].Elements; el != nil {
+		t.Errorf("os-release read through a link out of the root: %v", el)
+	}
+	if _, ok := f.Attributes["system.name"]; ok {
+		t.Errorf("host name read through a link out of the root: %v", f.Attributes["system.name"])
+	}
+	if _, ok := f.Attributes["kernel.version"]; ok {
+		t.Errorf("kernel release read through a link out of the root: %v", f.Attributes["kernel.version"])
+	}
+	if u := f.Attributes[UnknownFeature].Elements; u["system.osrelease"] == "" || u["kernel.version"] == "" {
+		t.Errorf("unknown: %v", u)
+	}
+
+	// The CPU itself: a link to this machine's /proc/cpuinfo is refused, a FIFO is an error.
+	cpu := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(cpu, "proc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/cpuinfo", filepath.Join(cpu, "proc/cpuinfo")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := HostRoot(cpu, HostRootOptions{}); err == nil {
+		t.Error("a link to this machine's /proc/cpuinfo was read")
+	}
+	os.Remove(filepath.Join(cpu, "proc/cpuinfo"))
+	if err := syscall.Mkfifo(filepath.Join(cpu, "proc/cpuinfo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := HostRoot(cpu, HostRootOptions{}); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("FIFO cpuinfo: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO at proc/cpuinfo hangs")
+	}
+	// A FIFO at etc/os-release next to a real cpuinfo: unknown, no hang.
+	fifo := t.TempDir()
+	writeFile(t, filepath.Join(fifo, "proc/cpuinfo"), string(haswell))
+	if err := os.MkdirAll(filepath.Join(fifo, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(fifo, "etc/os-release"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d, err := HostRoot(fifo, HostRootOptions{})
+		if err == nil {
+			_, _, err = d.Discover(context.Background())
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("FIFO os-release: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO at etc/os-release hangs")
+	}
+}
+
+// A must-gather node directory keeps cpuinfo at its top.
+func TestHostRootMustGatherCPUInfo(t *testing.T) {
+	neo, err := os.ReadFile("../../third_party/archspec/tests/targets/linux-amazon-neoverse_n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(t.TempDir(), "must-gather", "nodes", "worker-0")
+	writeFile(t, filepath.Join(node, "cpuinfo"), string(neo))
+	writeFile(t, filepath.Join(node, "uname"), "Linux worker-0 5.14.0-427.13.1.el9_4.aarch64 #1 SMP aarch64 GNU/Linux\n")
+	d, err := HostRoot(node, HostRootOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := d.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := Platform(f); p.Architecture != "arm64" || f.Attributes[MicroarchFeature].Elements["target"] != "neoverse_n1" {
+		t.Errorf("platform %+v, microarch %v", p, f.Attributes[MicroarchFeature])
+	}
+}
+
+// --platform may lower a dump's x86-64 level, never raise it; without cpuinfo there is no level
+// above v1 to claim; a Linux cpuinfo is not another OS's.
+func TestHostRootPlatformVariant(t *testing.T) {
+	haswell, err := os.ReadFile("../../third_party/archspec/tests/targets/linux-rhel7-haswell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "proc/cpuinfo"), string(haswell))
+	for platform, want := range map[string]string{"linux/amd64/v2": "v2", "linux/amd64/v3": "v3", "linux/amd64": "v3", "linux/amd64/v4": "error", "linux/amd64/v9": "error", "windows/amd64": "error"} {
+		d, err := HostRoot(dir, HostRootOptions{Platform: platform})
+		if want == "error" {
+			if err == nil {
+				t.Errorf("%s accepted on a Haswell dump", platform)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", platform, err)
+		}
+		f, _, _ := d.Discover(context.Background())
+		if p, _ := Platform(f); p.Variant != want {
+			t.Errorf("%s: variant %s, want %s", platform, p.Variant, want)
+		}
+	}
+	empty := t.TempDir()
+	writeFile(t, filepath.Join(empty, "etc/os-release"), "ID=debian\n")
+	if _, err := HostRoot(empty, HostRootOptions{Platform: "linux/amd64/v3"}); err == nil || !strings.Contains(err.Error(), "proc/cpuinfo") {
+		t.Errorf("linux/amd64/v3 without cpuinfo: %v", err)
+	}
 }
