@@ -475,11 +475,26 @@ func (c *vertexClient) Solve(ctx context.Context, req client.SolveRequest) (*cli
 	return c.Client.Solve(ctx, req)
 }
 
-// warn shows msg in the build's output (a build warning on the vertex that read the document).
+// warn shows msg in the build's output: a build warning on a vertex of its own, named after the
+// message (buildctl prints a warning only under a vertex it shows, and a vertex of the build
+// proper may be merged or finished before the warning arrives), else on the vertex that read the
+// document.
 func warn(ctx context.Context, c client.Client, msg string) {
 	var vtx digest.Digest
 	if vc, ok := c.(*vertexClient); ok {
 		vtx = vc.vtx
+	}
+	name, _, _ := strings.Cut(msg, "\n")
+	if len(name) > 200 {
+		name = name[:200] + "..."
+	}
+	st := llb.Scratch().File(llb.Mkfile("/compat-warning", 0o644, []byte(msg)), llb.WithCustomName(name))
+	if def, err := st.Marshal(ctx); err == nil {
+		if _, err := c.Solve(ctx, client.SolveRequest{Definition: def.ToPB(), Evaluate: true}); err == nil {
+			if head, err := def.Head(); err == nil {
+				vtx = head
+			}
+		}
 	}
 	_ = c.Warn(ctx, vtx, msg, client.WarnOpts{Level: 1})
 }
