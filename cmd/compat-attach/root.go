@@ -66,6 +66,7 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 		signCmd(),
 		verifyCmd(),
 		generateKeyPairCmd(),
+		inferCmd(),
 	)
 	return cmd
 }

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/infer"
+	"github.com/compatkit/compatkit/pkg/oci"
+)
+
+type inferOptions struct {
+	target      targetOptions
+	output      outputOption
+	platforms   []string
+	maxBytes    int64
+	maxFiles    int
+	maxFileSize int64
+	timeout     time.Duration
+}
+
+func inferCmd() *cobra.Command {
+	var opts inferOptions
+	cmd := &cobra.Command{
+		Use:   "infer IMAGE [--platform os/arch[/variant]]... [-o cue|yaml]",
+		Short: "Derive a compat.cue from what the image holds (reads its layers)",
+		Long: `Read the image's config and layers and print a compat.cue that says what the image needs of a
+host, one // comment per requirement citing its evidence (a path in the image and what was read):
+
+  ELF binaries   e_machine against the platform (a mismatch is a warning); the NT_GNU_ABI_TAG
+                 note (.note.ABI-tag): the lowest Linux kernel, highest over the binaries; the
+                 x86-64 ISA level of .note.gnu.property (GNU_PROPERTY_X86_ISA_1_NEEDED)
+  Go binaries    build info: GOAMD64 (x86-64 level), GOARM64, CGO_ENABLED, the Go version's
+                 lowest kernel (3.2 since Go 1.24)
+  config Env     NVIDIA_REQUIRE_CUDA and CUDA_VERSION: an NVIDIA GPU and driver (gpu/nvidia)
+  annotations    org.opencontainers.image.base.name/.digest: the base whose spec attach --base
+                 inherits (a comment)
+
+For an index, one platforms entry per platform manifest (attestation manifests skipped;
+--platform filters: one without a variant takes every variant of its os/arch). This is the one
+command that pulls layers: it prints "infer: reading N layers (X MB) of IMAGE" on stderr, streams
+them through gzip/zstd and tar without writing to disk, follows no links, ignores whiteouts, reads
+into memory only regular files that start with the ELF magic and are at most --max-file-size.
+--max-bytes (compressed bytes of all layers), --max-files (tar entries) and --timeout (the whole
+command) bound the work; a layer that breaks a limit or does not decode is an error naming the layer
+digest (and the path being read). -o yaml prints the compiled NFD spec of each platform instead.
+
+Review the output before attaching it: compat-attach vet, then attach --spec.`,
+		Example: `  # Infer the spec of the example image and attach it
+  compat-attach infer --oci-layout examples/hello/build/oci:1.0 > compat.cue
+  compat-attach vet compat.cue
+  compat-attach attach --oci-layout examples/hello/build/oci:1.0 --spec compat.cue
+
+  # Only the arm64 manifest of an image in a registry, as the compiled NFD spec
+  compat-attach infer registry.example/app:1.0 --platform linux/arm64 -o yaml
+
+  # A large image: allow 8 GiB of layers and 20 minutes
+  compat-attach infer registry.example/cuda-app:1.0 --max-bytes 8589934592 --timeout 20m`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			return runInfer(cmd, args[0], &opts)
+		},
+	}
+	fs := cmd.Flags()
+	opts.target.bind(fs)
+	opts.output.bind(fs, "cue", "cue", "yaml")
+	fs.StringArrayVar(&opts.platforms, "platform", nil, "infer only the manifests of this platform, os/arch[/variant] (repeatable)")
+	fs.Int64Var(&opts.maxBytes, "max-bytes", infer.DefaultMaxBytes, "read at most this many compressed layer bytes in all")
+	fs.IntVar(&opts.maxFiles, "max-files", infer.DefaultMaxFiles, "examine at most this many tar entries in all")
+	fs.Int64Var(&opts.maxFileSize, "max-file-size", infer.DefaultMaxFileSize, "skip ELF files larger than this many bytes (each is held in memory)")
+	fs.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "give up after this long (the whole command)")
+	return cmd
+}
+
+func runInfer(cmd *cobra.Command, image string, opts *inferOptions) error {
+	if opts.maxBytes <= 0 || opts.maxFiles <= 0 || opts.maxFileSize <= 0 || opts.timeout <= 0 {
+		return usagef("--max-bytes, --max-files, --max-file-size and --timeout must be positive")
+	}
+	var platforms []ocispec.Platform
+	for _, p := range opts.platforms {
+		pl, err := oci.ParsePlatform(p)
+		if err != nil {
+			return usagef("--platform: %v", err)
+		}
+		platforms = append(platforms, pl)
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+	defer cancel()
+	// The layers are read through the process session, whose byte budget (the global
+	// --max-bytes, which this command's own flag replaces) must leave room for them.
+	s := sessionFrom(ctx)
+	if s.session.MaxBytes < opts.maxBytes+oci.DefaultMaxBytes {
+		s.session.MaxBytes = opts.maxBytes + oci.DefaultMaxBytes
+	}
+	t, err := opts.target.open(ctx, image)
+	if err != nil {
+		return err
+	}
+	res, err := infer.Infer(ctx, t, infer.Options{
+		Platforms: platforms,
+		Limits:    infer.Limits{MaxBytes: opts.maxBytes, MaxFiles: opts.maxFiles, MaxFileSize: opts.maxFileSize},
+		Progress:  cmd.ErrOrStderr(),
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("infer: %w: raise --timeout (%s)", err, opts.timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	for _, m := range res.Manifests {
+		for _, w := range m.Warnings {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", m.PlatformKey(), w)
+		}
+		for _, sk := range m.Scan.Skipped {
+			fmt.Fprintf(cmd.ErrOrStderr(), "skipped: %s: %s\n", m.PlatformKey(), sk)
+		}
+	}
+	if opts.output.format == "cue" {
+		_, err := cmd.OutOrStdout().Write(res.CUE())
+		return err
+	}
+	compiled, err := res.Compile(ctx, author.Options{})
+	if err != nil {
+		return fmt.Errorf("infer %s: the inferred document does not compile (a bug, please report it): %w", image, err)
+	}
+	out := cmd.OutOrStdout()
+	if compiled.Default != nil {
+		if err := writeSpec(out, "yaml", compiled.Default); err != nil {
+			return err
+		}
+	}
+	keys := make([]string, 0, len(compiled.Platforms))
+	for k := range compiled.Platforms {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(out, "---\n# %s\n", k)
+		if err := writeSpec(out, "yaml", compiled.Platforms[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
