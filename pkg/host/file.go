@@ -98,5 +98,8 @@ func ParseFeatures(data []byte, source string) (*Features, error) {
 		f.Instances = map[string]nfdv1alpha1.InstanceFeatureSet{}
 	}
 	MirrorCompatkit(f)
+	// Profiles saved by NFD (or before kernel.version.release existed) get it once here, not on
+	// every evaluation.
+	NormalizeKernelVersion(f)
 	return f, nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -21,7 +23,6 @@ import (
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 	"sigs.k8s.io/node-feature-discovery/pkg/utils/hostpath"
 	"sigs.k8s.io/node-feature-discovery/source"
-	nfdkernel "sigs.k8s.io/node-feature-discovery/source/kernel"
 
 	"github.com/compatkit/compatkit/internal/fileutil"
 )
@@ -35,8 +36,10 @@ const UnknownFeature = "compatkit.unknown"
 
 // HostRootOptions configures HostRoot.
 type HostRootOptions struct {
-	// Platform is "os/arch[/variant]" (containerd's syntax, e.g. "linux/arm64"); it wins over the
-	// architecture DIR/proc/cpuinfo shows. Empty: from proc/cpuinfo.
+	// Platform is "os/arch[/variant]" (containerd's syntax, e.g. "linux/arm64"): required when the
+	// root has no proc/cpuinfo; otherwise it must agree with it (linux, the same architecture, an
+	// amd64 variant no higher than the cpuid flags' x86-64 level, which it may lower). Empty: from
+	// proc/cpuinfo.
 	Platform string
 }
 
@@ -113,19 +116,26 @@ func isFile(p string) bool { st, err := os.Stat(p); return err == nil && st.Mode
 // dump (sosreport, must-gather node directory: FindHostRoot) is at dir, read from its files only:
 // no command is run and nothing of the machine running compatkit is asked.
 //
-//   - NFD's memory, network, pci, storage, system and usb sources run with NFD's host paths
+// Every file compatkit reads itself is resolved inside the root (os.Root): a symbolic link out of
+// it, absolute ones included, is not followed, and a FIFO or device is an error, not a hang.
+//
+//   - NFD's memory, network, pci, storage and usb sources run with NFD's host paths
 //     (hostpath.SysfsDir, ProcDir, EtcDir, UsrDir, VarDir, LibDir, BootDir) pointed under the
-//     root, and restored afterwards; system.osrelease falls back to usr/lib/os-release.
-//   - cpu.cpuid and cpu.model come from proc/cpuinfo (CPUInfoSource); NFD's cpu source, which asks
-//     the CPU running compatkit, does not run.
+//     root, and restored afterwards, each for at most NFDSourceTimeout.
+//   - cpu.cpuid and cpu.model come from proc/cpuinfo (a must-gather node's cpuinfo), with the
+//     flags it cannot tell listed one by one; compatkit.microarch from the same file; NFD's cpu
+//     source, which asks the CPU running compatkit, does not run.
+//   - system.osrelease from etc/os-release, else usr/lib/os-release; system.dmiid from
+//     sys/devices/virtual/dmi/id; system.name from the root's host name (NFD's system source
+//     would name this machine).
 //   - kernel.version from proc/sys/kernel/osrelease, else a `uname -a` or `uname -r` output
 //     (sos_commands/kernel/uname_-a, uname, uname_-a, uname_-r), else proc/version; split with
 //     ParseKernelRelease. kernel.loadedmodule from proc/modules (else sosreport's lsmod),
 //     kernel.enabledmodule adds lib/modules/RELEASE/modules.builtin, kernel.config from
 //     proc/config.gz, boot/config-RELEASE or lib/modules/RELEASE/config; kernel.selinux and
 //     kernel.kvm from sys/ when the root has it.
-//   - compatkit.platform from opts.Platform, else the architecture proc/cpuinfo shows (an error
-//     when neither tells); on amd64 the variant is the x86-64 level of the cpuid flags.
+//   - compatkit.platform from proc/cpuinfo's architecture, or opts.Platform (see
+//     HostRootOptions); on amd64 the variant is the x86-64 level of the cpuid flags.
 //     compatkit.libc from the root's files (a musl loader; glibc's libc-VERSION.so, a sosreport's
 //     installed-rpms or dpkg -l; else "glibc" without version when libc.so.6 exists).
 //     compatkit.nvidia's driver from proc/driver/nvidia/version.
@@ -229,6 +239,18 @@ func (r *rootState) read(rel string, limit int64) ([]byte, error) {
 	}
 	defer fs.Close()
 	return fileutil.ReadInRoot(fs, rel, limit)
+}
+
+// glob returns the names (relative to the root) that pattern matches inside the root, directories
+// and links resolved inside it (os.Root.FS).
+func (r *rootState) glob(pattern string) []string {
+	fsys, err := os.OpenRoot(r.root)
+	if err != nil {
+		return nil
+	}
+	defer fsys.Close()
+	m, _ := fs.Glob(fsys.FS(), pattern)
+	return m
 }
 
 // readFirst returns the content and path of the first of rels under the root that can be read.
@@ -602,15 +624,18 @@ func (k rootKernel) Discover(context.Context) (*Features, error) {
 		}
 	}
 	if isDir(r.path("sys")) {
-		_ = underRoot(r.root, func() error {
-			if on, err := nfdkernel.SelinuxEnabled(); err == nil {
+		// As NFD's kernel source (selinux.go, kvm.go) decides them, read inside the root.
+		if isDir(r.path("sys/fs")) {
+			enforce, err := r.read("sys/fs/selinux/enforce", 4096)
+			on := err == nil && len(enforce) > 0 && enforce[0] == '1'
+			if err == nil || errors.Is(err, fs.ErrNotExist) {
 				f.Attributes["kernel.selinux"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"enabled": fmt.Sprint(on)}}
 			}
-			if on, err := nfdkernel.KvmEnabled(); err == nil {
-				f.Attributes["kernel.kvm"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"enabled": fmt.Sprint(on)}}
-			}
-			return nil
-		})
+		}
+		if isDir(r.path("sys/devices")) {
+			_, err := os.Stat(r.path("sys/devices/virtual/misc/kvm"))
+			f.Attributes["kernel.kvm"] = nfdv1alpha1.AttributeFeatureSet{Elements: map[string]string{"enabled": fmt.Sprint(err == nil)}}
+		}
 	}
 	for _, set := range []string{"kernel.selinux", "kernel.kvm"} {
 		if _, ok := f.Attributes[set]; !ok {
@@ -706,12 +731,12 @@ func (c rootCompatkit) Discover(context.Context) (*Features, error) {
 // libc finds the C library from files only.
 func (r *rootState) libc() (name, version string) {
 	for _, pat := range []string{"lib*/ld-musl-*.so.1", "usr/lib*/ld-musl-*.so.1"} {
-		if m, _ := filepath.Glob(r.path(pat)); len(m) > 0 {
+		if m := r.glob(pat); len(m) > 0 {
 			return "musl", ""
 		}
 	}
 	for _, pat := range []string{"lib*/libc-*.so", "lib*/*/libc-*.so", "usr/lib*/libc-*.so", "usr/lib*/*/libc-*.so"} {
-		m, _ := filepath.Glob(r.path(pat))
+		m := r.glob(pat)
 		for _, p := range m {
 			if v := reGlibcFile.FindStringSubmatch(p); v != nil {
 				return "glibc", v[1]
@@ -729,7 +754,7 @@ func (r *rootState) libc() (name, version string) {
 		}
 	}
 	for _, pat := range []string{"lib*/libc.so.6", "lib*/*/libc.so.6", "usr/lib*/libc.so.6", "usr/lib*/*/libc.so.6"} {
-		if m, _ := filepath.Glob(r.path(pat)); len(m) > 0 {
+		if m := r.glob(pat); len(m) > 0 {
 			return "glibc", ""
 		}
 	}

@@ -264,6 +264,7 @@ func FeaturesFromLabels(labels map[string]string) *Features {
 			}
 		}
 	}
+	NormalizeKernelVersion(f)
 	return f
 }
 
