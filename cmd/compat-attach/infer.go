@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -23,6 +25,10 @@ type inferOptions struct {
 	maxFiles    int
 	maxFileSize int64
 	timeout     time.Duration
+	// --attach: attach the inferred document at once, with attach's flags.
+	attach    bool
+	attachDir string
+	att       attachOptions
 }
 
 func inferCmd() *cobra.Command {
@@ -51,7 +57,10 @@ into memory only regular files that start with the ELF magic and are at most --m
 command) bound the work; a layer that breaks a limit or does not decode is an error naming the layer
 digest (and the path being read). -o yaml prints the compiled NFD spec of each platform instead.
 
-Review the output before attaching it: compat-attach vet, then attach --spec.`,
+Review the output before attaching it: compat-attach vet, then attach --spec. --attach attaches it
+at once, as 'attach IMAGE --spec' would (the same flags: --sign with --key or --keyless, --base,
+--skip-unchanged, --created), and prints the document on stderr; --save-to DIR also keeps it as
+DIR/compat.cue.`,
 		Example: `  # Infer the spec of the example image and attach it
   compat-attach infer --oci-layout examples/hello/build/oci:1.0 > compat.cue
   compat-attach vet compat.cue
@@ -60,12 +69,28 @@ Review the output before attaching it: compat-attach vet, then attach --spec.`,
   # Only the arm64 manifest of an image in a registry, as the compiled NFD spec
   compat-attach infer registry.example/app:1.0 --platform linux/arm64 -o yaml
 
+  # Retrofit an image in production: infer, attach and sign in one step (idempotent)
+  compat-attach infer registry.example/app:1.0 --attach --skip-unchanged --sign --keyless
+
   # A large image: allow 8 GiB of layers and 20 minutes
   compat-attach infer registry.example/cuda-app:1.0 --max-bytes 8589934592 --timeout 20m`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.output.validate(); err != nil {
 				return err
+			}
+			if !opts.attach && (opts.att.doSign || opts.att.sign.given() || opts.att.base.ref != "" || opts.att.unchanged || opts.att.created != "" || opts.attachDir != "") {
+				return usagef("--sign, --key, --keyless, --base, --skip-unchanged, --created and --save-to go with --attach")
+			}
+			if !opts.att.doSign && opts.att.sign.given() {
+				return usagef("--key and --keyless sign: add --sign")
+			}
+			if opts.att.created != "" {
+				t, err := time.Parse(time.RFC3339, opts.att.created)
+				if err != nil {
+					return usagef("--created %q is not RFC 3339 (e.g. 2026-01-02T15:04:05Z)", opts.att.created)
+				}
+				opts.att.createdAt = t.UTC()
 			}
 			return runInfer(cmd, args[0], &opts)
 		},
@@ -78,6 +103,13 @@ Review the output before attaching it: compat-attach vet, then attach --spec.`,
 	fs.IntVar(&opts.maxFiles, "max-files", infer.DefaultMaxFiles, "examine at most this many tar entries in all")
 	fs.Int64Var(&opts.maxFileSize, "max-file-size", infer.DefaultMaxFileSize, "skip ELF files larger than this many bytes (each is held in memory)")
 	fs.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "give up after this long (the whole command)")
+	fs.BoolVar(&opts.attach, "attach", false, "attach the inferred document to the image at once (as attach --spec; prints it on stderr)")
+	fs.StringVar(&opts.attachDir, "save-to", "", "with --attach: keep the attached document as DIR/compat.cue")
+	fs.BoolVar(&opts.att.doSign, "sign", false, "with --attach: sign each attached spec with --key FILE or --keyless")
+	opts.att.sign.bind(fs)
+	opts.att.base.bind(fs)
+	fs.BoolVar(&opts.att.unchanged, "skip-unchanged", false, "with --attach: attach nothing where the newest spec equals the inferred one")
+	fs.StringVar(&opts.att.created, "created", "", "with --attach: creation time to record (RFC 3339; default now)")
 	return cmd
 }
 
@@ -124,6 +156,9 @@ func runInfer(cmd *cobra.Command, image string, opts *inferOptions) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "skipped: %s: %s\n", m.PlatformKey(), sk)
 		}
 	}
+	if opts.attach {
+		return attachInferred(cmd, image, opts, res.CUE())
+	}
 	if opts.output.format == "cue" {
 		_, err := cmd.OutOrStdout().Write(res.CUE())
 		return err
@@ -150,4 +185,32 @@ func runInfer(cmd *cobra.Command, image string, opts *inferOptions) error {
 		}
 	}
 	return nil
+}
+
+// attachInferred attaches doc, the inferred compat.cue, to image as `attach IMAGE --spec` does,
+// with the attach flags given to infer; the document is printed on stderr (and kept in --save-to).
+func attachInferred(cmd *cobra.Command, image string, opts *inferOptions, doc []byte) error {
+	dir := opts.attachDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "compat-infer-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--save-to %s: %w", dir, err)
+	}
+	file := filepath.Join(dir, "compat.cue")
+	if err := os.WriteFile(file, doc, 0o644); err != nil {
+		return fmt.Errorf("--save-to %s: %w", dir, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "infer: attaching this document to %s:\n%s", image, doc)
+	a := opts.att
+	a.target = opts.target
+	a.output = outputOption{format: "text"}
+	a.images = []string{image}
+	a.specFiles = []string{file}
+	a.conc = 1
+	return runAttach(cmd, &a)
 }

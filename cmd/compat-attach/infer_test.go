@@ -302,3 +302,53 @@ func TestInferRegistry(t *testing.T) {
 		t.Errorf("exit %d, %s\n%s", code, stderr, out)
 	}
 }
+
+// infer --attach --sign attaches and signs the inferred document in one step, as attach --spec
+// would; a second run with --skip-unchanged pushes nothing; attach flags without --attach are a
+// usage error.
+func TestInferAttach(t *testing.T) {
+	layout := buildHelloLayout(t)
+	tmp := t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test")
+	keys := tmp + "/k"
+	if _, stderr, code := runCLI(t, "generate-key-pair", "--output-key-prefix", keys); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := runCLI(t, "infer", "--oci-layout", layout+":1.0", "--sign", "--key", keys+".key"); code != 2 || !strings.Contains(stderr, "--attach") {
+		t.Errorf("--sign without --attach: exit %d %s", code, stderr)
+	}
+	saved := filepath.Join(tmp, "saved")
+	out, stderr, code := runCLI(t, "infer", "--oci-layout", layout+":1.0", "--attach", "--save-to", saved, "--sign", "--key", keys+".key")
+	if code != 0 {
+		t.Fatalf("infer --attach --sign: exit %d: %s", code, stderr)
+	}
+	if strings.Count(out, "Attached") != 3 || !strings.Contains(stderr, "infer: attaching this document") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(saved, "compat.cue")); err != nil {
+		t.Errorf("--save-to: %v", err)
+	}
+	// Every platform's spec is signed by the key: verify says so.
+	vout, stderr, code := runCLI(t, "verify", "--oci-layout", layout+":1.0", "--key", keys+".pub")
+	if code != 0 || strings.Count(vout, "VERIFIED") < 3 {
+		t.Errorf("verify: exit %d\n%s\n%s", code, vout, stderr)
+	}
+	// The signed inferred specs decide under the key: a v2 host gets the v1 build, by its spec.
+	sel, stderr, code := runCLI(t, "select", "--oci-layout", layout+":1.0", "--key", keys+".pub", "--require-trusted",
+		"--features", "../../examples/profiles/x86-64-v2-no-avx2.json", "-o", "json")
+	var got struct {
+		Ranking []struct {
+			Platform string `json:"platform"`
+			HasSpec  bool   `json:"hasSpec"`
+			Score    int    `json:"score"`
+		} `json:"ranking"`
+	}
+	if err := json.Unmarshal([]byte(sel), &got); code != 0 || err != nil || len(got.Ranking) == 0 ||
+		got.Ranking[0].Platform != "linux/amd64" || !got.Ranking[0].HasSpec || got.Ranking[0].Score != 50 {
+		t.Errorf("select on a v2 host under the key: exit %d %v %+v %s", code, err, got, stderr)
+	}
+	out, stderr, code = runCLI(t, "infer", "--oci-layout", layout+":1.0", "--attach", "--skip-unchanged")
+	if code != 0 || strings.Contains(out, "Attached") {
+		t.Errorf("second run with --skip-unchanged: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
