@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/match"
 )
@@ -22,12 +23,14 @@ type checkOptions struct {
 	noAnnotations  bool
 	useAnnotations bool
 	image          string
+	specFiles      []string
+	cue            cueOptions
 }
 
 func checkCmd() *cobra.Command {
 	var opts checkOptions
 	cmd := &cobra.Command{
-		Use:   "check IMAGE [--platform os/arch[/variant]] [--features FILE | --node NAME]",
+		Use:   "check IMAGE|--spec FILE [--platform os/arch[/variant]] [--features FILE | --node NAME]",
 		Short: "Check whether this host (or a saved feature file, or a node) can run an image",
 		Long: `Decide whether the host can run IMAGE and print OK or FAIL per compatibility set and rule, with
 the expressions that failed. The host is this machine, a saved feature file (--features: the JSON
@@ -53,6 +56,11 @@ compatkit behave) and says so loudly: an unsigned spec can neither make an image
 compatible. With --require-trusted, a manifest that no trusted spec covers (unsigned, stripped,
 untrusted or absent) is not compatible (exit 3): for admission checks.
 
+--spec FILE (instead of IMAGE) tries a document before attaching it: it is compiled and decided as
+if attached to an image of its shape (a document with platforms: an index with one manifest per
+platform, the top-level spec on the index; without: one manifest), so the verdict, the platform
+requirement and the score are what check would give once it is attached. No registry is read.
+
 Exit codes: 0 compatible, 3 not compatible, 1 error (a spec cannot be read), 2 usage.`,
 		Example: `  # Can this machine run the example image (the manifest select would pick)?
   compat-attach check --oci-layout examples/hello/build/oci:1.0
@@ -63,11 +71,26 @@ Exit codes: 0 compatible, 3 not compatible, 1 error (a spec cannot be read), 2 u
   # Another machine's features, saved by 'nfd export features' (no platform in them)
   compat-attach check --plain-http localhost:5000/hello:1.0 --features nfd.json --platform linux/amd64
 
+  # Try a spec on a saved profile before attaching it (no image needed)
+  compat-attach check --spec examples/hello/compat.cue --features examples/profiles/x86-64-v2-no-avx2.json
+
   # Only trust specs signed with cosign.pub, and require one
   compat-attach check --plain-http localhost:5000/hello:1.0 --key cosign.pub --require-trusted`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			opts.image = args[0]
+			switch {
+			case len(args) == 1 && len(opts.specFiles) > 0:
+				return usagef("give IMAGE or --spec FILE, not both (attach the spec, then check the image)")
+			case len(args) == 0 && len(opts.specFiles) == 0:
+				return usagef("give IMAGE, or --spec FILE to try a document without an image")
+			case len(opts.specFiles) > 0 && (opts.policy.active() || opts.policy.requireTrusted):
+				return usagef("--spec tries a document: it has no signature, so trust policies and --require-trusted do not apply")
+			case len(args) == 1:
+				opts.image = args[0]
+			}
+			if err := oneDocument(opts.specFiles); err != nil {
+				return err
+			}
 			return validateAll(opts.output.validate, opts.platform.validate, opts.host.validate, opts.policy.validate)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd, &opts) },
@@ -78,6 +101,8 @@ Exit codes: 0 compatible, 3 not compatible, 1 error (a spec cannot be read), 2 u
 	opts.host.bind(cmd.Flags())
 	opts.policy.bind(cmd.Flags())
 	opts.policy.bindRequireTrusted(cmd.Flags())
+	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "try this document (.cue, .yaml, .json) instead of an image's attached specs; repeat for the .cue files of one CUE package")
+	opts.cue.bind(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs copied into the index's annotations (compat-attach annotate); read the referrers")
 	cmd.Flags().BoolVar(&opts.useAnnotations, "use-annotations", false, "take the specs from the index's annotations (compat-attach annotate) when every candidate has one: one request, but a spec attached since is not seen")
 	return cmd
@@ -115,6 +140,9 @@ type checkReport struct {
 	Untrusted []string `json:"untrusted,omitempty"`
 	// RequireTrusted is true when a manifest without a trusted spec is not compatible.
 	RequireTrusted bool `json:"requireTrusted,omitempty"`
+	// Document is the --spec file tried (no image): Image and the specs' references are then
+	// synthetic (decide.DocumentImage).
+	Document string `json:"document,omitempty"`
 }
 
 // checkedSpec is one evaluated spec: where it is attached and the outcome.
@@ -140,7 +168,13 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		Platform: opts.platform.p, PinPlatform: opts.platform.p != nil,
 		RequireTrusted: opts.policy.requireTrusted, Annotations: annotationMode(opts.noAnnotations, opts.useAnnotations),
 	}
-	img, h, err := opts.target.imageForHost(ctx, cmd, opts.image, trust, &opts.host, opts.platform.p, dopts)
+	var img *decide.Image
+	var h decide.Host
+	if len(opts.specFiles) > 0 {
+		img, h, err = documentForHost(cmd, opts)
+	} else {
+		img, h, err = opts.target.imageForHost(ctx, cmd, opts.image, trust, &opts.host, opts.platform.p, dopts)
+	}
 	if err != nil {
 		return err
 	}
@@ -151,9 +185,14 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		}
 		return err
 	}
-	printNotes(cmd, img, d)
+	if len(opts.specFiles) == 0 {
+		printNotes(cmd, img, d)
+	}
 	rep := &checkReport{Image: img.Ref(d.Root), Features: h.Name, HostPlatform: d.HostPlatform, Verdict: decide.Incompatible,
 		RequireTrusted: opts.policy.requireTrusted, Specs: []checkedSpec{}}
+	if len(opts.specFiles) > 0 {
+		rep.Document = opts.specFiles[0]
+	}
 	c := d.Best()
 	if c == nil {
 		rep.Reason = d.Why()
@@ -187,11 +226,31 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 	return &exitError{code: exitIncompatible}
 }
 
+// documentForHost compiles --spec and shapes it as an image (decide.DocumentImage), and loads the
+// host.
+func documentForHost(cmd *cobra.Command, opts *checkOptions) (*decide.Image, decide.Host, error) {
+	ctx := cmd.Context()
+	res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
+	if err != nil {
+		return nil, decide.Host{}, compileNext(err, opts.specFiles[0])
+	}
+	img, err := decide.DocumentImage(opts.specFiles[0], res)
+	if err != nil {
+		return nil, decide.Host{}, err
+	}
+	h, err := opts.host.load(ctx, cmd, opts.platform.p)
+	return img, h, err
+}
+
 // Text implements display.Texter. Every value is escaped onto its line (display.Line): the
 // platform and the references come from the registry, and a newline in them would forge lines
 // such as a verdict.
 func (rep *checkReport) Text(w io.Writer) error {
-	fmt.Fprintf(w, "Image:    %s", display.Line(rep.Image))
+	if rep.Document != "" {
+		fmt.Fprintf(w, "Document: %s", display.Line(rep.Document))
+	} else {
+		fmt.Fprintf(w, "Image:    %s", display.Line(rep.Image))
+	}
 	if rep.Platform != "" {
 		fmt.Fprintf(w, " (%s)", display.Line(rep.Platform))
 	}
@@ -211,6 +270,15 @@ func (rep *checkReport) Text(w io.Writer) error {
 		fmt.Fprintln(w, "\nNo compatibility spec is attached: the image is treated as compatible.")
 	}
 	for _, cs := range rep.Specs {
+		if rep.Document != "" {
+			what := "top-level spec"
+			if cs.Role != "index" && rep.Platform != "" {
+				what = "spec of platform " + rep.Platform
+			}
+			fmt.Fprintf(w, "\nThe document's %s\n", display.Line(what))
+			printSets(w, cs.Result)
+			continue
+		}
 		fmt.Fprintf(w, "\nSpec %s", display.Line(cs.Referrer))
 		if cs.Created != "" {
 			fmt.Fprintf(w, " (created %s)", display.Line(cs.Created))

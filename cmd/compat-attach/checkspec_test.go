@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compatkit/compatkit/internal/testregistry"
+)
+
+// check --spec FILE gives, on every shipped profile and platform, the verdict and score check
+// gives once FILE is attached to an image of its shape: no image is needed to try a spec.
+func TestCheckSpecAgreesWithAttached(t *testing.T) {
+	dir := t.TempDir() + "/layout"
+	testregistry.WriteLayout(t, dir, "1.0")
+	const doc = "../../examples/hello/compat.cue"
+	if _, stderr, code := runCLI(t, "attach", "--oci-layout", dir+":1.0", "--spec", doc); code != 0 {
+		t.Fatalf("attach: %s", stderr)
+	}
+	type verdict struct {
+		Platform   string `json:"platform"`
+		Verdict    string `json:"verdict"`
+		Compatible bool   `json:"compatible"`
+		Score      int    `json:"score"`
+	}
+	profiles, _ := filepath.Glob("../../examples/profiles/*.json")
+	if len(profiles) < 5 {
+		t.Fatalf("%d profiles", len(profiles))
+	}
+	for _, p := range profiles {
+		for _, platform := range []string{"", "linux/amd64/v3", "linux/amd64", "linux/arm64"} {
+			extra := []string{"--features", p, "-o", "json"}
+			if platform != "" {
+				extra = append(extra, "--platform", platform)
+			}
+			a, ea, ca := runCLI(t, append([]string{"check", "--oci-layout", dir + ":1.0"}, extra...)...)
+			b, eb, cb := runCLI(t, append([]string{"check", "--spec", doc}, extra...)...)
+			var va, vb verdict
+			if err := json.Unmarshal([]byte(a), &va); err != nil {
+				t.Fatalf("%s %s: attached: %v %s", filepath.Base(p), platform, err, ea)
+			}
+			if err := json.Unmarshal([]byte(b), &vb); err != nil {
+				t.Fatalf("%s %s: --spec: %v %s", filepath.Base(p), platform, err, eb)
+			}
+			if va != vb || ca != cb {
+				t.Errorf("%s %s: attached %+v exit %d, --spec %+v exit %d", filepath.Base(p), platform, va, ca, vb, cb)
+			}
+		}
+	}
+	// The v3 build on a host without AVX2: NOT COMPATIBLE, exit 3, in words.
+	out, _, code := runCLI(t, "check", "--spec", doc, "--features", "../../examples/profiles/x86-64-v2-no-avx2.json", "--platform", "linux/amd64/v3")
+	if code != exitIncompatible || !strings.Contains(out, "Document: ../../examples/hello/compat.cue") || !strings.Contains(out, "NOT COMPATIBLE") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	// A document without platforms is one manifest: any host's platform.
+	single := writeFile(t, t.TempDir(), "single.cue", `version: "v1alpha1"
+compatibilities: [{tag: "new-kernel", weight: 10, rules: [{name: "kernel 6", matchFeatures: [{feature: "kernel.version", matchExpressions: major: {op: "Gt", value: ["5"]}}]}]}]
+`)
+	out, _, code = runCLI(t, "check", "--spec", single, "--features", "../../examples/profiles/aws-c6g-graviton2.json")
+	if !strings.Contains(out, "The document's top-level spec") || (code != 0 && code != exitIncompatible) {
+		t.Errorf("single document: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"check"},
+		{"check", "--oci-layout", dir + ":1.0", "--spec", doc},
+		{"check", "--spec", doc, "--key", "cosign.pub"},
+	} {
+		if _, stderr, code := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage): %s", args, code, stderr)
+		}
+	}
+	if _, stderr, code := runCLI(t, "check", "--spec", writeFile(t, t.TempDir(), "bad.cue", "compatibilities: [{weigth: 1}]\n"), "--features", profiles[0]); code != 1 || !strings.Contains(stderr, "bad.cue:1:") {
+		t.Errorf("bad document: exit %d %s", code, stderr)
+	}
+}
