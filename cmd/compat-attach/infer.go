@@ -24,6 +24,7 @@ type inferOptions struct {
 	maxBytes    int64
 	maxFiles    int
 	maxFileSize int64
+	maxUnpacked int64
 	timeout     time.Duration
 	// --attach: attach the inferred document at once, with attach's flags.
 	attach    bool
@@ -51,11 +52,13 @@ host, one // comment per requirement citing its evidence (a path in the image an
 For an index, one platforms entry per platform manifest (attestation manifests skipped;
 --platform filters: one without a variant takes every variant of its os/arch). This is the one
 command that pulls layers: it prints "infer: reading N layers (X MB) of IMAGE" on stderr, streams
-them through gzip/zstd and tar without writing to disk, follows no links, ignores whiteouts, reads
-into memory only regular files that start with the ELF magic and are at most --max-file-size.
---max-bytes (compressed bytes of all layers), --max-files (tar entries) and --timeout (the whole
-command) bound the work; a layer that breaks a limit or does not decode is an error naming the layer
-digest (and the path being read). -o yaml prints the compiled NFD spec of each platform instead.
+them through gzip/zstd and tar without writing to disk, checks each layer against its digest,
+applies layers in order (a binary removed by a later layer's whiteout, or replaced, does not count),
+follows no links, reads into memory only regular files that start with the ELF magic and are at
+most --max-file-size. --max-bytes (compressed bytes of all layers), --max-uncompressed-bytes,
+--max-files (tar entries) and --timeout (the whole command) bound the work; a layer that breaks a
+limit, does not decode or does not match its digest is an error naming the layer digest (and the
+path being read). -o yaml prints the compiled NFD spec of each platform instead.
 
 Review the output before attaching it: compat-attach vet, then attach --spec. --attach attaches it
 at once, as 'attach IMAGE --spec' would (the same flags: --sign with --key or --keyless, --base,
@@ -100,6 +103,7 @@ DIR/compat.cue.`,
 	opts.output.bind(fs, "cue", "cue", "yaml")
 	fs.StringArrayVar(&opts.platforms, "platform", nil, "infer only the manifests of this platform, os/arch[/variant] (repeatable)")
 	fs.Int64Var(&opts.maxBytes, "max-bytes", infer.DefaultMaxBytes, "read at most this many compressed layer bytes in all")
+	fs.Int64Var(&opts.maxUnpacked, "max-uncompressed-bytes", infer.DefaultMaxUncompressedBytes, "read at most this many decompressed layer bytes in all (a compression bomb stops here)")
 	fs.IntVar(&opts.maxFiles, "max-files", infer.DefaultMaxFiles, "examine at most this many tar entries in all")
 	fs.Int64Var(&opts.maxFileSize, "max-file-size", infer.DefaultMaxFileSize, "skip ELF files larger than this many bytes (each is held in memory)")
 	fs.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "give up after this long (the whole command)")
@@ -114,8 +118,8 @@ DIR/compat.cue.`,
 }
 
 func runInfer(cmd *cobra.Command, image string, opts *inferOptions) error {
-	if opts.maxBytes <= 0 || opts.maxFiles <= 0 || opts.maxFileSize <= 0 || opts.timeout <= 0 {
-		return usagef("--max-bytes, --max-files, --max-file-size and --timeout must be positive")
+	if opts.maxBytes <= 0 || opts.maxFiles <= 0 || opts.maxFileSize <= 0 || opts.maxUnpacked <= 0 || opts.timeout <= 0 {
+		return usagef("--max-bytes, --max-uncompressed-bytes, --max-files, --max-file-size and --timeout must be positive")
 	}
 	var platforms []ocispec.Platform
 	for _, p := range opts.platforms {
@@ -139,8 +143,9 @@ func runInfer(cmd *cobra.Command, image string, opts *inferOptions) error {
 	}
 	res, err := infer.Infer(ctx, t, infer.Options{
 		Platforms: platforms,
-		Limits:    infer.Limits{MaxBytes: opts.maxBytes, MaxFiles: opts.maxFiles, MaxFileSize: opts.maxFileSize},
-		Progress:  cmd.ErrOrStderr(),
+		Limits: infer.Limits{MaxBytes: opts.maxBytes, MaxUncompressedBytes: opts.maxUnpacked,
+			MaxFiles: opts.maxFiles, MaxFileSize: opts.maxFileSize},
+		Progress: cmd.ErrOrStderr(),
 	})
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("infer: %w: raise --timeout (%s)", err, opts.timeout)

@@ -95,8 +95,11 @@ type Result struct {
 
 // Infer reads the image t resolves to: for an index every platform manifest (filtered by
 // opts.Platforms; attestation manifests skipped), for a single manifest that one. For each it
-// reads the config and streams the layers (see LayerScan.Scan). Errors name the image, the manifest
-// and the layer; exceeding a limit wraps ErrLimit.
+// reads the config and streams the layers in order (see LayerScan.Scan: whiteouts and later layers
+// delete or replace what earlier ones hold), verifying each layer blob against its descriptor's
+// size and digest while it streams. Errors name the image, the manifest and the layer; a layer
+// whose bytes do not match its digest is an error ("content does not match its digest"), never a
+// result; exceeding a limit (Options.Limits, shared by all the manifests read) wraps ErrLimit.
 func Infer(ctx context.Context, t *oci.Target, opts Options) (*Result, error) {
 	root, err := t.Resolve(ctx)
 	if err != nil {
@@ -131,9 +134,9 @@ func Infer(ctx context.Context, t *oci.Target, opts Options) (*Result, error) {
 		entries = []ocispec.Descriptor{root}
 	}
 	limits := opts.Limits.withDefaults()
-	budget, files := limits.MaxBytes, limits.MaxFiles
+	budget, files, unpacked := limits.MaxBytes, limits.MaxFiles, limits.MaxUncompressedBytes
 	for _, d := range entries {
-		m, err := inferManifest(ctx, t, d, limits, &budget, &files, opts.Progress)
+		m, err := inferManifest(ctx, t, d, limits, &budget, &unpacked, &files, opts.Progress)
 		if err != nil {
 			return nil, err
 		}
@@ -154,9 +157,9 @@ func platformWanted(p *ocispec.Platform, want []ocispec.Platform) bool {
 	return false
 }
 
-// inferManifest reads one manifest; budget and files are what is left of Limits.MaxBytes and
-// Limits.MaxFiles for it, decremented by what it reads.
-func inferManifest(ctx context.Context, t *oci.Target, d ocispec.Descriptor, limits Limits, budget *int64, files *int, progress io.Writer) (*Manifest, error) {
+// inferManifest reads one manifest; budget, unpacked and files are what is left of Limits.MaxBytes,
+// Limits.MaxUncompressedBytes and Limits.MaxFiles for it, decremented by what it reads.
+func inferManifest(ctx context.Context, t *oci.Target, d ocispec.Descriptor, limits Limits, budget, unpacked *int64, files *int, progress io.Writer) (*Manifest, error) {
 	where := t.Reference() + "@" + d.Digest.String()
 	man, err := t.FetchManifest(ctx, d)
 	if err != nil {
@@ -191,13 +194,17 @@ func inferManifest(ctx context.Context, t *oci.Target, d ocispec.Descriptor, lim
 	if *files <= 0 {
 		return nil, fmt.Errorf("%w: %s: more than %d files examined (--max-files)", ErrLimit, where, limits.MaxFiles)
 	}
-	scan := NewLayerScan(Limits{MaxBytes: *budget, MaxFiles: *files, MaxFileSize: limits.MaxFileSize})
+	if *unpacked <= 0 && len(man.Layers) > 0 {
+		return nil, fmt.Errorf("%w: %s: more than %d uncompressed bytes read (--max-uncompressed-bytes)", ErrLimit, where, limits.MaxUncompressedBytes)
+	}
+	scan := NewLayerScan(Limits{MaxBytes: *budget, MaxUncompressedBytes: *unpacked, MaxFiles: *files, MaxFileSize: limits.MaxFileSize})
 	for _, l := range man.Layers {
 		if err := scanBlob(ctx, t, l, scan); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 	}
 	*budget -= scan.Bytes
+	*unpacked -= scan.uncompressed
 	*files -= scan.Files
 	m.Scan = scan
 	env := map[string]string{}
@@ -212,14 +219,16 @@ func inferManifest(ctx context.Context, t *oci.Target, d ocispec.Descriptor, lim
 	return m, nil
 }
 
-// scanBlob streams one layer blob into scan; the blob is never cached nor written to disk.
+// scanBlob streams one layer blob into scan, verifying its size and digest as it goes (see
+// LayerScan.scanDescriptor): a blob that does not match its descriptor is an error, and what it
+// held is not used. The blob is never cached nor written to disk.
 func scanBlob(ctx context.Context, t *oci.Target, l ocispec.Descriptor, scan *LayerScan) error {
 	rc, err := t.Store().Fetch(ctx, l)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
 	defer rc.Close()
-	return scan.Scan(io.LimitReader(rc, l.Size+1), l.Digest.String())
+	return scan.scanDescriptor(rc, l)
 }
 
 // goKernel returns the lowest Linux kernel of a Go toolchain: 3.2 since Go 1.24 (Go 1.24 release

@@ -6,16 +6,24 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	orasoci "oras.land/oras-go/v2/content/oci"
 
 	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/oci"
 )
 
 // hostELF returns a glibc-linked binary of this machine, skipping when there is none.
@@ -293,4 +301,254 @@ func FuzzLayer(f *testing.F) {
 		s := NewLayerScan(Limits{MaxFiles: 100, MaxFileSize: 1 << 20, MaxBytes: 1 << 22})
 		_ = s.Scan(bytes.NewReader(b), "sha256:fuzz")
 	})
+}
+
+// writeLayout writes an OCI layout in dir tagged "1.0": with one image (each a list of gzip'd
+// layer blobs) a single linux/amd64 manifest, with more an index of them (variants v1, v2, ...).
+// It returns the layers' descriptors, image by image.
+func writeLayout(t *testing.T, dir string, images ...[][]byte) [][]ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	store, err := orasoci.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(mt string, b []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes(mt, b)
+		if err := store.Push(ctx, d, bytes.NewReader(b)); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatal(err)
+		}
+		return d
+	}
+	var all [][]ocispec.Descriptor
+	var mans []ocispec.Descriptor
+	for i, layers := range images {
+		var ls []ocispec.Descriptor
+		var diffs []digest.Digest
+		for _, l := range layers {
+			d := push(ocispec.MediaTypeImageLayerGzip, l)
+			ls = append(ls, d)
+			diffs = append(diffs, d.Digest)
+		}
+		all = append(all, ls)
+		plat := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+		if len(images) > 1 {
+			plat.Variant = "v" + string(rune('1'+i))
+		}
+		cfg, _ := json.Marshal(ocispec.Image{Platform: plat, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffs}})
+		man, _ := json.Marshal(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			Config: push(ocispec.MediaTypeImageConfig, cfg), Layers: ls,
+		})
+		md := push(ocispec.MediaTypeImageManifest, man)
+		md.Platform = &plat
+		mans = append(mans, md)
+	}
+	root := mans[0]
+	if len(mans) > 1 {
+		idx, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: mans})
+		root = push(ocispec.MediaTypeImageIndex, idx)
+	}
+	if err := store.Tag(ctx, root, "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+func inferLayout(t *testing.T, dir string, limits Limits) (*Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	tg, err := oci.Open(ctx, dir+":1.0", oci.Options{OCILayout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Infer(ctx, tg, Options{Limits: limits})
+}
+
+// A layer blob is verified against its descriptor while it streams: other bytes (a wrong digest,
+// a blob longer or shorter than its size) are an error naming the layer, and no result.
+func TestInferLayerDigest(t *testing.T) {
+	bin := hostELF(t)
+	blob := gz(t, tarOf(t, entry{name: "usr/bin/env", body: bin}))
+	good := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, blob)
+
+	s := NewLayerScan(Limits{})
+	if err := s.scanDescriptor(bytes.NewReader(blob), good); err != nil || len(s.ELFs) != 1 {
+		t.Fatalf("good layer: %v, %d ELFs", err, len(s.ELFs))
+	}
+	if s.Bytes != int64(len(blob)) {
+		t.Errorf("read %d bytes of a %d-byte blob: the rest after the tar stream was not read", s.Bytes, len(blob))
+	}
+	const mismatch = "content does not match its digest (the registry or layout served other bytes)"
+	check := func(what string, b []byte, d ocispec.Descriptor, want ...string) {
+		t.Helper()
+		s := NewLayerScan(Limits{})
+		err := s.scanDescriptor(bytes.NewReader(b), d)
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		for _, w := range append(want, "layer "+d.Digest.String()+": "+mismatch) {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want %q", what, err, w)
+			}
+		}
+		if errors.Is(err, ErrLimit) {
+			t.Errorf("%s: %v wraps ErrLimit", what, err)
+		}
+		t.Logf("%s: %v", what, err)
+	}
+	wrong := good
+	wrong.Digest = digest.FromString("another layer")
+	check("wrong digest", blob, wrong)
+	check("longer blob", append(append([]byte{}, blob...), "trailing"...), good, "more than the")
+	long := good
+	long.Size += 100
+	check("shorter blob", blob, long, "its descriptor says")
+	check("truncated blob", blob[:len(blob)-4], good)
+	check("other bytes", bytes.Repeat([]byte{0}, len(blob)), good)
+	if err := NewLayerScan(Limits{}).scanDescriptor(bytes.NewReader(blob), ocispec.Descriptor{Digest: "sha256:zz", Size: good.Size}); err == nil {
+		t.Error("an invalid digest was accepted")
+	}
+
+	// Through Infer: a layout whose blob file holds other bytes of the same size.
+	dir := filepath.Join(t.TempDir(), "oci")
+	ls := writeLayout(t, dir, [][]byte{blob})
+	d := ls[0][0]
+	other := gz(t, tarOf(t, entry{name: "usr/bin/other", body: bin}))
+	other = append(other, make([]byte, max(0, len(blob)-len(other)))...)[:len(blob)]
+	if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Digest.Encoded()), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := inferLayout(t, dir, Limits{})
+	if err == nil || res != nil || !strings.Contains(err.Error(), "layer "+d.Digest.String()+": "+mismatch) {
+		t.Fatalf("Infer of a layout serving other bytes: %v, %v", res, err)
+	}
+}
+
+// A compression bomb (10 MB of zeros gzip'd to a few KB) stops at --max-uncompressed-bytes, and the
+// budget is shared by the manifests of an index.
+func TestInferUncompressedLimit(t *testing.T) {
+	bomb := gz(t, tarOf(t, entry{name: "zeros", body: make([]byte, 10<<20)}))
+	if len(bomb) > 100<<10 {
+		t.Fatalf("the bomb is %d bytes compressed", len(bomb))
+	}
+	start := time.Now()
+	s := NewLayerScan(Limits{MaxUncompressedBytes: 1 << 20})
+	err := s.Scan(bytes.NewReader(bomb), "sha256:bomb")
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "sha256:bomb") || !strings.Contains(err.Error(), "--max-uncompressed-bytes") {
+		t.Errorf("bomb: %v", err)
+	}
+	if s.uncompressed > 2<<20 {
+		t.Errorf("read %d uncompressed bytes past a 1 MiB limit", s.uncompressed)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the bomb took %v", d)
+	}
+	// Uncompressed tar counts too; the default lets the bomb through.
+	s = NewLayerScan(Limits{MaxUncompressedBytes: 1 << 20})
+	if err := s.Scan(bytes.NewReader(tarOf(t, entry{name: "zeros", body: make([]byte, 2<<20)})), "sha256:tar"); !errors.Is(err, ErrLimit) {
+		t.Errorf("plain tar: %v", err)
+	}
+	if err := NewLayerScan(Limits{}).Scan(bytes.NewReader(bomb), "sha256:bomb"); err != nil {
+		t.Errorf("default limit: %v", err)
+	}
+
+	// Two manifests of 6 MB each: one fits in 8 MB, both do not; each alone does.
+	six := gz(t, tarOf(t, entry{name: "zeros", body: make([]byte, 6<<20)}))
+	six2 := gz(t, tarOf(t, entry{name: "zeros2", body: make([]byte, 6<<20)}))
+	dir := filepath.Join(t.TempDir(), "oci")
+	ls := writeLayout(t, dir, [][]byte{six}, [][]byte{six2})
+	_, err = inferLayout(t, dir, Limits{MaxUncompressedBytes: 8 << 20})
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "--max-uncompressed-bytes") || !strings.Contains(err.Error(), ls[1][0].Digest.String()) {
+		t.Errorf("index over the shared budget: %v", err)
+	}
+	if res, err := inferLayout(t, dir, Limits{MaxUncompressedBytes: 16 << 20}); err != nil || len(res.Manifests) != 2 {
+		t.Errorf("index within the budget: %v", err)
+	}
+}
+
+// Whiteouts and later layers (image-spec layer.md "Whiteouts", "Applying Changesets") delete or
+// replace the ELFs of earlier layers.
+func TestInferWhiteouts(t *testing.T) {
+	bin := hostELF(t)
+	script := []byte("#!/bin/sh\necho hi\n")
+	scan := func(layers ...[]byte) *LayerScan {
+		t.Helper()
+		s := NewLayerScan(Limits{})
+		for i, l := range layers {
+			if err := s.Scan(bytes.NewReader(l), "sha256:l"+string(rune('1'+i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	paths := func(s *LayerScan) string {
+		var p []string
+		for _, e := range s.ELFs {
+			p = append(p, e.Layer+":"+e.Path)
+		}
+		return strings.Join(p, " ")
+	}
+	want := func(what string, s *LayerScan, w string) {
+		t.Helper()
+		if got := paths(s); got != w {
+			t.Errorf("%s: ELFs %q, want %q", what, got, w)
+		}
+	}
+	base := tarOf(t, entry{name: "usr/bin/a", body: bin}, entry{name: "opt/x/b", body: bin})
+	want("whiteout and opaque whiteout", scan(base, tarOf(t, entry{name: "usr/bin/.wh.a"}, entry{name: "opt/x/.wh..wh..opq"})), "")
+	want("no whiteout", scan(base, tarOf(t, entry{name: "usr/bin/.wh.other"})), "sha256:l1:/usr/bin/a sha256:l1:/opt/x/b")
+	// An opaque whiteout hides the lower layers only: its own layer's entries stay; so does a
+	// whiteout, and an ancestor's opaque whiteout hides everything below.
+	want("opaque keeps its layer", scan(base, tarOf(t, entry{name: "opt/x/c", body: bin}, entry{name: "opt/x/.wh..wh..opq"}, entry{name: "usr/bin/a", body: bin}, entry{name: "usr/bin/.wh.a"})),
+		"sha256:l2:/opt/x/c sha256:l2:/usr/bin/a")
+	want("ancestor opaque", scan(base, tarOf(t, entry{name: "opt/.wh..wh..opq"})), "sha256:l1:/usr/bin/a")
+	want("root opaque", scan(base, tarOf(t, entry{name: ".wh..wh..opq"})), "")
+	want("directory whiteout", scan(base, tarOf(t, entry{name: ".wh.opt"})), "sha256:l1:/usr/bin/a")
+	want("AUFS metadata", scan(base, tarOf(t, entry{name: ".wh..wh.plnk/1.2"}, entry{name: "opt/x/.wh..wh.aufs"})), "sha256:l1:/usr/bin/a sha256:l1:/opt/x/b")
+
+	// Replaced by a later layer: a script, a symlink, a directory, a file where a directory was.
+	want("script", scan(base, tarOf(t, entry{name: "usr/bin/a", body: script})), "sha256:l1:/opt/x/b")
+	want("symlink", scan(base, tarOf(t, entry{name: "./usr/bin/a", link: "b", typ: tar.TypeSymlink})), "sha256:l1:/opt/x/b")
+	want("hard link", scan(base, tarOf(t, entry{name: "usr/bin/a", link: "usr/bin/c", typ: tar.TypeLink})), "sha256:l1:/opt/x/b")
+	want("directory", scan(base, tarOf(t, entry{name: "usr/bin/a/", typ: tar.TypeDir})), "sha256:l1:/opt/x/b")
+	want("file over a directory", scan(base, tarOf(t, entry{name: "opt/x", body: script})), "sha256:l1:/usr/bin/a")
+	want("directory entry of a parent", scan(base, tarOf(t, entry{name: "opt/x/", typ: tar.TypeDir})), "sha256:l1:/usr/bin/a sha256:l1:/opt/x/b")
+	want("file under a former file", scan(base, tarOf(t, entry{name: "usr/bin/a/z", body: script})), "sha256:l1:/opt/x/b")
+	// An ELF replacing a script counts, from its layer, after the earlier layers' ELFs.
+	want("ELF over a script", scan(tarOf(t, entry{name: "usr/bin/a", body: script}, entry{name: "opt/x/b", body: bin}), tarOf(t, entry{name: "usr/bin/a", body: bin})),
+		"sha256:l1:/opt/x/b sha256:l2:/usr/bin/a")
+	want("ELF over an ELF", scan(base, tarOf(t, entry{name: "usr/bin/a", body: bin})), "sha256:l1:/opt/x/b sha256:l2:/usr/bin/a")
+	// Within one layer the last entry wins.
+	want("same layer, script last", scan(tarOf(t, entry{name: "bin/x", body: bin}, entry{name: "bin/x", body: script})), "")
+	want("same layer, ELF last", scan(tarOf(t, entry{name: "bin/x", body: script}, entry{name: "bin/x", body: bin})), "sha256:l1:/bin/x")
+	// The same layer twice: the index, not the digest, tells the layers apart.
+	a := tarOf(t, entry{name: "bin/a", body: bin})
+	wh := tarOf(t, entry{name: "bin/.wh.a"})
+	s := NewLayerScan(Limits{})
+	for i, l := range [][]byte{a, wh, a} {
+		if err := s.Scan(bytes.NewReader(l), []string{"sha256:a", "sha256:wh", "sha256:a"}[i]); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.ELFs); n != 1-i%2 {
+			t.Errorf("after layer %d: %d ELFs, want %d", i+1, n, 1-i%2)
+		}
+	}
+
+	// Through Infer: the kernel rule of a deleted binary is gone.
+	dir := filepath.Join(t.TempDir(), "oci")
+	writeLayout(t, dir, [][]byte{gz(t, base), gz(t, tarOf(t, entry{name: "usr/bin/.wh.a"}, entry{name: "opt/.wh.x"}))})
+	res, err := inferLayout(t, dir, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := res.Manifests[0]; len(m.Scan.ELFs) != 0 || m.Kernel != nil {
+		t.Errorf("whited-out binaries counted: %+v, kernel %v (%s)", m.Scan.ELFs, m.Kernel, m.KernelEvidence)
+	}
+	dir = filepath.Join(t.TempDir(), "oci")
+	writeLayout(t, dir, [][]byte{gz(t, base), gz(t, tarOf(t, entry{name: "usr/bin/.wh.a"}))})
+	if res, err := inferLayout(t, dir, Limits{}); err != nil || res.Manifests[0].Kernel == nil || res.Manifests[0].KernelEvidence.Path != "/opt/x/b" {
+		t.Errorf("the surviving binary: %v %+v", err, res)
+	}
 }
