@@ -118,9 +118,14 @@ func TestInferExample(t *testing.T) {
 	if len(profiles) == 0 {
 		t.Fatal("no profiles")
 	}
-	for _, p := range profiles {
-		a, ea, ca := runCLI(t, "select", "--oci-layout", hand+":1.0", "--features", p)
-		b, eb, cb := runCLI(t, "select", "--oci-layout", inferred+":1.0", "--features", p)
+	// Every shipped profile, and this host ("": features discovered here).
+	for _, p := range append(profiles, "") {
+		var host []string
+		if p != "" {
+			host = []string{"--features", p}
+		}
+		a, ea, ca := runCLI(t, append([]string{"select", "--oci-layout", hand + ":1.0"}, host...)...)
+		b, eb, cb := runCLI(t, append([]string{"select", "--oci-layout", inferred + ":1.0"}, host...)...)
 		_, da, _ := strings.Cut(strings.TrimSpace(a), "@")
 		_, db, _ := strings.Cut(strings.TrimSpace(b), "@")
 		if ca != 0 || da == "" {
