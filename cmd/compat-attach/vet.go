@@ -24,7 +24,9 @@ func vetCmd() *cobra.Command {
 		Use:   "vet FILE...",
 		Short: "Validate compatibility specs written in CUE, YAML or JSON",
 		Long: `Validate compatibility specs against compatkit's schema: NFD's v1alpha1 spec, its operators
-and their arity, weights 0-100 and NFD's feature names. The .cue files of one directory form one CUE
+and their arity, weights 0-100, NFD's feature names and the cpu.cpuid flags NFD v0.19 reports (a
+misspelt "AVX521F" is an error with a did-you-mean; COMPATKIT_ALLOW_FLAGS=NAME,... accepts flags
+of a newer NFD, in vet, export and attach alike). The .cue files of one directory form one CUE
 package, as the cue tool loads them; each .yaml/.yml/.json file is one spec. Problems are printed as file:line:col: message.`,
 		Example: `  # Validate the example's spec
   compat-attach vet examples/hello/compat.cue

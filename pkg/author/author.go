@@ -59,6 +59,10 @@ type Options struct {
 	// "compatkit.dev/domains/hpc/slurm". CUE files only, nothing is rebuilt. nil means the
 	// COMPATKIT_CUE_PATH environment variable (directories separated by ":").
 	CUEPath []string
+	// AllowFlags lists cpu.cpuid element names to accept although NFD v0.19 does not report them
+	// (flags that an NFD newer than v0.19 reports). nil means the COMPATKIT_ALLOW_FLAGS environment
+	// variable (names separated by commas or spaces).
+	AllowFlags []string
 }
 
 // Result is a compiled document.
@@ -212,6 +216,7 @@ type inputs struct {
 	user    *build.Instance // the user's .cue files, nil if none
 	data    []dataFile      // the user's YAML/JSON files
 	sources []spec.SourceFile
+	allow   map[string]bool // Options.AllowFlags
 }
 
 type dataFile struct {
@@ -236,7 +241,7 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 		}
 		pm.dir = d
 	}
-	in := &inputs{pm: pm}
+	in := &inputs{pm: pm, allow: opts.allowFlags()}
 	fsys, mounted, err := moduleFS(opts.cuePath())
 	if err != nil {
 		return nil, err
@@ -467,7 +472,7 @@ func (in *inputs) validate(val cue.Value) []Problem {
 		kept = append(kept, p)
 	}
 	sortProblems(kept)
-	return kept
+	return hintFlags(kept)
 }
 
 // export turns a valid, concrete #Document into specs, parsed (and limit-checked) by spec.Parse.
@@ -505,6 +510,7 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 		case err != nil:
 			problems = append(problems, Problem{Msg: err.Error()})
 		default:
+			problems = append(problems, in.checkCpuid(s, name, at)...)
 			// Rules on compatkit's own features, in the form NFD can evaluate (local.feature).
 			s.LocalizeCompatkit()
 		}
@@ -531,6 +537,9 @@ func (in *inputs) export(val cue.Value) (*Result, error) {
 	}
 	if len(problems) > 0 {
 		sort.Slice(problems, func(i, j int) bool { return problems[i].Msg < problems[j].Msg })
+		sortProblems(problems) // stable: by position, then by message
+		// A typo in a rule shared by several platforms' specs is one problem.
+		problems = slices.CompactFunc(problems, func(a, b Problem) bool { return a.String() == b.String() })
 		return nil, &Error{Problems: problems}
 	}
 	return res, nil
