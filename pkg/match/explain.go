@@ -2,6 +2,7 @@ package match
 
 import (
 	"sort"
+	"strings"
 
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 	"sigs.k8s.io/node-feature-discovery/pkg/apis/nfd/nodefeaturerule"
@@ -30,6 +31,10 @@ func explainRule(g *nfdv1alpha1.GroupRule, features *Features) []Failure {
 	return out
 }
 
+// compatkitHint ends the reason of a compatkit feature (compatkit.*, or its local.feature mirror)
+// the host does not have: NFD publishes it only from compatkit's local feature file.
+const compatkitHint = "; NFD publishes compatkit features from `compat-attach features --nfd-local-file`"
+
 func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx int) []Failure {
 	var out []Failure
 	for _, t := range terms {
@@ -41,6 +46,8 @@ func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx i
 			r := "feature not discovered on the host"
 			if u, ok := unknownReason(features, name); ok {
 				r = u
+			} else if strings.HasPrefix(name, "compatkit.") {
+				r += compatkitHint
 			}
 			out = append(out, Failure{Feature: name, MatchAny: anyIdx, Reason: r})
 			continue
@@ -71,6 +78,8 @@ func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx i
 								r = u
 							} else if u, ok := unknownReason(features, name); ok {
 								r = u
+							} else if name == spec.LocalFeatureSet && strings.HasPrefix(k, spec.CompatkitFeaturePrefix) {
+								r += compatkitHint
 							}
 						}
 					}
