@@ -47,3 +47,23 @@ func TestExplainUnknownOnDump(t *testing.T) {
 		}
 	}
 }
+
+// A compatkit feature a live host lacks says how NFD gets it.
+func TestExplainCompatkitHint(t *testing.T) {
+	s := &spec.Spec{Version: spec.Version, Compatibilities: []spec.Compatibility{{Rules: []spec.Rule{
+		{Name: "driver", MatchFeatures: []spec.FeatureMatcherTerm{{Feature: "compatkit.nvidia", MatchExpressions: map[string]*spec.MatchExpression{"driver.major": {Op: spec.OpGt, Value: []string{"549"}}}}}},
+	}}}}
+	s.LocalizeCompatkit()
+	p, err := match.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := host.FeaturesFromLabels(map[string]string{"kubernetes.io/arch": "amd64"})
+	res, err := p.Evaluate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.Sets[0].Rules); !strings.Contains(got, "--nfd-local-file") {
+		t.Errorf("no hint: %s", got)
+	}
+}
