@@ -35,6 +35,20 @@ func explainRule(g *nfdv1alpha1.GroupRule, features *Features) []Failure {
 // the host does not have: NFD publishes it only from compatkit's local feature file.
 const compatkitHint = "; NFD publishes compatkit features from `compat-attach features --nfd-local-file`"
 
+// testsCompatkit reports whether local.feature expressions test compatkit features (their
+// compatkit.* mirror, spec.LocalizeCompatkit).
+func testsCompatkit(exprs *nfdv1alpha1.MatchExpressionSet) bool {
+	if exprs == nil {
+		return false
+	}
+	for k := range *exprs {
+		if strings.HasPrefix(k, spec.CompatkitFeaturePrefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx int) []Failure {
 	var out []Failure
 	for _, t := range terms {
@@ -46,7 +60,7 @@ func explainTerms(terms nfdv1alpha1.FeatureMatcher, features *Features, anyIdx i
 			r := "feature not discovered on the host"
 			if u, ok := unknownReason(features, name); ok {
 				r = u
-			} else if strings.HasPrefix(name, "compatkit.") {
+			} else if strings.HasPrefix(name, spec.CompatkitFeaturePrefix) || (name == spec.LocalFeatureSet && testsCompatkit(t.MatchExpressions)) {
 				r += compatkitHint
 			}
 			out = append(out, Failure{Feature: name, MatchAny: anyIdx, Reason: r})
