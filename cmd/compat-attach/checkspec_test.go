@@ -74,3 +74,48 @@ compatibilities: [{tag: "new-kernel", weight: 10, rules: [{name: "kernel 6", mat
 		t.Errorf("bad document: exit %d %s", code, stderr)
 	}
 }
+
+// report --spec FILE --nodes DIR: the document's verdict on every node, as check --spec gives it.
+func TestReportSpec(t *testing.T) {
+	const doc = "../../examples/hello/compat.cue"
+	out, stderr, code := runCLI(t, "report", "--spec", doc, "--nodes", "../../examples/profiles/", "--fail-on", "incompatible", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	type outcome struct {
+		Status   string `json:"status"`
+		Score    int    `json:"score"`
+		Platform string `json:"platform"`
+	}
+	var rep struct {
+		Nodes []struct {
+			Name string `json:"name"`
+		} `json:"nodes"`
+		Outcomes []outcome `json:"outcomes"`
+		Cells    [][]int   `json:"cells"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Cells) != 1 || len(rep.Cells[0]) != len(rep.Nodes) || len(rep.Nodes) < 5 {
+		t.Fatalf("cells %+v nodes %+v", rep.Cells, rep.Nodes)
+	}
+	for i, n := range rep.Nodes {
+		var c struct {
+			Verdict  string `json:"verdict"`
+			Score    int    `json:"score"`
+			Platform string `json:"platform"`
+		}
+		b, _, _ := runCLI(t, "check", "--spec", doc, "--features", "../../examples/profiles/"+n.Name+".json", "-o", "json")
+		if err := json.Unmarshal([]byte(b), &c); err != nil {
+			t.Fatalf("%s: %v", n.Name, err)
+		}
+		got := rep.Outcomes[rep.Cells[0][i]]
+		if c.Verdict != got.Status || c.Score != got.Score || c.Platform != got.Platform {
+			t.Errorf("%s: report %+v, check %+v", n.Name, got, c)
+		}
+	}
+	if _, stderr, code := runCLI(t, "report", "--spec", doc, "--images", "x.txt", "--nodes", "../../examples/profiles/"); code != 2 {
+		t.Errorf("--spec with --images: exit %d %s", code, stderr)
+	}
+}

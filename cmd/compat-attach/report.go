@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/author"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/report"
 )
 
@@ -30,6 +33,9 @@ type reportOptions struct {
 	ci            ciout.Files
 	// plainHTTPHosts are the registries of --images reached over HTTP.
 	plainHTTPHosts []string
+	// specFiles is --spec: a document tried on the nodes instead of --images.
+	specFiles []string
+	cue       cueOptions
 }
 
 func reportCmd() *cobra.Command {
@@ -82,8 +88,16 @@ incompatible an ERR cell), 2 usage. In CI, --github-summary gets the Markdown re
   compat-attach report --images images.txt --nodes nodes.json --sboms -o html > report.html`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if opts.images == "" || len(opts.nodes) == 0 {
-				return usageNext(fmt.Errorf("--images and --nodes are required"), "compat-attach report --images pods.json --nodes nodes.json")
+			switch {
+			case opts.images != "" && len(opts.specFiles) > 0:
+				return usagef("give --images or --spec, not both")
+			case (opts.images == "" && len(opts.specFiles) == 0) || len(opts.nodes) == 0:
+				return usageNext(fmt.Errorf("--images (or --spec) and --nodes are required"), "compat-attach report --images pods.json --nodes nodes.json")
+			case len(opts.specFiles) > 0 && (opts.policy.active() || opts.policy.requireTrusted || opts.sboms):
+				return usagef("--spec tries a document: trust policies, --require-trusted and --sboms do not apply")
+			}
+			if err := oneDocument(opts.specFiles); err != nil {
+				return err
 			}
 			if opts.concurrency < 1 {
 				return usagef("--concurrency %d: must be at least 1", opts.concurrency)
@@ -105,6 +119,8 @@ incompatible an ERR cell), 2 usage. In CI, --github-summary gets the Markdown re
 	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs copied into index annotations (compat-attach annotate); read the referrers")
 	opts.output.bind(cmd.Flags(), "table", report.Formats...)
 	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json)")
+	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "try this document (.cue, .yaml, .json) on the nodes, as if attached to an image of its shape, instead of --images")
+	opts.cue.bind(cmd.Flags())
 	cmd.Flags().StringArrayVar(&opts.nodes, "nodes", nil, "nodes, NodeFeatures, feature/profile files or a directory of them; repeatable")
 	cmd.Flags().StringArrayVar(&opts.baseline, "baseline", nil, "the nodes as they are today (same shapes as --nodes): list what the migration breaks; repeatable")
 	cmd.Flags().IntVar(&opts.concurrency, "concurrency", report.DefaultConcurrency, "images resolved at once")
@@ -121,8 +137,19 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	images, err := report.ReadImages(opts.images)
-	if err != nil {
+	var images []report.Image
+	var src report.Source
+	if len(opts.specFiles) > 0 {
+		res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
+		if err != nil {
+			return compileNext(err, opts.specFiles[0])
+		}
+		img, err := decide.DocumentImage(opts.specFiles[0], res)
+		if err != nil {
+			return err
+		}
+		images, src = []report.Image{{Ref: opts.specFiles[0]}}, documentSource{img}
+	} else if images, err = report.ReadImages(opts.images); err != nil {
 		return withNext(fmt.Errorf("--images: %w", err), "give one image reference per line, or the output of `kubectl get pods -A -o json`")
 	}
 	nodes, err := report.ReadNodes(opts.nodes...)
@@ -146,13 +173,16 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 			}
 		}
 	}
-	src := &report.OCISource{Options: opts.target.options(ctx), PlainHTTPHosts: opts.plainHTTPHosts, Trust: trust}
-	src.Options.Concurrency = opts.concurrency
+	if src == nil {
+		oci := &report.OCISource{Options: opts.target.options(ctx), PlainHTTPHosts: opts.plainHTTPHosts, Trust: trust}
+		oci.Options.Concurrency = opts.concurrency
+		src = oci
+	}
 	rep, err := report.Build(ctx, src, images, nodes, ro)
 	if err != nil {
 		return err
 	}
-	if trust == nil && rep.Summary.DistinctSpecs > 0 {
+	if trust == nil && rep.Summary.DistinctSpecs > 0 && len(opts.specFiles) == 0 {
 		cmd.PrintErrln(unverifiedNote)
 	}
 	if err := report.Write(cmd.OutOrStdout(), rep, opts.output.format); err != nil {
@@ -222,3 +252,9 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// documentSource is the report.Source of --spec: the document shaped as an image
+// (decide.DocumentImage), whatever the reference.
+type documentSource struct{ img *decide.Image }
+
+func (d documentSource) Open(context.Context, string) (*decide.Image, error) { return d.img, nil }
