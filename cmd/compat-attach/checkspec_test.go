@@ -119,3 +119,21 @@ func TestReportSpec(t *testing.T) {
 		t.Errorf("--spec with --images: exit %d %s", code, stderr)
 	}
 }
+
+// export --summary: one line per compatibility set, with its platform, tag, weight and rules.
+func TestExportSummary(t *testing.T) {
+	out, stderr, code := runCLI(t, "export", "../../examples/hello/compat.cue", "--summary")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "PLATFORM") ||
+		!strings.Contains(lines[2], "linux/amd64/v3") || !strings.Contains(lines[2], "x86-64-v3") || !strings.Contains(lines[2], " 90 ") ||
+		!strings.Contains(lines[2], "x86-64-v3 instruction set; kernel new enough for the Go runtime") {
+		t.Errorf("summary:\n%s", out)
+	}
+	out, _, code = runCLI(t, "export", "../../examples/hello/compat.cue", "--summary", "--platform", "linux/arm64/v8")
+	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 1 || !strings.Contains(out, "armv8") {
+		t.Errorf("--platform: exit %d\n%s", code, out)
+	}
+}

@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
+	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
@@ -21,6 +24,7 @@ type exportOptions struct {
 	platform string
 	files    []string
 	outDir   string
+	summary  bool
 	ci       ciout.Files
 }
 
@@ -37,6 +41,9 @@ referrer). A document with per-platform specs needs --platform, or --out-dir to 
   # As JSON
   compat-attach export compat.cue -o json
 
+  # One line per compatibility set: platform, tag, weight, rule names
+  compat-attach export examples/hello/compat.cue --summary
+
   # Every spec of the document into a directory (default.yaml, linux-amd64-v3.yaml, ...)
   compat-attach export examples/hello/compat.cue --out-dir build/specs`,
 		Args: cobra.MinimumNArgs(1),
@@ -51,12 +58,16 @@ referrer). A document with per-platform specs needs --platform, or --out-dir to 
 			if opts.outDir != "" && opts.platform != "" {
 				return usagef("--out-dir writes every platform's spec: drop --platform")
 			}
+			if opts.summary && opts.outDir != "" {
+				return usagef("--summary prints; --out-dir writes: give one")
+			}
 			return runExport(cmd, &opts)
 		},
 	}
 	opts.output.bind(cmd.Flags(), "yaml", "yaml", "json")
 	opts.cue.bind(cmd.Flags())
 	cmd.Flags().StringVar(&opts.platform, "platform", "", "the platform (os/arch[/variant]) whose spec to export")
+	cmd.Flags().BoolVar(&opts.summary, "summary", false, "print one line per compatibility set of every spec (or of --platform's): platform, tag, weight and rule names")
 	cmd.Flags().StringVar(&opts.outDir, "out-dir", "", "write every spec of the document into this directory, one file per platform (default.yaml for the top-level spec), and print their paths")
 	opts.ci.Bind(cmd.Flags())
 	return cmd
@@ -69,6 +80,9 @@ func runExport(cmd *cobra.Command, opts *exportOptions) error {
 	}
 	if opts.outDir != "" {
 		return exportAll(cmd, opts, res)
+	}
+	if opts.summary {
+		return exportSummary(cmd.OutOrStdout(), opts.platform, res)
 	}
 	s, err := res.For(opts.platform)
 	if err != nil {
@@ -123,4 +137,49 @@ func exportAll(cmd *cobra.Command, opts *exportOptions, res *author.Result) erro
 		return err
 	}
 	return opts.ci.SetLines("specs", paths)
+}
+
+// exportSummary prints one line per compatibility set: the spec's platform ("(top-level)" for the
+// document's top-level spec), the set's tag and weight, and its rules' names.
+func exportSummary(w io.Writer, platform string, res *author.Result) error {
+	type named struct {
+		name string
+		s    *spec.Spec
+	}
+	var specs []named
+	if platform != "" {
+		s, err := res.For(platform)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, named{platform, s})
+	} else {
+		if res.Default != nil {
+			specs = append(specs, named{"(top-level)", res.Default})
+		}
+		keys := make([]string, 0, len(res.Platforms))
+		for k := range res.Platforms {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			specs = append(specs, named{k, res.Platforms[k]})
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLATFORM\tSET\tWEIGHT\tRULES")
+	for _, n := range specs {
+		for i, c := range n.s.Compatibilities {
+			tag := c.Tag
+			if tag == "" {
+				tag = fmt.Sprintf("#%d", i+1)
+			}
+			rules := make([]string, len(c.Rules))
+			for j, r := range c.Rules {
+				rules[j] = r.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", display.Line(n.name), display.Line(tag), c.Weight, display.Line(strings.Join(rules, "; ")))
+		}
+	}
+	return tw.Flush()
 }
