@@ -335,7 +335,7 @@ func loadInputs(ctx context.Context, files []string, opts Options) (*inputs, err
 	}
 	if len(problems) > 0 {
 		sortProblems(problems)
-		return nil, &Error{Problems: problems}
+		return nil, &Error{Problems: pm.refine(problems, nil)}
 	}
 	return in, nil
 }
@@ -402,7 +402,7 @@ func (in *inputs) evaluate() (*Result, error) {
 	}
 	if len(problems) > 0 {
 		sortProblems(problems)
-		return nil, &Error{Problems: problems}
+		return nil, &Error{Problems: in.pm.refine(problems, in.userFiles())}
 	}
 	return in.export(val)
 }

@@ -192,7 +192,7 @@ func (m *pathMapper) problems(err error) []Problem {
 	}
 	out := causes
 	for _, g := range groups {
-		for _, msg := range mergeConflicts(g.msgs) {
+		for _, msg := range formatMsgs(g.path, g.msgs) {
 			out = append(out, Problem{File: g.file, Line: g.line, Column: g.col, Path: g.path, Msg: msg, weak: g.weak})
 		}
 	}
@@ -343,9 +343,13 @@ func (m *pathMapper) problemAt(file string, n ast.Node, msg string) Problem {
 	return p
 }
 
-// suggest returns the alternative closest to got (edit distance at most 2), or "".
+// suggest returns the alternative closest to got (edit distance at most 2; at most 1 for names of
+// 4 characters or fewer, where 2 edits make another word: "qos" is not "op"), or "".
 func suggest(got string, alts []string) string {
 	best, bestD := "", 3
+	if len(got) <= 4 {
+		bestD = 2
+	}
 	for _, a := range alts {
 		if d := editDistance(strings.ToLower(got), strings.ToLower(a)); d < bestD {
 			best, bestD = a, d
