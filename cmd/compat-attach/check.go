@@ -156,6 +156,9 @@ type checkedSpec struct {
 	// then the attestation manifest).
 	Attestation bool          `json:"attestation,omitempty"`
 	Result      *match.Result `json:"result"`
+	// Fallbacks are the when cases that apply to the host but failed, the host being compatible
+	// only through a fallback set (decide.Fallbacks).
+	Fallbacks []decide.FallbackNote `json:"fallbacks,omitempty"`
 }
 
 func runCheck(cmd *cobra.Command, opts *checkOptions) error {
@@ -202,7 +205,7 @@ func runCheck(cmd *cobra.Command, opts *checkOptions) error {
 		for _, a := range c.Specs {
 			switch a.State {
 			case decide.SpecFound:
-				cs := checkedSpec{Subject: img.Ref(a.Subject), Role: a.Role, Referrer: img.Ref(a.Referrer), Signer: a.Signer, Attestation: a.FromAttestation, Result: a.Result}
+				cs := checkedSpec{Subject: img.Ref(a.Subject), Role: a.Role, Referrer: img.Ref(a.Referrer), Signer: a.Signer, Attestation: a.FromAttestation, Result: a.Result, Fallbacks: decide.Fallbacks(a.Result)}
 				if !a.Created.IsZero() {
 					cs.Created = a.Created.UTC().Format(time.RFC3339)
 				}
@@ -277,6 +280,7 @@ func (rep *checkReport) Text(w io.Writer) error {
 			}
 			fmt.Fprintf(w, "\nThe document's %s\n", display.Line(what))
 			printSets(w, cs.Result)
+			printFallbacks(w, cs.Fallbacks)
 			continue
 		}
 		fmt.Fprintf(w, "\nSpec %s", display.Line(cs.Referrer))
@@ -292,6 +296,7 @@ func (rep *checkReport) Text(w io.Writer) error {
 			fmt.Fprintf(w, "  signed by %s\n", display.Line(cs.Signer))
 		}
 		printSets(w, cs.Result)
+		printFallbacks(w, cs.Fallbacks)
 	}
 	fmt.Fprintln(w)
 	switch {
@@ -332,6 +337,17 @@ func printSets(w io.Writer, res *match.Result) {
 				fmt.Fprintf(w, "            %s\n", display.Line(f.String()))
 			}
 		}
+	}
+}
+
+// printFallbacks prints a note for each when case that applies to the host but failed, the host
+// passing only through a fallback set.
+func printFallbacks(w io.Writer, notes []decide.FallbackNote) {
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "  note: %s\n", display.Line(n.String()))
 	}
 }
 

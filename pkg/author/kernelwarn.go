@@ -13,7 +13,7 @@ import (
 // fails the whole check on distribution kernels ("4.18.0-553.el8_10.x86_64",
 // "5.15.90.1-microsoft-standard-WSL2"); compatkit compares their release instead (see
 // domains/kernel/README.md). Item is "file:line:col" of the rule when known, else
-// "PLATFORM compatibilities[i].rules[j]".
+// "PLATFORM compatibilities[i].rules[j]". The when/otherwise warnings of WhenWarnings follow.
 func (r *Result) Warnings() []Warning {
 	if r == nil {
 		return nil
@@ -52,5 +52,5 @@ func (r *Result) Warnings() []Warning {
 	for _, p := range platforms {
 		check(p, r.Platforms[p])
 	}
-	return out
+	return append(out, r.WhenWarnings()...)
 }
