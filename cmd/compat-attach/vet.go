@@ -13,29 +13,43 @@ import (
 )
 
 type vetOptions struct {
-	output outputOption
-	cue    cueOptions
-	files  []string
+	output  outputOption
+	cue     cueOptions
+	files   []string
+	domains []string
 }
 
 func vetCmd() *cobra.Command {
 	var opts vetOptions
 	cmd := &cobra.Command{
-		Use:   "vet FILE...",
+		Use:   "vet FILE... | vet --domain DIR",
 		Short: "Validate compatibility specs written in CUE, YAML or JSON",
 		Long: `Validate compatibility specs against compatkit's schema: NFD's v1alpha1 spec, its operators
 and their arity, weights 0-100, NFD's feature names and the cpu.cpuid flags NFD v0.19 reports (a
 misspelt "AVX521F" is an error with a did-you-mean; COMPATKIT_ALLOW_FLAGS=NAME,... accepts flags
 of a newer NFD, in vet, export and attach alike). The .cue files of one directory form one CUE
-package, as the cue tool loads them; each .yaml/.yml/.json file is one spec. Problems are printed as file:line:col: message.`,
+package, as the cue tool loads them; each .yaml/.yml/.json file is one spec. Problems are printed as file:line:col: message.
+
+--domain DIR runs every check of a domain module, as go test ./domains/ does, with no Go: a doc
+comment on the package and on every field, README.md, examples/good/*.cue compile and
+examples/bad/*.cue fail with their "// error: " message, every #Config setting is set by a good
+example, and the ` + "```cue" + ` blocks of README.md compile (not those marked ` + "```cue fragment" + `). DIR is
+the domain directory (the one holding its .cue files); its parent is the --cue-path root, so
+DIR/*.cue is imported as "compatkit.dev/domains/<base of DIR>" (give --cue-path ROOT for a domain
+below ROOT, such as ROOT/hpc/slurm).`,
 		Example: `  # Validate the example's spec
   compat-attach vet examples/hello/compat.cue
 
   # The problems as JSON, for editors and CI annotations
-  compat-attach vet -o json compat.cue`,
-		Args: cobra.MinimumNArgs(1),
+  compat-attach vet -o json compat.cue
+
+  # Every check of a domain outside the repository (imported as compatkit.dev/domains/slurm)
+  compat-attach vet --domain ~/my-domains/slurm`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.files = args
+			if len(args) == 0 && len(opts.domains) == 0 {
+				return usagef("vet needs FILE... or --domain DIR")
+			}
 			if err := opts.output.validate(); err != nil {
 				return err
 			}
@@ -44,6 +58,7 @@ package, as the cue tool loads them; each .yaml/.yml/.json file is one spec. Pro
 	}
 	opts.output.bind(cmd.Flags(), "text", "text", "json")
 	opts.cue.bind(cmd.Flags())
+	cmd.Flags().StringArrayVar(&opts.domains, "domain", nil, "run every check of the domain module in DIR, whose parent is the --cue-path root (repeatable)")
 	return cmd
 }
 
@@ -88,6 +103,14 @@ func runVet(cmd *cobra.Command, opts *vetOptions) error {
 			ae.Problems = append(ae.Problems, ge.Problems...)
 		}
 	}
+	for _, d := range opts.domains {
+		if ps := author.CheckDomain(d, opts.cue.options()); len(ps) > 0 {
+			if ae == nil {
+				ae = &author.Error{}
+			}
+			ae.Problems = append(ae.Problems, ps...)
+		}
+	}
 	var err error
 	if ae != nil {
 		err = ae
@@ -112,7 +135,12 @@ func runVet(cmd *cobra.Command, opts *vetOptions) error {
 		}
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("%d problem(s) found", len(ae.Problems))}
 	}
-	fmt.Fprintf(out, "%d file(s) valid\n", len(opts.files))
+	if len(opts.files) > 0 {
+		fmt.Fprintf(out, "%d file(s) valid\n", len(opts.files))
+	}
+	for _, d := range opts.domains {
+		fmt.Fprintf(out, "domain %s: every check passed\n", d)
+	}
 	return nil
 }
 

@@ -37,6 +37,11 @@ func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 		if dir == "" {
 			continue
 		}
+		if own, _ := filepath.Glob(filepath.Join(dir, "*.cue")); len(own) > 0 {
+			abs, _ := filepath.Abs(dir)
+			parent, base := filepath.Dir(abs), filepath.Base(abs)
+			return nil, fmt.Errorf("author: CUE path %s (--cue-path or %s) holds .cue files itself (%s), so it is a domain: --cue-path DIR must be the directory holding the domain directories (DIR's parent, here %s; %s/*.cue is then imported as \"compatkit.dev/domains/%s\")", dir, CUEPathEnv, filepath.Base(own[0]), parent, base, base)
+		}
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

@@ -155,3 +155,49 @@ func TestScaffoldsVet(t *testing.T) {
 		}
 	}
 }
+
+func TestExplainOptionalAndTypes(t *testing.T) {
+	for _, c := range []struct {
+		path, typ, def string
+		optional       bool
+	}{
+		{"gpu/nvidia.devices", "list of string", "", true},
+		{"gpu/nvidia.gpu", "bool", "true", false},
+		{"cpu/x86.vendor", "non-empty list of #Vendor", "", true},
+		{"cue.#Case.condition", "non-empty list of #Term", "", false},
+		{"cue.#AtLeast.rule", "struct (#Rule)", "", false},
+	} {
+		e, err := Explain(c.path, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", c.path, err)
+			continue
+		}
+		if e.Type != c.typ || e.Default != c.def || e.Optional != c.optional || strings.Contains(e.Constraint, "import") {
+			t.Errorf("%s: got type %q default %q optional %v constraint %q", c.path, e.Type, e.Default, e.Optional, e.Constraint)
+		}
+	}
+}
+
+func TestListPackages(t *testing.T) {
+	t.Setenv(CUEPathEnv, "")
+	ps, err := ListPackages(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]PackageDoc{}
+	for _, p := range ps {
+		got[p.Path] = p
+		if p.Summary == "" || strings.Contains(p.Summary, "\n") {
+			t.Errorf("%s: summary %q", p.Path, p.Summary)
+		}
+	}
+	if p := got["gpu/nvidia"]; p.Import != "compatkit.dev/domains/gpu/nvidia" || !strings.HasPrefix(p.Summary, "Package nvidia describes") {
+		t.Errorf("got %+v", p)
+	}
+	if p := got["templates/multi-arch"]; p.Import != "compatkit.dev/templates/multi-arch:multiarch" {
+		t.Errorf("got %+v", p)
+	}
+	if !strings.HasPrefix(ps[len(ps)-1].Path, "templates/") || strings.HasPrefix(ps[0].Path, "templates/") {
+		t.Errorf("want domains first, then templates: %v", ps)
+	}
+}
