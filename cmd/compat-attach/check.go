@@ -237,11 +237,15 @@ func documentForHost(cmd *cobra.Command, opts *checkOptions) (*decide.Image, dec
 	if err != nil {
 		return nil, decide.Host{}, compileNext(err, opts.specFiles[0])
 	}
-	img, err := decide.DocumentImage(opts.specFiles[0], res)
+	h, err := opts.host.load(ctx, cmd, opts.platform.p)
 	if err != nil {
 		return nil, decide.Host{}, err
 	}
-	h, err := opts.host.load(ctx, cmd, opts.platform.p)
+	hostPlatform := h.Platform
+	if opts.platform.p != nil {
+		hostPlatform = *opts.platform.p
+	}
+	img, err := decide.DocumentImage(opts.specFiles[0], res, hostPlatform)
 	return img, h, err
 }
 

@@ -12,9 +12,22 @@ import (
 // check --spec FILE gives, on every shipped profile and platform, the verdict and score check
 // gives once FILE is attached to an image of its shape: no image is needed to try a spec.
 func TestCheckSpecAgreesWithAttached(t *testing.T) {
+	// The example, and a document with a top-level spec beside platforms (attach gives it to the
+	// entries the platforms do not name: here linux/arm64).
+	mixed := writeFile(t, t.TempDir(), "mixed.cue", `required: [{name: "kernel >= 5", matchFeatures: [{feature: "kernel.version", matchExpressions: major: {op: "Ge", value: ["5"]}}]}]
+platforms: {
+	"linux/amd64/v3": {version: "v1alpha1", compatibilities: [{weight: 80, rules: [{name: "avx512", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: AVX512F: {op: "Exists"}}]}]}]}
+	"linux/amd64": {version: "v1alpha1", compatibilities: [{weight: 40, rules: [{name: "sse2", matchFeatures: [{feature: "cpu.cpuid", matchExpressions: SSE2: {op: "Exists"}}]}]}]}
+}
+`)
+	for _, doc := range []string{"../../examples/hello/compat.cue", mixed} {
+		checkSpecAgrees(t, doc)
+	}
+}
+
+func checkSpecAgrees(t *testing.T, doc string) {
 	dir := t.TempDir() + "/layout"
 	testregistry.WriteLayout(t, dir, "1.0")
-	const doc = "../../examples/hello/compat.cue"
 	if _, stderr, code := runCLI(t, "attach", "--oci-layout", dir+":1.0", "--spec", doc); code != 0 {
 		t.Fatalf("attach: %s", stderr)
 	}
@@ -48,6 +61,14 @@ func TestCheckSpecAgreesWithAttached(t *testing.T) {
 			}
 		}
 	}
+}
+
+// check --spec in words, for documents with and without platforms, and its usage errors.
+func TestCheckSpec(t *testing.T) {
+	dir := t.TempDir() + "/layout"
+	testregistry.WriteLayout(t, dir, "1.0")
+	const doc = "../../examples/hello/compat.cue"
+	profiles, _ := filepath.Glob("../../examples/profiles/*.json")
 	// The v3 build on a host without AVX2: NOT COMPATIBLE, exit 3, in words.
 	out, _, code := runCLI(t, "check", "--spec", doc, "--features", "../../examples/profiles/x86-64-v2-no-avx2.json", "--platform", "linux/amd64/v3")
 	if code != exitIncompatible || !strings.Contains(out, "Document: ../../examples/hello/compat.cue") || !strings.Contains(out, "NOT COMPATIBLE") {

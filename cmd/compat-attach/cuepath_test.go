@@ -39,3 +39,17 @@ compatibilities: [{rules: [slurm.#Rule]}]
 		t.Fatalf("vet without --cue-path must fail naming the import: exit %d, %s", code, stderr)
 	}
 }
+
+// A CUE path adds domains; it cannot add files to one of compatkit's own packages.
+func TestCUEPathCannotExtendBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "evil", "gpu", "nvidia"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "evil", "gpu", "nvidia"), "extra.cue", "package nvidia\n\nextraTerm: {feature: \"pci.device\"}\n")
+	doc := writeFile(t, dir, "compat.cue", "import \"compatkit.dev/domains/gpu/nvidia\"\n\nrequired: (nvidia.#Config & {driver: \"550\"}).rules\n")
+	_, stderr, code := runCLI(t, "vet", "--cue-path", filepath.Join(dir, "evil"), doc)
+	if code == 0 || !strings.Contains(stderr, "would add to compatkit's own package domains/gpu/nvidia") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}

@@ -91,6 +91,9 @@ func runExport(cmd *cobra.Command, opts *exportOptions) error {
 		}
 		return err
 	}
+	if opts.platform != "" && len(res.Platforms) > 0 && s == res.Default {
+		cmd.PrintErrf("note: the document has no spec for %s: this is its top-level spec, which attach gives to the entries no platform key names\n", opts.platform)
+	}
 	return writeSpec(cmd.OutOrStdout(), opts.output.format, s)
 }
 

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
 	"github.com/compatkit/compatkit/pkg/author"
 	"github.com/compatkit/compatkit/pkg/decide"
+	"github.com/compatkit/compatkit/pkg/oci"
 	"github.com/compatkit/compatkit/pkg/report"
 )
 
@@ -137,21 +140,6 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	var images []report.Image
-	var src report.Source
-	if len(opts.specFiles) > 0 {
-		res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
-		if err != nil {
-			return compileNext(err, opts.specFiles[0])
-		}
-		img, err := decide.DocumentImage(opts.specFiles[0], res)
-		if err != nil {
-			return err
-		}
-		images, src = []report.Image{{Ref: opts.specFiles[0]}}, documentSource{img}
-	} else if images, err = report.ReadImages(opts.images); err != nil {
-		return withNext(fmt.Errorf("--images: %w", err), "give one image reference per line, or the output of `kubectl get pods -A -o json`")
-	}
 	nodes, err := report.ReadNodes(opts.nodes...)
 	if err != nil {
 		return withNext(fmt.Errorf("--nodes: %w", err), "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
@@ -162,6 +150,21 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 		if ro.Baseline, err = report.ReadNodes(opts.baseline...); err != nil {
 			return withNext(err, "--baseline takes the same shapes as --nodes")
 		}
+	}
+	var images []report.Image
+	var src report.Source
+	if len(opts.specFiles) > 0 {
+		res, err := author.Compile(ctx, opts.specFiles, opts.cue.options())
+		if err != nil {
+			return compileNext(err, opts.specFiles[0])
+		}
+		img, err := decide.DocumentImage(opts.specFiles[0], res, nodePlatforms(append(slices.Clone(nodes), ro.Baseline...), opts.platform.p)...)
+		if err != nil {
+			return err
+		}
+		images, src = []report.Image{{Ref: opts.specFiles[0]}}, documentSource{img}
+	} else if images, err = report.ReadImages(opts.images); err != nil {
+		return withNext(fmt.Errorf("--images: %w", err), "give one image reference per line, or the output of `kubectl get pods -A -o json`")
 	}
 	stderr := cmd.ErrOrStderr()
 	if !opts.noProgress && isTerminal(display.Raw(stderr)) {
@@ -258,3 +261,18 @@ func isTerminal(w io.Writer) bool {
 type documentSource struct{ img *decide.Image }
 
 func (d documentSource) Open(context.Context, string) (*decide.Image, error) { return d.img, nil }
+
+// nodePlatforms returns the platforms the nodes are decided for (--platform, else each node's own
+// when known), for decide.DocumentImage.
+func nodePlatforms(nodes []report.Node, platform *ocispec.Platform) []ocispec.Platform {
+	if platform != nil {
+		return []ocispec.Platform{*platform}
+	}
+	var out []ocispec.Platform
+	for _, n := range nodes {
+		if p, err := oci.ParsePlatform(n.Platform); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -27,10 +27,21 @@ func (o Options) cuePath() []string {
 	return nil
 }
 
+// builtinPackage returns dir when it holds one of compatkit's own .cue files (a directory of the
+// embedded domains), else "".
+func builtinPackage(fsys memfs.FS, dir string) string {
+	for name := range fsys {
+		if path.Dir(name) == dir && strings.HasSuffix(name, ".cue") {
+			return dir
+		}
+	}
+	return ""
+}
+
 // mountCUEPath adds the .cue files of every directory of dirs to fsys under domains/, keeping their
 // relative paths: DIR/hpc/slurm/slurm.cue becomes domains/hpc/slurm/slurm.cue, imported as
 // "compatkit.dev/domains/hpc/slurm". It returns virtual path -> real path. A file that would
-// replace one of compatkit's own is an error.
+// replace one of compatkit's own, or add to one of its packages, is an error.
 func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 	mounted := map[string]string{}
 	for _, dir := range dirs {
@@ -60,6 +71,9 @@ func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 				return err
 			}
 			v := path.Join("domains", filepath.ToSlash(rel))
+			if own := builtinPackage(fsys, path.Dir(v)); own != "" {
+				return fmt.Errorf("%s would add to compatkit's own package %s: a CUE path adds domains, it does not change compatkit's; use another directory name", p, own)
+			}
 			if _, dup := fsys[v]; dup {
 				if prev, ok := mounted[v]; ok {
 					return fmt.Errorf("%s and %s both give %s", prev, p, v)

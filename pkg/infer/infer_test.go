@@ -436,7 +436,7 @@ func TestInferUncompressedLimit(t *testing.T) {
 	start := time.Now()
 	s := NewLayerScan(Limits{MaxUncompressedBytes: 1 << 20})
 	err := s.Scan(bytes.NewReader(bomb), "sha256:bomb")
-	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "sha256:bomb") || !strings.Contains(err.Error(), "--max-uncompressed-bytes") {
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "sha256:bomb") || !strings.Contains(err.Error(), "--max-uncompressed-bytes") || !strings.Contains(err.Error(), "/zeros") {
 		t.Errorf("bomb: %v", err)
 	}
 	if s.uncompressed > 2<<20 {
@@ -516,6 +516,12 @@ func TestInferWhiteouts(t *testing.T) {
 	want("file over a directory", scan(base, tarOf(t, entry{name: "opt/x", body: script})), "sha256:l1:/usr/bin/a")
 	want("directory entry of a parent", scan(base, tarOf(t, entry{name: "opt/x/", typ: tar.TypeDir})), "sha256:l1:/usr/bin/a sha256:l1:/opt/x/b")
 	want("file under a former file", scan(base, tarOf(t, entry{name: "usr/bin/a/z", body: script})), "sha256:l1:/opt/x/b")
+	// A hard link is the same file: it counts under its own name, also once the target's name is
+	// whited out, and across layers; a link to nothing (or to a script) is no ELF.
+	linked := tarOf(t, entry{name: "usr/bin/a", body: bin}, entry{name: "usr/local/bin/app", link: "usr/bin/a", typ: tar.TypeLink})
+	want("hard link, target whited out", scan(linked, tarOf(t, entry{name: "usr/bin/.wh.a"})), "sha256:l1:/usr/local/bin/app")
+	want("hard link across layers", scan(base, tarOf(t, entry{name: "usr/local/b", link: "opt/x/b", typ: tar.TypeLink})), "sha256:l1:/usr/bin/a sha256:l1:/opt/x/b sha256:l2:/usr/local/b")
+	want("hard link to a script", scan(tarOf(t, entry{name: "s", body: script}, entry{name: "t", link: "s", typ: tar.TypeLink})), "")
 	// An ELF replacing a script counts, from its layer, after the earlier layers' ELFs.
 	want("ELF over a script", scan(tarOf(t, entry{name: "usr/bin/a", body: script}, entry{name: "opt/x/b", body: bin}), tarOf(t, entry{name: "usr/bin/a", body: bin})),
 		"sha256:l1:/opt/x/b sha256:l2:/usr/bin/a")

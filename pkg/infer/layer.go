@@ -250,6 +250,7 @@ func (s *LayerScan) scan(r io.Reader, layer string) (rest io.Reader, err error) 
 	found := map[string]*elfEntry{}
 	var order []*elfEntry
 	var head [4]byte
+	prev := "" // the entry read last, for messages
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -257,10 +258,14 @@ func (s *LayerScan) scan(r io.Reader, layer string) (rest io.Reader, err error) 
 		}
 		if err != nil {
 			if errors.Is(err, ErrLimit) {
+				if prev != "" {
+					return rest, fmt.Errorf("%w (reading %s, or the entry after it)", err, prev)
+				}
 				return rest, err
 			}
 			return rest, fmt.Errorf("layer %s: reading the tar stream after %d entries: %w", layer, s.Files, err)
 		}
+		prev = "/" + strings.TrimPrefix(path.Clean("/"+h.Name), "/")
 		s.Files++
 		if s.Files > s.limits.MaxFiles {
 			return rest, fmt.Errorf("%w: layer %s: more than %d files examined (--max-files)", ErrLimit, layer, s.limits.MaxFiles)
@@ -289,15 +294,31 @@ func (s *LayerScan) scan(r io.Reader, layer string) (rest io.Reader, err error) 
 		} else {
 			s.tree.remove(name, true)
 		}
+		if h.Typeflag == tar.TypeLink {
+			// A hard link is the same file under another name (it is not followed: the target is
+			// an entry of this layer or an earlier one): an ELF there counts under this path too,
+			// also once the target's own name is deleted.
+			target := "/" + strings.TrimPrefix(path.Clean("/"+h.Linkname), "/")
+			t := found[target]
+			if t == nil || t.dead {
+				t = s.tree.lookup(target)
+			}
+			if t != nil && !t.dead {
+				e := &elfEntry{file: ELFFile{Layer: layer, Path: name, Info: t.file.Info}, layer: idx}
+				found[name] = e
+				order = append(order, e)
+			}
+			continue
+		}
 		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeGNUSparse {
-			continue // directories, links (never followed), devices
+			continue // directories, symbolic links (never followed), devices
 		}
 		if h.Size < 4 {
 			continue
 		}
 		if _, err := io.ReadFull(tr, head[:]); err != nil {
 			if errors.Is(err, ErrLimit) {
-				return rest, err
+				return rest, fmt.Errorf("%w (reading %s)", err, name)
 			}
 			return rest, fmt.Errorf("layer %s: %s: %w", layer, name, err)
 		}
@@ -312,7 +333,7 @@ func (s *LayerScan) scan(r io.Reader, layer string) (rest io.Reader, err error) 
 		copy(buf, head[:])
 		if _, err := io.ReadFull(tr, buf[4:]); err != nil {
 			if errors.Is(err, ErrLimit) {
-				return rest, err
+				return rest, fmt.Errorf("%w (reading %s)", err, name)
 			}
 			return rest, fmt.Errorf("layer %s: %s: reading %d bytes: %w", layer, name, h.Size, err)
 		}
@@ -378,6 +399,20 @@ func (t *pathNode) find(p string) (parent *pathNode, name string, n *pathNode) {
 		}
 	}
 	return parent, name, n
+}
+
+// lookup returns the live ELF at the absolute path p, or nil; it changes nothing.
+func (t *pathNode) lookup(p string) *elfEntry {
+	n := t
+	for _, name := range strings.Split(strings.Trim(p, "/"), "/") {
+		if n = n.children[name]; n == nil {
+			return nil
+		}
+	}
+	if n.elf != nil && !n.elf.dead {
+		return n.elf
+	}
+	return nil
 }
 
 // remove deletes the ELFs at and under the absolute path p; with self the node of p goes too.
