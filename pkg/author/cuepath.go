@@ -27,23 +27,19 @@ func (o Options) cuePath() []string {
 	return nil
 }
 
-// builtinPackage returns dir when it holds one of compatkit's own .cue files (a directory of the
-// embedded domains), else "".
-func builtinPackage(fsys memfs.FS, dir string) string {
-	for name := range fsys {
-		if path.Dir(name) == dir && strings.HasSuffix(name, ".cue") {
-			return dir
-		}
-	}
-	return ""
-}
-
 // mountCUEPath adds the .cue files of every directory of dirs to fsys under domains/, keeping their
 // relative paths: DIR/hpc/slurm/slurm.cue becomes domains/hpc/slurm/slurm.cue, imported as
 // "compatkit.dev/domains/hpc/slurm". It returns virtual path -> real path. A file that would
 // replace one of compatkit's own, or add to one of its packages, is an error.
 func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 	mounted := map[string]string{}
+	// The directories of compatkit's own .cue files, before anything is mounted.
+	builtin := map[string]bool{}
+	for name := range fsys {
+		if strings.HasSuffix(name, ".cue") {
+			builtin[path.Dir(name)] = true
+		}
+	}
 	for _, dir := range dirs {
 		if dir == "" {
 			continue
@@ -71,8 +67,8 @@ func mountCUEPath(fsys memfs.FS, dirs []string) (map[string]string, error) {
 				return err
 			}
 			v := path.Join("domains", filepath.ToSlash(rel))
-			if own := builtinPackage(fsys, path.Dir(v)); own != "" {
-				return fmt.Errorf("%s would add to compatkit's own package %s: a CUE path adds domains, it does not change compatkit's; use another directory name", p, own)
+			if builtin[path.Dir(v)] {
+				return fmt.Errorf("%s would add to compatkit's own package %s: a CUE path adds domains, it does not change compatkit's; use another directory name", p, path.Dir(v))
 			}
 			if _, dup := fsys[v]; dup {
 				if prev, ok := mounted[v]; ok {
