@@ -107,29 +107,18 @@ func exportAll(cmd *cobra.Command, opts *exportOptions, res *author.Result) erro
 	if opts.output.format == "json" {
 		ext = ".json"
 	}
-	type one struct {
-		name string
-		s    *spec.Spec
-	}
-	var all []one
-	if res.Default != nil {
-		all = append(all, one{"default", res.Default})
-	}
-	platforms := make([]string, 0, len(res.Platforms))
-	for p := range res.Platforms {
-		platforms = append(platforms, p)
-	}
-	sort.Strings(platforms)
-	for _, p := range platforms {
-		all = append(all, one{strings.ReplaceAll(p, "/", "-"), res.Platforms[p]})
-	}
+	all := documentSpecs(res)
 	var paths []string
 	for _, o := range all {
 		var b bytes.Buffer
 		if err := writeSpec(&b, opts.output.format, o.s); err != nil {
 			return err
 		}
-		p := filepath.Join(opts.outDir, o.name+ext)
+		name := "default"
+		if o.platform != "" {
+			name = strings.ReplaceAll(o.platform, "/", "-")
+		}
+		p := filepath.Join(opts.outDir, name+ext)
 		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
 			return err
 		}
@@ -145,33 +134,21 @@ func exportAll(cmd *cobra.Command, opts *exportOptions, res *author.Result) erro
 // exportSummary prints one line per compatibility set: the spec's platform ("(top-level)" for the
 // document's top-level spec), the set's tag and weight, and its rules' names.
 func exportSummary(w io.Writer, platform string, res *author.Result) error {
-	type named struct {
-		name string
-		s    *spec.Spec
-	}
-	var specs []named
+	specs := documentSpecs(res)
 	if platform != "" {
 		s, err := res.For(platform)
 		if err != nil {
 			return err
 		}
-		specs = append(specs, named{platform, s})
-	} else {
-		if res.Default != nil {
-			specs = append(specs, named{"(top-level)", res.Default})
-		}
-		keys := make([]string, 0, len(res.Platforms))
-		for k := range res.Platforms {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			specs = append(specs, named{k, res.Platforms[k]})
-		}
+		specs = []namedSpec{{platform, s}}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tSET\tWEIGHT\tRULES")
 	for _, n := range specs {
+		name := n.platform
+		if name == "" {
+			name = "(top-level)"
+		}
 		for i, c := range n.s.Compatibilities {
 			tag := c.Tag
 			if tag == "" {
@@ -181,8 +158,31 @@ func exportSummary(w io.Writer, platform string, res *author.Result) error {
 			for j, r := range c.Rules {
 				rules[j] = r.Name
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", display.Line(n.name), display.Line(tag), c.Weight, display.Line(strings.Join(rules, "; ")))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", display.Line(name), display.Line(tag), c.Weight, display.Line(strings.Join(rules, "; ")))
 		}
 	}
 	return tw.Flush()
+}
+
+// namedSpec is one spec of a compiled document and its platform key ("" for the top-level spec).
+type namedSpec struct {
+	platform string
+	s        *spec.Spec
+}
+
+// documentSpecs lists the specs of res: the top-level one first, then each platform's, by key.
+func documentSpecs(res *author.Result) []namedSpec {
+	var out []namedSpec
+	if res.Default != nil {
+		out = append(out, namedSpec{"", res.Default})
+	}
+	keys := make([]string, 0, len(res.Platforms))
+	for k := range res.Platforms {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, namedSpec{k, res.Platforms[k]})
+	}
+	return out
 }

@@ -99,35 +99,22 @@ func NewLayerScan(limits Limits) *LayerScan {
 	return &LayerScan{limits: limits.withDefaults()}
 }
 
-// countingReader counts the compressed bytes read and fails past the budget.
-type countingReader struct {
+// budgetReader counts the bytes read into *n and fails once they pass limit: the compressed bytes
+// of the blobs (--max-bytes) and the decompressed bytes of the tar streams
+// (--max-uncompressed-bytes).
+type budgetReader struct {
 	r     io.Reader
-	s     *LayerScan
+	n     *int64
+	limit int64
+	what  string // "compressed bytes read (--max-bytes)", ...
 	layer string
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
+func (c *budgetReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.s.Bytes += int64(n)
-	if c.s.Bytes > c.s.limits.MaxBytes {
-		return n, fmt.Errorf("%w: layer %s: more than %d compressed bytes read (--max-bytes)", ErrLimit, c.layer, c.s.limits.MaxBytes)
-	}
-	return n, err
-}
-
-// uncompressedReader counts the decompressed bytes the tar reader consumes and fails past the
-// budget.
-type uncompressedReader struct {
-	r     io.Reader
-	s     *LayerScan
-	layer string
-}
-
-func (c *uncompressedReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.s.uncompressed += int64(n)
-	if c.s.uncompressed > c.s.limits.MaxUncompressedBytes {
-		return n, fmt.Errorf("%w: layer %s: more than %d uncompressed bytes read (--max-uncompressed-bytes)", ErrLimit, c.layer, c.s.limits.MaxUncompressedBytes)
+	*c.n += int64(n)
+	if *c.n > c.limit {
+		return n, fmt.Errorf("%w: layer %s: more than %d %s", ErrLimit, c.layer, c.limit, c.what)
 	}
 	return n, err
 }
@@ -219,7 +206,7 @@ func (s *LayerScan) scanDescriptor(r io.Reader, l ocispec.Descriptor) error {
 // scan is Scan; it returns the reader of what follows the tar stream in r as well, through which
 // the rest of r is read and counted.
 func (s *LayerScan) scan(r io.Reader, layer string) (rest io.Reader, err error) {
-	br := bufio.NewReader(&countingReader{r: r, s: s, layer: layer})
+	br := bufio.NewReader(&budgetReader{r: r, n: &s.Bytes, limit: s.limits.MaxBytes, what: "compressed bytes read (--max-bytes)", layer: layer})
 	rest = br
 	magic, _ := br.Peek(4)
 	var zr io.Reader = br
@@ -239,7 +226,7 @@ func (s *LayerScan) scan(r io.Reader, layer string) (rest io.Reader, err error) 
 		defer dr.Close()
 		zr = dr
 	}
-	tr := tar.NewReader(&uncompressedReader{r: zr, s: s, layer: layer})
+	tr := tar.NewReader(&budgetReader{r: zr, n: &s.uncompressed, limit: s.limits.MaxUncompressedBytes, what: "uncompressed bytes read (--max-uncompressed-bytes)", layer: layer})
 	idx := s.layers
 	s.layers++
 	if s.tree == nil {
