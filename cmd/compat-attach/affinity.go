@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
-	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/match"
-	"github.com/compatkit/compatkit/pkg/oci"
-	"github.com/compatkit/compatkit/pkg/spec"
 )
 
 type affinityOptions struct {
@@ -104,64 +100,23 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 	if err != nil {
 		return err
 	}
-	// The specs that apply to a subject: its own and those of the indexes above it (decide's rule),
-	// with the references of their referrers.
-	specsOf := func(subjects []ocispec.Descriptor) ([]*spec.Spec, []string, error) {
-		var out []*spec.Spec
-		var refs []string
-		for _, ss := range img.Reader().Specs(ctx, subjects) {
-			switch ss.State {
-			case decide.SpecUnreadable:
-				return nil, nil, withNext(ss.Err, "an affinity from specs that cannot be read would be a guess; see `compat-attach discover %s`", opts.target.ref(opts.image))
-			case decide.SpecUntrusted:
-				cmd.PrintErrf("WARNING: %s: its specs are left out\n", display.Line(ss.Err.Error()))
-			case decide.SpecFound:
-				out = append(out, ss.Spec)
-				refs = append(refs, img.Ref(ss.Referrer))
+	ia, err := img.Affinity(ctx, opts.platform.raw)
+	if err != nil {
+		var tl *match.TooLargeError
+		if errors.As(err, &tl) {
+			return withNext(err, "simplify the spec (fewer compatibility sets, matchAny alternatives, pci.device classes and vendors), or decide on the node with `compat-attach check %s` or at admission with `compat-attach webhook` (pkg/admission) instead of an affinity", opts.target.ref(opts.image))
+		}
+		if opts.platform.raw != "" && img.Tree.IsIndex() {
+			if _, nerr := img.Named(opts.platform.raw); nerr != nil {
+				return withNext(err, "name a platform the index lists")
 			}
 		}
-		return out, refs, nil
+		return withNext(err, "an affinity from specs that cannot be read would be a guess; see `compat-attach discover %s`", opts.target.ref(opts.image))
 	}
-	var a *match.Affinity
-	if !img.Tree.IsIndex() {
-		specs, refs, err := specsOf([]ocispec.Descriptor{img.Tree.Root})
-		if err != nil {
-			return err
-		}
-		if a, err = match.NodeAffinity(specs...); err != nil {
-			return affinityTooLarge(err, img.Ref(img.Tree.Root), refs, opts)
-		}
-	} else {
-		entries, err := affinityEntries(img, opts.platform.raw)
-		if err != nil {
-			return err
-		}
-		var parts []*match.Affinity
-		for _, e := range entries {
-			subjects := []ocispec.Descriptor{e.Descriptor}
-			for i := len(e.Indexes) - 1; i >= 0; i-- {
-				subjects = append(subjects, e.Indexes[i])
-			}
-			specs, refs, err := specsOf(subjects)
-			if err != nil {
-				return err
-			}
-			pa, err := match.NodeAffinity(specs...)
-			if err != nil {
-				return affinityTooLarge(err, img.Ref(e.Descriptor)+" ("+oci.FormatPlatform(e.Descriptor.Platform)+")", refs, opts)
-			}
-			reqs, omitted := match.PlatformRequirements(oci.FormatPlatform(e.Descriptor.Platform))
-			pa.Require(reqs...)
-			if omitted != "" {
-				pa.Omitted = append(pa.Omitted, match.Omission{Set: "platform", Rule: oci.FormatPlatform(e.Descriptor.Platform),
-					What: omitted, Why: "a node that cannot run this entry may be selected"})
-			}
-			parts = append(parts, pa)
-		}
-		if a, err = match.Union(parts...); err != nil {
-			return affinityTooLarge(err, fmt.Sprintf("%s (%d platforms)", img.Ref(img.Tree.Root), len(parts)), nil, opts)
-		}
+	for _, ss := range ia.Untrusted {
+		cmd.PrintErrf("WARNING: %s: its specs are left out\n", display.Line(ss.Err.Error()))
 	}
+	a := ia.Affinity
 	if trust == nil {
 		cmd.PrintErrln(unverifiedNote)
 	}
@@ -202,35 +157,4 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 // end the comment and add keys to a pod spec the output is pasted into.
 func yamlComment(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "# %s\n", display.Line(fmt.Sprintf(format, args...)))
-}
-
-// affinityTooLarge turns match's *TooLargeError for the affinity of what (an image, an index entry
-// or the index's platforms together) into the error the command prints: the spec that took the
-// affinity past the bound (refs, parallel to the specs given to NodeAffinity), and what to do.
-func affinityTooLarge(err error, what string, refs []string, opts *affinityOptions) error {
-	var tl *match.TooLargeError
-	if errors.As(err, &tl) && tl.Spec >= 0 && tl.Spec < len(refs) {
-		err = fmt.Errorf("spec %s: %w", refs[tl.Spec], err)
-	}
-	return withNext(fmt.Errorf("no node affinity for %s: %w", what, err),
-		"simplify the spec (fewer compatibility sets, matchAny alternatives, pci.device classes and vendors), or decide on the node with `compat-attach check %s` or at admission with a webhook on pkg/decide (examples/sdk) instead of an affinity", opts.target.ref(opts.image))
-}
-
-// affinityEntries lists the entries of the index to derive an affinity for: the one platform
-// names, or every image entry (BuildKit's attestations excluded).
-func affinityEntries(img *decide.Image, platform string) ([]oci.IndexEntry, error) {
-	if platform != "" {
-		e, err := img.Named(platform)
-		if err != nil {
-			return nil, withNext(err, "name a platform the index lists")
-		}
-		return []oci.IndexEntry{e}, nil
-	}
-	var out []oci.IndexEntry
-	for _, e := range img.Tree.Manifests {
-		if !e.Attestation() && e.Descriptor.Platform != nil {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }

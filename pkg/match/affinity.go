@@ -112,7 +112,7 @@ func (z affSize) add(o affSize) affSize {
 func sizeOf(ts []affTerm) affSize {
 	z := affSize{terms: len(ts)}
 	for _, t := range ts {
-		z.reqs = addCount(z.reqs, len(t.reqs))
+		z.reqs = addCount(z.reqs, len(t.reqs)+len(t.fields))
 	}
 	return z
 }
@@ -146,8 +146,13 @@ type Affinity struct {
 
 type affTerm struct {
 	reqs   []corev1.NodeSelectorRequirement
+	fields []corev1.NodeSelectorRequirement // matchFields, only from FromNodeSelector
 	weight int
 }
+
+// empty reports whether t has no requirement at all (it would match every node as an AND, and
+// Kubernetes takes such a term to match no node).
+func (t affTerm) empty() bool { return len(t.reqs) == 0 && len(t.fields) == 0 }
 
 // Omission is an expression, or a rule, that the affinity does not express.
 type Omission struct {
@@ -261,7 +266,7 @@ func (a *Affinity) NodeAffinity() *corev1.NodeAffinity {
 	unconstrained := len(a.terms) == 0
 	var weights []int
 	for _, t := range a.terms {
-		if len(t.reqs) == 0 {
+		if t.empty() {
 			unconstrained = true
 		}
 		if !slices.Contains(weights, t.weight) {
@@ -271,7 +276,7 @@ func (a *Affinity) NodeAffinity() *corev1.NodeAffinity {
 	if !unconstrained {
 		sel := &corev1.NodeSelector{}
 		for _, t := range a.terms {
-			sel.NodeSelectorTerms = append(sel.NodeSelectorTerms, corev1.NodeSelectorTerm{MatchExpressions: t.reqs})
+			sel.NodeSelectorTerms = append(sel.NodeSelectorTerms, corev1.NodeSelectorTerm{MatchExpressions: t.reqs, MatchFields: t.fields})
 		}
 		na.RequiredDuringSchedulingIgnoredDuringExecution = sel
 	}
@@ -279,9 +284,9 @@ func (a *Affinity) NodeAffinity() *corev1.NodeAffinity {
 	// the other sets are preferred; Kubernetes needs 1-100, so weight-0 sets get no term).
 	if len(weights) > 1 {
 		for _, t := range a.terms {
-			if t.weight > 0 && len(t.reqs) > 0 {
+			if t.weight > 0 && !t.empty() {
 				na.PreferredDuringSchedulingIgnoredDuringExecution = append(na.PreferredDuringSchedulingIgnoredDuringExecution,
-					corev1.PreferredSchedulingTerm{Weight: int32(min(t.weight, 100)), Preference: corev1.NodeSelectorTerm{MatchExpressions: t.reqs}})
+					corev1.PreferredSchedulingTerm{Weight: int32(min(t.weight, 100)), Preference: corev1.NodeSelectorTerm{MatchExpressions: t.reqs, MatchFields: t.fields}})
 			}
 		}
 	}
@@ -293,7 +298,112 @@ func (a *Affinity) NodeAffinity() *corev1.NodeAffinity {
 func (a *Affinity) Terms() []corev1.NodeSelectorTerm {
 	var out []corev1.NodeSelectorTerm
 	for _, t := range a.terms {
-		out = append(out, corev1.NodeSelectorTerm{MatchExpressions: t.reqs})
+		out = append(out, corev1.NodeSelectorTerm{MatchExpressions: t.reqs, MatchFields: t.fields})
+	}
+	return out
+}
+
+// FromNodeSelector returns the affinity of a pod's required node selector (its terms ORed, each
+// term's matchExpressions and matchFields ANDed), to be intersected with the affinity of specs
+// (an admission webhook ANDs what the pod asks for with what its images need). Terms without any
+// requirement are dropped: Kubernetes matches no node with them, so they add no alternative. ok is
+// false when sel has no term with a requirement, which matches no node at all: there is nothing
+// to intersect with then. A nil sel is the unconstrained affinity (ok true).
+func FromNodeSelector(sel *corev1.NodeSelector) (a *Affinity, ok bool) {
+	if sel == nil {
+		return &Affinity{terms: []affTerm{{weight: -1}}}, true
+	}
+	a = &Affinity{}
+	for _, t := range sel.NodeSelectorTerms {
+		at := affTerm{reqs: slices.Clone(t.MatchExpressions), fields: slices.Clone(t.MatchFields), weight: -1}
+		if !at.empty() {
+			a.terms = append(a.terms, at)
+		}
+	}
+	return a, len(a.terms) > 0
+}
+
+// Intersect returns the affinity of "all of as" (the images of a pod, and what the pod itself
+// asks for): the product of their terms, each term's requirements without duplicates, and terms
+// that another term implies (a superset of its requirements) dropped, so that intersecting an
+// affinity with itself gives it back. The error is a *TooLargeError (Spec -1) when the product
+// would pass MaxNodeSelectorTerms or MaxNodeSelectorRequirements; it comes before the product is
+// built.
+func Intersect(as ...*Affinity) (*Affinity, error) {
+	out := &Affinity{terms: []affTerm{{weight: -1}}}
+	for _, a := range as {
+		terms, err := product(out.terms, a.terms)
+		if err != nil {
+			err.Spec = -1
+			return nil, err
+		}
+		out.terms = simplify(terms)
+		out.Omitted = append(out.Omitted, a.Omitted...)
+	}
+	return out, nil
+}
+
+// simplify removes duplicate requirements inside each term, then the terms that a kept term
+// implies: t is dropped when another term's requirements are a subset of t's (t ∨ s = s), the
+// first of two equal terms kept. Order is kept otherwise.
+func simplify(terms []affTerm) []affTerm {
+	keys := make([]map[string]bool, len(terms))
+	for i := range terms {
+		terms[i].reqs = dedupeReqs(terms[i].reqs)
+		terms[i].fields = dedupeReqs(terms[i].fields)
+		keys[i] = map[string]bool{}
+		for _, r := range terms[i].reqs {
+			keys[i]["e"+reqKey(r)] = true
+		}
+		for _, r := range terms[i].fields {
+			keys[i]["f"+reqKey(r)] = true
+		}
+	}
+	subset := func(a, b map[string]bool) bool { // a ⊆ b
+		if len(a) > len(b) {
+			return false
+		}
+		for k := range a {
+			if !b[k] {
+				return false
+			}
+		}
+		return true
+	}
+	var out []affTerm
+	for i, t := range terms {
+		implied := false
+		for j := range terms {
+			if j == i || !subset(keys[j], keys[i]) {
+				continue
+			}
+			// A proper subset implies t; of two equal terms the first is kept.
+			if len(keys[j]) < len(keys[i]) || j < i {
+				implied = true
+				break
+			}
+		}
+		if !implied {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// reqKey is a requirement's identity: key, operator and values (values compared in order,
+// as written).
+func reqKey(r corev1.NodeSelectorRequirement) string {
+	return r.Key + "\x00" + string(r.Operator) + "\x00" + strings.Join(r.Values, "\x00")
+}
+
+func dedupeReqs(reqs []corev1.NodeSelectorRequirement) []corev1.NodeSelectorRequirement {
+	seen := make(map[string]bool, len(reqs))
+	out := reqs[:0:0]
+	for _, r := range reqs {
+		if k := reqKey(r); !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
 	}
 	return out
 }
@@ -312,7 +422,7 @@ func product(a, b []affTerm) ([]affTerm, *TooLargeError) {
 			if x.weight >= 0 && (w < 0 || x.weight < w) {
 				w = x.weight
 			}
-			out = append(out, affTerm{reqs: append(slices.Clone(x.reqs), y.reqs...), weight: w})
+			out = append(out, affTerm{reqs: append(slices.Clone(x.reqs), y.reqs...), fields: append(slices.Clone(x.fields), y.fields...), weight: w})
 		}
 	}
 	return out, nil
