@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/display"
+	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/match"
 )
 
@@ -100,7 +101,7 @@ func runAffinity(cmd *cobra.Command, opts *affinityOptions) error {
 	if err != nil {
 		return err
 	}
-	ia, err := img.Affinity(ctx, opts.platform.raw)
+	ia, err := img.Affinity(ctx, decide.AffinityOptions{Platform: opts.platform.raw})
 	if err != nil {
 		var tl *match.TooLargeError
 		if errors.As(err, &tl) {

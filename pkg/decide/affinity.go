@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/compatkit/compatkit/pkg/match"
 	"github.com/compatkit/compatkit/pkg/oci"
+	"github.com/compatkit/compatkit/pkg/signing"
 	"github.com/compatkit/compatkit/pkg/spec"
 )
 
@@ -25,6 +27,19 @@ type ImageAffinity struct {
 	// Untrusted are the subjects whose specs a trust policy kept out (SpecUntrusted): their
 	// specs are left out of the affinity, which is weaker for it.
 	Untrusted []*SubjectSpec
+	// Excluded lists the entries (os/arch[/variant], or "manifest") that AffinityOptions.RequireTrusted
+	// left out because no trusted spec covers them.
+	Excluded []string
+}
+
+// AffinityOptions tune Image.Affinity.
+type AffinityOptions struct {
+	// Platform, when set, keeps only that entry of an index (Named).
+	Platform string
+	// RequireTrusted leaves out the entries that no verified spec covers (neither their own nor
+	// an index's), as Options.RequireTrusted makes them not compatible; when none is left the
+	// error wraps signing.ErrNoTrustedSpec. It needs a trust policy (the Image's Reader).
+	RequireTrusted bool
 }
 
 // Affinity derives the image's node affinity on NFD's labels: for a single manifest, its spec's;
@@ -34,8 +49,18 @@ type ImageAffinity struct {
 // the SubjectSpec's Err and names the subject); specs a trust policy keeps out are left out and
 // listed in Untrusted. The error wraps a *match.TooLargeError, with the referrer of the spec that
 // took it past the bound, when the affinity would be too large.
-func (img *Image) Affinity(ctx context.Context, platform string) (*ImageAffinity, error) {
+func (img *Image) Affinity(ctx context.Context, opts AffinityOptions) (*ImageAffinity, error) {
+	platform := opts.Platform
 	out := &ImageAffinity{}
+	// trusted reports whether a verified spec covers subjects (read already: cached).
+	trusted := func(subjects []ocispec.Descriptor) bool {
+		for _, ss := range img.reader.Specs(ctx, subjects) {
+			if ss.State == SpecFound && ss.Verified {
+				return true
+			}
+		}
+		return false
+	}
 	specsOf := func(subjects []ocispec.Descriptor) ([]*spec.Spec, []string, error) {
 		var specs []*spec.Spec
 		var refs []string
@@ -65,6 +90,10 @@ func (img *Image) Affinity(ctx context.Context, platform string) (*ImageAffinity
 		if err != nil {
 			return nil, err
 		}
+		if opts.RequireTrusted && !trusted([]ocispec.Descriptor{img.Tree.Root}) {
+			out.Excluded = append(out.Excluded, "manifest")
+			return nil, fmt.Errorf("%w: %s", signing.ErrNoTrustedSpec, noTrustedText(img.Ref(img.Tree.Root), out.Untrusted))
+		}
 		if out.Affinity, err = match.NodeAffinity(specs...); err != nil {
 			return nil, tooLarge(err, img.Ref(img.Tree.Root), refs)
 		}
@@ -90,11 +119,17 @@ func (img *Image) Affinity(ctx context.Context, platform string) (*ImageAffinity
 		for i := len(e.Indexes) - 1; i >= 0; i-- {
 			subjects = append(subjects, e.Indexes[i])
 		}
+		// Read every subject first (one concurrent read), then decide about trust.
+		img.reader.Specs(ctx, subjects)
+		p := oci.FormatPlatform(e.Descriptor.Platform)
+		if opts.RequireTrusted && !trusted(subjects) {
+			out.Excluded = append(out.Excluded, p)
+			continue
+		}
 		specs, refs, err := specsOf(subjects)
 		if err != nil {
 			return nil, err
 		}
-		p := oci.FormatPlatform(e.Descriptor.Platform)
 		pa, err := match.NodeAffinity(specs...)
 		if err != nil {
 			return nil, tooLarge(err, img.Ref(e.Descriptor)+" ("+p+")", refs)
@@ -107,9 +142,22 @@ func (img *Image) Affinity(ctx context.Context, platform string) (*ImageAffinity
 		}
 		parts = append(parts, pa)
 	}
+	if opts.RequireTrusted && len(parts) == 0 {
+		return nil, fmt.Errorf("%w: no entry of %s (%s) has a trusted spec", signing.ErrNoTrustedSpec, img.Ref(img.Tree.Root), strings.Join(out.Excluded, ", "))
+	}
 	var err error
 	if out.Affinity, err = match.Union(parts...); err != nil {
 		return nil, tooLarge(err, fmt.Sprintf("%s (%d platforms)", img.Ref(img.Tree.Root), len(parts)), nil)
 	}
 	return out, nil
+}
+
+// noTrustedText says why a single manifest has no trusted spec: the first reason a policy gave.
+func noTrustedText(ref string, untrusted []*SubjectSpec) string {
+	for _, ss := range untrusted {
+		if ss.Err != nil {
+			return ss.Err.Error()
+		}
+	}
+	return ref + " has no spec"
 }
