@@ -67,6 +67,7 @@ Exit codes: 0 success or compatible, 1 error, 2 usage, 3 not compatible.`,
 		verifyCmd(),
 		generateKeyPairCmd(),
 		inferCmd(),
+		webhookCmd(),
 	)
 	return cmd
 }
