@@ -127,6 +127,9 @@ func (w *Webhook) review(ctx context.Context, webhook string, req *admissionv1.A
 		resp.Patch, resp.PatchType = b, &pt
 		return resp, "mutated"
 	case Validate:
+		if req.Kind.Kind == "Pod" && req.Operation == admissionv1.Create {
+			w.pending.put(req.UID, spec)
+		}
 		if why, err := w.checkTrust(ctx, ns, spec); err != nil {
 			return w.decided(err)
 		} else if why != "" {
@@ -165,11 +168,20 @@ func (w *Webhook) reviewBinding(ctx context.Context, req *admissionv1.AdmissionR
 	if name == "" {
 		name = b.Name
 	}
-	pod, err := w.opts.Client.CoreV1().Pods(req.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return w.decided(&failure{fmt.Errorf("pod %s/%s: %w", req.Namespace, name, err)})
+	// The pod's spec as this webhook validated its creation (the scheduler's Binding carries the
+	// pod's UID), else from the API server.
+	spec, ok := w.pending.take(b.UID)
+	if !ok {
+		pod, err := w.opts.Client.CoreV1().Pods(req.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return w.decided(&failure{fmt.Errorf("pod %s/%s: %w", req.Namespace, name, err)})
+		}
+		if b.UID != "" && pod.UID != b.UID {
+			return w.decided(&failure{fmt.Errorf("pod %s/%s: the Binding names UID %s, the pod is %s", req.Namespace, name, b.UID, pod.UID)})
+		}
+		spec = &pod.Spec
 	}
-	why, err := w.checkNode(ctx, req.Namespace, &pod.Spec, b.Target.Name)
+	why, err := w.checkNode(ctx, req.Namespace, spec, b.Target.Name)
 	if err != nil {
 		return w.decided(err)
 	}

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
@@ -115,6 +116,7 @@ func (o *Options) plainHTTP(registry string) bool { return slices.Contains(o.Pla
 // on, and under RequireTrusted an image without a trusted spec. It is safe for concurrent use.
 type Webhook struct {
 	opts    Options
+	pending pendingPods
 	nodes   *Nodes
 	images  *images
 	secrets *pullSecrets
@@ -459,4 +461,66 @@ func boundNode(spec *corev1.PodSpec) string {
 		node = found
 	}
 	return node
+}
+
+// pendingPods keeps, by pod UID, what a binding check needs of the pods whose creation the
+// validating webhook saw (images, pull secrets, service account), so that checking the
+// scheduler's Binding needs no request to the API server. Entries go when their binding is
+// checked, after pendingTTL, or the oldest first beyond maxPending. A pod created through another
+// replica of the webhook is fetched instead.
+type pendingPods struct {
+	mu    sync.Mutex
+	byUID map[types.UID]pendingPod
+	order []types.UID
+}
+
+type pendingPod struct {
+	spec  *corev1.PodSpec
+	added time.Time
+}
+
+const (
+	pendingTTL = 10 * time.Minute
+	maxPending = 100_000
+)
+
+func (p *pendingPods) put(uid types.UID, spec *corev1.PodSpec) {
+	if uid == "" {
+		return
+	}
+	keep := &corev1.PodSpec{ServiceAccountName: spec.ServiceAccountName, ImagePullSecrets: spec.ImagePullSecrets}
+	for _, c := range spec.InitContainers {
+		keep.InitContainers = append(keep.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
+	}
+	for _, c := range spec.Containers {
+		keep.Containers = append(keep.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byUID == nil {
+		p.byUID = map[types.UID]pendingPod{}
+	}
+	for len(p.order) > 0 && (len(p.byUID) >= maxPending || now.Sub(p.byUID[p.order[0]].added) > pendingTTL) {
+		delete(p.byUID, p.order[0])
+		p.order = p.order[1:]
+	}
+	if _, ok := p.byUID[uid]; !ok {
+		p.order = append(p.order, uid)
+	}
+	p.byUID[uid] = pendingPod{spec: keep, added: now}
+}
+
+func (p *pendingPods) take(uid types.UID) (*corev1.PodSpec, bool) {
+	if uid == "" {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.byUID[uid]
+	if !ok || time.Since(e.added) > pendingTTL {
+		return nil, false
+	}
+	delete(p.byUID, uid) // its UID stays in order until it comes first; a lookup misses it
+	return e.spec, true
 }

@@ -1,0 +1,160 @@
+package testkube
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// ServingCert is a TLS serving certificate for 127.0.0.1 signed by a fresh CA, as the API server
+// needs to call a webhook: CertFile and KeyFile (PEM) in a directory, and the CA's PEM for a
+// webhook configuration's caBundle.
+type ServingCert struct {
+	CertFile, KeyFile string
+	CA                []byte
+}
+
+// NewServingCert writes a certificate for IP 127.0.0.1 and DNS localhost, valid for a day, into
+// dir.
+func NewServingCert(dir string) (*ServingCert, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "compatkit test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	leaf := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "compatkit-webhook"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &ServingCert{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
+		CA: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
+	if err := os.WriteFile(s.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(s.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RegisterWebhooks creates the MutatingWebhookConfigurations and ValidatingWebhookConfigurations
+// of a manifest file (deploy/webhook-configurations.yaml), pointed at a webhook outside the
+// cluster: each clientConfig's service becomes url (https://127.0.0.1:PORT) plus the service's
+// path, with caBundle ca. Each configuration is renamed prefix-NAME and its webhooks only see the
+// namespaces labelled compatkit.dev/test=prefix (so that tests of one cluster do not meet).
+func (c *Cluster) RegisterWebhooks(ctx context.Context, file, url string, ca []byte, prefix string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	sel := metav1.LabelSelectorRequirement{Key: "compatkit.dev/test", Operator: metav1.LabelSelectorOpIn, Values: []string{prefix}}
+	point := func(cc *admissionregistrationv1.WebhookClientConfig, ns **metav1.LabelSelector) error {
+		if cc.Service == nil || cc.Service.Path == nil {
+			return fmt.Errorf("%s: a webhook without clientConfig.service.path", file)
+		}
+		u := url + *cc.Service.Path
+		*cc = admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: ca}
+		if *ns == nil {
+			*ns = &metav1.LabelSelector{}
+		}
+		(*ns).MatchExpressions = append((*ns).MatchExpressions, sel)
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		raw, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		switch doc["kind"] {
+		case "MutatingWebhookConfiguration":
+			var m admissionregistrationv1.MutatingWebhookConfiguration
+			if err := sigsyaml.UnmarshalStrict(raw, &m); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			m.Name = prefix + "-" + m.Name
+			for i := range m.Webhooks {
+				if err := point(&m.Webhooks[i].ClientConfig, &m.Webhooks[i].NamespaceSelector); err != nil {
+					return err
+				}
+			}
+			if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, &m, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+		case "ValidatingWebhookConfiguration":
+			var v admissionregistrationv1.ValidatingWebhookConfiguration
+			if err := sigsyaml.UnmarshalStrict(raw, &v); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			v.Name = prefix + "-" + v.Name
+			for i := range v.Webhooks {
+				if err := point(&v.Webhooks[i].ClientConfig, &v.Webhooks[i].NamespaceSelector); err != nil {
+					return err
+				}
+			}
+			if _, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &v, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CreateTestNamespace creates namespace ns labelled compatkit.dev/test=prefix (the webhooks
+// RegisterWebhooks registered under prefix see it), with its default ServiceAccount.
+func (c *Cluster) CreateTestNamespace(ctx context.Context, ns, prefix string) error {
+	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+		Labels: map[string]string{"compatkit.dev/test": prefix}}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	return c.EnsureNamespace(ctx, ns)
+}
