@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,10 +16,14 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/compatkit/compatkit/internal/testkube"
 	"github.com/compatkit/compatkit/internal/testregistry"
@@ -441,4 +447,147 @@ func TestKubernetesScale(t *testing.T) {
 		percentile(coldMutate, 50), percentile(coldMutate, 99), len(warmMutate), percentile(warmMutate, 50), percentile(warmMutate, 99))
 	t.Logf("validate (pod creations and bindings, %d requests): p50 %v p99 %v", len(val), percentile(val, 50), percentile(val, 99))
 	t.Logf("registry: %d requests for the %d cold pods, %d in all: %.2f per pod", coldRequests, nImages, len(reg.Requests()), float64(len(reg.Requests()))/nPods)
+}
+
+// TestDeployManifests creates the objects of deploy/ on a real API server (strictly decoded: a
+// misspelt field fails) and checks the webhook's RBAC is least privilege: as its service account
+// it can list and watch nodes and get secrets, service accounts and pods, and nothing else.
+func TestDeployManifests(t *testing.T) {
+	c := testkube.Start(t, testkube.Options{})
+	ctx := context.Background()
+	kinds := map[string]int{}
+	for _, file := range []string{"webhook.yaml", "webhook-configurations.yaml", "cert-manager.yaml"} {
+		data, err := os.ReadFile(filepath.Join("../../deploy", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range strings.Split(string(data), "\n---\n") {
+			var meta metav1.TypeMeta
+			if err := sigsyaml.Unmarshal([]byte(doc), &meta); err != nil {
+				t.Fatalf("%s document %d: %v", file, i, err)
+			}
+			kinds[meta.Kind]++
+			create := func(obj any, do func() error) {
+				t.Helper()
+				if err := sigsyaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+					t.Fatalf("%s document %d (%s): %v", file, i, meta.Kind, err)
+				}
+				if err := do(); err != nil {
+					t.Fatalf("%s document %d (%s): %v", file, i, meta.Kind, err)
+				}
+			}
+			dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+			switch meta.Kind {
+			case "Namespace":
+				var o corev1.Namespace
+				create(&o, func() error {
+					_, err := c.Client.CoreV1().Namespaces().Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
+			case "ServiceAccount":
+				var o corev1.ServiceAccount
+				create(&o, func() error {
+					_, err := c.Client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
+			case "ClusterRole":
+				var o rbacv1.ClusterRole
+				create(&o, func() error {
+					_, err := c.Client.RbacV1().ClusterRoles().Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
+			case "ClusterRoleBinding":
+				var o rbacv1.ClusterRoleBinding
+				create(&o, func() error {
+					_, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
+			case "Deployment":
+				var o appsv1.Deployment
+				create(&o, func() error {
+					_, err := c.Client.AppsV1().Deployments(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
+			case "Service":
+				var o corev1.Service
+				create(&o, func() error {
+					_, err := c.Client.CoreV1().Services(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
+			case "MutatingWebhookConfiguration":
+				var o admissionregistrationv1.MutatingWebhookConfiguration
+				create(&o, func() error {
+					_, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, &o, dry)
+					return err
+				})
+			case "ValidatingWebhookConfiguration":
+				var o admissionregistrationv1.ValidatingWebhookConfiguration
+				create(&o, func() error {
+					_, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &o, dry)
+					return err
+				})
+			case "Issuer", "Certificate":
+				// cert-manager's kinds: its CRDs are not installed here.
+			default:
+				t.Errorf("%s document %d: kind %q not checked by this test", file, i, meta.Kind)
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
+		"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Issuer", "Certificate"} {
+		if kinds[k] != 1 {
+			t.Errorf("deploy/ has %d %s, want 1", kinds[k], k)
+		}
+	}
+
+	// Least privilege, as the webhook's service account.
+	sa := *c.Config
+	sa.Impersonate.UserName = "system:serviceaccount:compatkit-system:compatkit-webhook"
+	client, err := kubernetes.NewForConfig(&sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := func(err error) bool { return err == nil || apierrors.IsNotFound(err) }
+	for what, err := range map[string]error{
+		"list nodes": func() error { _, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err }(),
+		"watch nodes": func() error {
+			w, err := client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		}(),
+		"get a secret": func() error {
+			_, err := client.CoreV1().Secrets("default").Get(ctx, "pull", metav1.GetOptions{})
+			return err
+		}(),
+		"get a service account": func() error {
+			_, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+			return err
+		}(),
+		"get a pod": func() error { _, err := client.CoreV1().Pods("default").Get(ctx, "p", metav1.GetOptions{}); return err }(),
+	} {
+		if !allowed(err) {
+			t.Errorf("the webhook's service account cannot %s: %v", what, err)
+		}
+	}
+	for what, err := range map[string]error{
+		"list secrets": func() error { _, err := client.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); return err }(),
+		"list pods":    func() error { _, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); return err }(),
+		"create a pod": func() error {
+			_, err := client.CoreV1().Pods("default").Create(ctx, pod("x", "a/b:1"), metav1.CreateOptions{})
+			return err
+		}(),
+		"update a node": func() error {
+			_, err := client.CoreV1().Nodes().Update(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}, metav1.UpdateOptions{})
+			return err
+		}(),
+		"delete a webhook": func() error {
+			return client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "compatkit", metav1.DeleteOptions{})
+		}(),
+	} {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("the webhook's service account can %s (%v): more than it needs", what, err)
+		}
+	}
 }
