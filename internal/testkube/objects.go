@@ -15,7 +15,7 @@ import (
 )
 
 // nodeConcurrency bounds the nodes CreateReadyNodes makes at once.
-const nodeConcurrency = 16
+const nodeConcurrency = 32
 
 // Defaults CreateReadyNodes gives a node's status.capacity (and status.allocatable) for each
 // resource the node does not set.
@@ -45,7 +45,7 @@ func (c *Cluster) EnsureNamespace(ctx context.Context, name string) error {
 // Ready=True and status.capacity and status.allocatable (cpu 8, memory 32Gi, pods 110 for each
 // resource the node leaves unset; allocatable defaults to capacity), then removes the
 // node.kubernetes.io/not-ready taint that the TaintNodesByCondition admission plugin adds on
-// create, keeping the node's own taints. Up to 16 nodes are made at once; 1,000 nodes take a few
+// create, keeping the node's own taints. Up to 32 nodes are made at once; 1,000 nodes take a few
 // seconds. It returns the first error, naming its node, and then stops starting new nodes.
 func (c *Cluster) CreateReadyNodes(ctx context.Context, nodes []*corev1.Node) error {
 	g, ctx := errgroup.WithContext(ctx)

@@ -78,7 +78,7 @@ type Options struct {
 type Cluster struct {
 	// Config is the admin's client configuration: https://127.0.0.1:PORT with the bearer token
 	// of AdminUser (group system:masters), verifying the apiserver's certificate against the CA
-	// the apiserver generated in its --cert-dir, QPS 500 and Burst 1000.
+	// the apiserver generated in its --cert-dir, QPS 1000 and Burst 2000.
 	Config *rest.Config
 	// Client is a clientset made from Config.
 	Client kubernetes.Interface
@@ -363,8 +363,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin, etcdURL, saKey string
 				Host:            host,
 				BearerToken:     c.tokens[AdminUser].token,
 				TLSClientConfig: rest.TLSClientConfig{CAData: caData},
-				QPS:             500,
-				Burst:           1000,
+				QPS:             1000,
+				Burst:           2000,
 			}
 			return nil
 		}
