@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/compatkit/compatkit/pkg/decide"
 	"github.com/compatkit/compatkit/pkg/match"
@@ -215,7 +216,7 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 			root, err := t.Resolve(ctx)
 			c.metrics.observeRegistry(r.Registry, "resolve", time.Since(start), err)
 			if err != nil {
-				return nil, false, fmt.Errorf("resolving %s: %w", r.Given, err)
+				return nil, false, fmt.Errorf("resolving %s: %w%s", r.Given, err, authHint(err, r.Registry))
 			}
 			d = root.Digest
 			c.mu.Lock()
@@ -343,4 +344,14 @@ func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds cr
 		return nil, err
 	}
 	return info, nil
+}
+
+// authHint says where the webhook takes credentials from when the registry refused it.
+func authHint(err error, registry string) string {
+	var ec errcode.Error
+	msg := err.Error()
+	if (errors.As(err, &ec) && ec.Code == "UNAUTHORIZED") || strings.Contains(msg, "credential not found") || strings.Contains(msg, "401") {
+		return " (the webhook reads with the pod's imagePullSecrets and its service account's: none gives credentials " + registry + " accepts)"
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package admission_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -589,5 +590,65 @@ func TestDeployManifests(t *testing.T) {
 		if !apierrors.IsForbidden(err) {
 			t.Errorf("the webhook's service account can %s (%v): more than it needs", what, err)
 		}
+	}
+}
+
+// TestKubernetesPullSecrets: a registry that needs credentials is read with the pod's
+// imagePullSecrets, or its service account's; without them the read fails and, failing closed,
+// the pod is rejected with the registry's answer. Namespaces never share what only one could read.
+func TestKubernetesPullSecrets(t *testing.T) {
+	c := testkube.Start(t, testkube.Options{})
+	ctx := context.Background()
+	f := newFixture(t)
+	f.reg.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if u, p, ok := r.BasicAuth(); ok && u == "puller" && p == "s3cret" {
+			return false
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return true
+	})
+	nodes := admission.NewNodes()
+	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()}, Client: c.Client}, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(t, c, serveWebhook(t, w), "secrets")
+	for _, ns := range []string{"with-secret", "with-sa", "without"} {
+		namespace(t, c, ns, "secrets")
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
+	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, f.reg.Host(), auth)
+	for _, ns := range []string{"with-secret", "with-sa"} {
+		if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull"},
+			Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(cfg)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sa, err := c.Client.CoreV1().ServiceAccounts("with-sa").Get(ctx, "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
+	if _, err := c.Client.CoreV1().ServiceAccounts("with-sa").Update(ctx, sa, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	p := pod("p", f.ref)
+	p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
+	if err := createPod(c, "with-secret", p); err != nil {
+		t.Errorf("with the pod's pull secret: %v", err)
+	}
+	if err := createPod(c, "with-sa", pod("p", f.ref)); err != nil {
+		t.Errorf("with the service account's pull secret: %v", err)
+	}
+	// The image was read (and cached) with another namespace's credentials: this one has none.
+	err = createPod(c, "without", pod("p", f.ref))
+	if err == nil || !strings.Contains(err.Error(), f.ref) || !strings.Contains(err.Error(), "imagePullSecrets") {
+		t.Errorf("without credentials: %v", err)
+	}
+	got, err := c.Client.CoreV1().Pods("with-sa").Get(ctx, "p", metav1.GetOptions{})
+	if err != nil || got.Spec.Affinity == nil {
+		t.Errorf("the pod read with the service account's secret has no affinity: %v", err)
 	}
 }
