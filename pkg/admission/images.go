@@ -159,10 +159,25 @@ type images struct {
 	metrics *metrics
 	hc      *http.Client
 
+	// reads bounds the registry reads in flight (MaxConcurrentReads), whatever the pods name.
+	reads chan struct{}
+
 	mu   sync.Mutex
 	tags map[string]tagEntry
 	byD  map[string]*imageEntry
 }
+
+// acquire takes a read slot, or fails when ctx ends first.
+func (c *images) acquire(ctx context.Context) error {
+	select {
+	case c.reads <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for one of the %d registry reads in flight: %w", cap(c.reads), ctx.Err())
+	}
+}
+
+func (c *images) release() { <-c.reads }
 
 type tagEntry struct {
 	d       digest.Digest
@@ -212,8 +227,12 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 			if err != nil {
 				return nil, false, err
 			}
+			if err := c.acquire(ctx); err != nil {
+				return nil, false, fmt.Errorf("resolving %s: %w", r.Given, err)
+			}
 			start := time.Now()
 			root, err := t.Resolve(ctx)
+			c.release()
 			c.metrics.observeRegistry(r.Registry, "resolve", time.Since(start), err)
 			if err != nil {
 				return nil, false, fmt.Errorf("resolving %s: %w%s", r.Given, err, authHint(err, r.Registry))
@@ -252,7 +271,12 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ReadTimeout)
 	go func() {
 		defer cancel()
-		info, err := c.read(rctx, r, d, creds)
+		var info *ImageInfo
+		err := c.acquire(rctx)
+		if err == nil {
+			info, err = c.read(rctx, r, d, creds)
+			c.release()
+		}
 		c.mu.Lock()
 		e.info, e.err = info, err
 		if err != nil {

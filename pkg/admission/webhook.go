@@ -73,6 +73,10 @@ type Options struct {
 	MaxBytesPerImage int64
 	// MaxCachedImages bounds the images kept (default 4096).
 	MaxCachedImages int
+	// MaxConcurrentReads bounds the registry reads in flight for all requests together (default
+	// 64); MaxImagesPerPod the distinct images of one pod that are read (default 64; a pod with
+	// more is decided by the failure policy).
+	MaxConcurrentReads, MaxImagesPerPod int
 	// Cache is an on-disk content cache shared by the reads (nil: none).
 	Cache *oci.Cache
 	// HTTPClient sends registry requests (nil: oci.NewHTTPClient(RequestTimeout)).
@@ -104,6 +108,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxCachedImages <= 0 {
 		o.MaxCachedImages = 4096
+	}
+	if o.MaxConcurrentReads <= 0 {
+		o.MaxConcurrentReads = 64
+	}
+	if o.MaxImagesPerPod <= 0 {
+		o.MaxImagesPerPod = 64
 	}
 }
 
@@ -138,7 +148,8 @@ func New(opts Options, nodes *Nodes) (*Webhook, error) {
 		hc = oci.NewHTTPClient(opts.RequestTimeout)
 	}
 	w := &Webhook{opts: opts, nodes: nodes, metrics: m}
-	w.images = &images{opts: &w.opts, metrics: m, hc: hc, tags: map[string]tagEntry{}, byD: map[string]*imageEntry{}}
+	w.images = &images{opts: &w.opts, metrics: m, hc: hc, reads: make(chan struct{}, w.opts.MaxConcurrentReads),
+		tags: map[string]tagEntry{}, byD: map[string]*imageEntry{}}
 	if opts.Client != nil {
 		w.secrets = &pullSecrets{client: opts.Client, ttl: opts.SecretTTL}
 	}
@@ -200,6 +211,9 @@ func (w *Webhook) lookImages(ctx context.Context, ns string, spec *corev1.PodSpe
 		if !slices.Contains(refs, c.Image) {
 			refs = append(refs, c.Image)
 		}
+	}
+	if len(refs) > w.opts.MaxImagesPerPod {
+		return nil, fmt.Errorf("the pod names %d distinct images, more than the %d the webhook reads for one pod", len(refs), w.opts.MaxImagesPerPod)
 	}
 	out := make([]looked, len(refs))
 	var wg sync.WaitGroup

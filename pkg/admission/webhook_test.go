@@ -387,6 +387,15 @@ func TestAllowlistAndFailurePolicy(t *testing.T) {
 		t.Errorf("record %+v should say the registry is not allowed", rec)
 	}
 
+	// A pod naming more distinct images than the webhook reads for one pod: the failure policy.
+	var many []string
+	for i := range 65 {
+		many = append(many, fmt.Sprintf("%s/app%d:1", f.reg.Host(), i))
+	}
+	if resp := review(t, w, admission.Mutate, pod("many", many...), nil); resp.Allowed || !strings.Contains(resp.Result.Message, "65 distinct images") {
+		t.Errorf("65 images: allowed %v, %v", resp.Allowed, resp.Result)
+	}
+
 	// A registry that fails: closed rejects with the reason, open admits with a warning.
 	img := bad.Host() + "/app:1"
 	closed := f.webhook(t, admission.Options{AllowRegistries: []string{f.reg.Host(), bad.Host()}, PlainHTTP: []string{bad.Host()}})
