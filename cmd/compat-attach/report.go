@@ -10,6 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/compatkit/compatkit/cmd/compat-attach/internal/ciout"
@@ -39,12 +40,13 @@ type reportOptions struct {
 	// specFiles is --spec: a document tried on the nodes instead of --images.
 	specFiles []string
 	cue       cueOptions
+	kube      kubeOptions
 }
 
 func reportCmd() *cobra.Command {
 	var opts reportOptions
 	cmd := &cobra.Command{
-		Use:   "report --images FILE --nodes FILE... [--baseline FILE...]",
+		Use:   "report (--images FILE --nodes FILE... | --kubeconfig [FILE]) [--baseline FILE...]",
 		Short: "Check many images against many nodes: a compatibility matrix, and what a migration breaks",
 		Long: `Evaluate every image against every node and print a matrix of images by nodes. Each cell is
   ok N    compatible, with score N
@@ -61,6 +63,17 @@ and init container image is taken once, with the pods that use it. Short Docker 
 --nodes (repeatable) is 'kubectl get nodes -o json' (NFD's labels mapped back to features; some
 flags are not labelled by NFD), 'kubectl get nodefeatures -A -o json', a feature or profile file
 ('compat-attach features', 'nfd export features'), or a directory of such files.
+
+--kubeconfig reads both from a live cluster instead: the pods of every namespace (--namespace/-n
+one namespace, --selector/-l those matching a label selector), a page of 500 at a time, taken as
+--images takes 'kubectl get pods -A -o json'; and the nodes, as --nodes takes 'kubectl get nodes
+-o json', each with the features of its NodeFeature objects instead of its labels when NFD's
+NodeFeature CRD (nfd.k8s-sigs.io/v1alpha1) is installed. --kubeconfig alone takes $KUBECONFIG,
+else ~/.kube/config, else the service account of the pod it runs in; --kubeconfig FILE (or
+--kubeconfig=FILE) that file; --context NAME a context of it (and implies --kubeconfig).
+--images (or --spec) or --nodes still replaces its side: --kubeconfig --nodes planned.json checks
+the running images against planned nodes, --kubeconfig --images images.txt given images against
+the cluster's nodes. The account needs list on pods, nodes and (when installed) nodefeatures.
 
 For an image index, each node gets the manifest of its platform: the compatkit.platform attribute
 of its features or the node's kubernetes.io/os and kubernetes.io/arch labels (--platform
@@ -88,14 +101,31 @@ incompatible an ERR cell), 2 usage. In CI, --github-summary gets the Markdown re
   compat-attach report --images pods.json --baseline today.json --nodes examples/profiles/aws-c6g-graviton2.json -o markdown
 
   # A self-contained HTML page, with the SBOMs of the compatible images
-  compat-attach report --images images.txt --nodes nodes.json --sboms -o html > report.html`,
-		Args: cobra.NoArgs,
+  compat-attach report --images images.txt --nodes nodes.json --sboms -o html > report.html
+
+  # The running images and the nodes of the current cluster ($KUBECONFIG or ~/.kube/config)
+  compat-attach report --kubeconfig
+
+  # Can the images running in namespace shop (pods labelled tier=web) run on the planned nodes?
+  compat-attach report --kubeconfig ~/.kube/prod.yaml --context prod -n shop -l tier=web --nodes planned-nodes.json
+
+  # Can these images run on the cluster's nodes?
+  compat-attach report --kubeconfig --images images.txt -o markdown`,
+		Args: opts.kube.args,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
+			cluster := opts.kube.active()
+			images := opts.images != "" || len(opts.specFiles) > 0
 			switch {
 			case opts.images != "" && len(opts.specFiles) > 0:
 				return usagef("give --images or --spec, not both")
-			case (opts.images == "" && len(opts.specFiles) == 0) || len(opts.nodes) == 0:
-				return usageNext(fmt.Errorf("--images (or --spec) and --nodes are required"), "compat-attach report --images pods.json --nodes nodes.json")
+			case !cluster && (!images || len(opts.nodes) == 0):
+				return usageNext(fmt.Errorf("--images (or --spec) and --nodes are required, or --kubeconfig to read either from a cluster"), "compat-attach report --images pods.json --nodes nodes.json, or compat-attach report --kubeconfig")
+			case !cluster && (opts.kube.namespace != "" || opts.kube.selector != ""):
+				return usagef("--namespace and --selector choose the pods read with --kubeconfig")
+			case cluster && images && len(opts.nodes) > 0:
+				return usagef("--kubeconfig reads nothing when --images (or --spec) and --nodes are both given: drop one of them")
+			case cluster && images && (opts.kube.namespace != "" || opts.kube.selector != ""):
+				return usagef("--namespace and --selector choose the pods of the cluster, and --images (or --spec) replaces them")
 			case len(opts.specFiles) > 0 && (opts.policy.active() || opts.policy.requireTrusted || opts.sboms):
 				return usagef("--spec tries a document: trust policies, --require-trusted and --sboms do not apply")
 			}
@@ -121,10 +151,11 @@ incompatible an ERR cell), 2 usage. In CI, --github-summary gets the Markdown re
 	opts.policy.bindRequireTrusted(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.noAnnotations, "no-annotations", false, "ignore specs copied into index annotations (compat-attach annotate); read the referrers")
 	opts.output.bind(cmd.Flags(), "table", report.Formats...)
-	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json)")
+	cmd.Flags().StringVar(&opts.images, "images", "", "FILE of image references (one per line) or of pods (kubectl get pods -A -o json); with --kubeconfig: instead of the cluster's pods")
 	cmd.Flags().StringArrayVar(&opts.specFiles, "spec", nil, "try this document (.cue, .yaml, .json) on the nodes, as if attached to an image of its shape, instead of --images")
 	opts.cue.bind(cmd.Flags())
-	cmd.Flags().StringArrayVar(&opts.nodes, "nodes", nil, "nodes, NodeFeatures, feature/profile files or a directory of them; repeatable")
+	cmd.Flags().StringArrayVar(&opts.nodes, "nodes", nil, "nodes, NodeFeatures, feature/profile files or a directory of them; repeatable; with --kubeconfig: instead of the cluster's nodes")
+	opts.kube.bind(cmd.Flags())
 	cmd.Flags().StringArrayVar(&opts.baseline, "baseline", nil, "the nodes as they are today (same shapes as --nodes): list what the migration breaks; repeatable")
 	cmd.Flags().IntVar(&opts.concurrency, "concurrency", report.DefaultConcurrency, "images resolved at once")
 	cmd.Flags().BoolVar(&opts.noProgress, "no-progress", false, "print no progress on stderr")
@@ -140,9 +171,22 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := report.ReadNodes(opts.nodes...)
-	if err != nil {
-		return withNext(fmt.Errorf("--nodes: %w", err), "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
+	var clusterImages []report.Image
+	var nodes []report.Node
+	if len(opts.nodes) > 0 {
+		if nodes, err = report.ReadNodes(opts.nodes...); err != nil {
+			return withNext(fmt.Errorf("--nodes: %w", err), "give `kubectl get nodes -o json`, `kubectl get nodefeatures -A -o json`, or files of `compat-attach features`")
+		}
+	}
+	if opts.kube.active() {
+		// Read what the files do not give: the pods unless --images or --spec, the nodes unless --nodes.
+		var clusterNodes []report.Node
+		if clusterImages, clusterNodes, err = opts.kube.read(ctx, opts.images != "" || len(opts.specFiles) > 0, len(opts.nodes) > 0); err != nil {
+			return err
+		}
+		if len(opts.nodes) == 0 {
+			nodes = clusterNodes
+		}
 	}
 	ro := report.Options{Concurrency: opts.concurrency, SBOMs: opts.sboms, Platform: opts.platform.p,
 		RequireTrusted: opts.policy.requireTrusted, IgnoreAnnotations: opts.noAnnotations}
@@ -163,6 +207,8 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 			return err
 		}
 		images, src = []report.Image{{Ref: opts.specFiles[0]}}, documentSource{img}
+	} else if opts.images == "" {
+		images = clusterImages
 	} else if images, err = report.ReadImages(opts.images); err != nil {
 		return withNext(fmt.Errorf("--images: %w", err), "give one image reference per line, or the output of `kubectl get pods -A -o json`")
 	}
@@ -230,6 +276,66 @@ func runReport(cmd *cobra.Command, opts *reportOptions) error {
 		}
 	}
 	return nil
+}
+
+// kubeconfigDefault is the value of a --kubeconfig given without a file: clientcmd's loading
+// rules ($KUBECONFIG, ~/.kube/config) and, when they find nothing, the pod's service account.
+const kubeconfigDefault = "default"
+
+// kubeOptions are the flags of report that read the pods and nodes of a live cluster.
+type kubeOptions struct {
+	kubeconfig string // --kubeconfig: a file, kubeconfigDefault, or "" when not given
+	context    string
+	namespace  string
+	selector   string
+}
+
+func (o *kubeOptions) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "read the pods and nodes of a cluster: from the kubeconfig `FILE`, or alone from $KUBECONFIG, ~/.kube/config or the pod's service account; --images or --nodes still replaces its side")
+	fs.Lookup("kubeconfig").NoOptDefVal = kubeconfigDefault
+	fs.StringVar(&o.context, "context", "", "use the kubeconfig context `NAME`, not the current one (implies --kubeconfig)")
+	fs.StringVarP(&o.namespace, "namespace", "n", "", "with --kubeconfig: read the pods of this namespace only (default: all)")
+	fs.StringVarP(&o.selector, "selector", "l", "", "with --kubeconfig: read only the pods matching this label selector (e.g. app=web,tier!=cache)")
+}
+
+// active reports whether the cluster is read: --kubeconfig or --context given.
+func (o *kubeOptions) active() bool { return o.kubeconfig != "" || o.context != "" }
+
+// args takes the one argument after a --kubeconfig given without "=" as its file (pflag leaves
+// it as an argument, --kubeconfig alone being valid), and an empty --kubeconfig as one given
+// alone; report takes no other argument.
+func (o *kubeOptions) args(cmd *cobra.Command, args []string) error {
+	if o.kubeconfig == "" && cmd.Flags().Changed("kubeconfig") {
+		o.kubeconfig = kubeconfigDefault // --kubeconfig= or --kubeconfig "$UNSET"
+	}
+	if len(args) == 1 && o.kubeconfig == kubeconfigDefault {
+		o.kubeconfig = args[0]
+		return nil
+	}
+	return cobra.NoArgs(cmd, args)
+}
+
+// read connects to the cluster and reads its images (unless skipImages) and nodes (unless
+// skipNodes) with report.FromCluster.
+func (o *kubeOptions) read(ctx context.Context, skipImages, skipNodes bool) ([]report.Image, []report.Node, error) {
+	file := o.kubeconfig
+	if file == kubeconfigDefault {
+		file = ""
+	}
+	cfg, err := kubeRESTConfig(file, o.context)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, co, err := report.ConnectCluster(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	co.Namespace, co.Selector, co.SkipImages, co.SkipNodes = o.namespace, o.selector, skipImages, skipNodes
+	images, nodes, err := report.FromCluster(ctx, client, co)
+	if err != nil {
+		return nil, nil, withNext(err, "check that the cluster is reachable (kubectl get nodes) and that the account may list pods, nodes and nodefeatures")
+	}
+	return images, nodes, nil
 }
 
 // writeReportCI writes the report's totals as outputs and the Markdown report as the summary.

@@ -92,7 +92,7 @@ admits it with a warning. The certificate and key are reloaded when their files 
 	fs.StringVar(&opts.metricsListen, "metrics-listen", ":9090", "address of the Prometheus /metrics server (HTTP); empty: none")
 	fs.StringVar(&opts.certFile, "tls-cert-file", "", "TLS certificate (PEM), reloaded when it changes")
 	fs.StringVar(&opts.keyFile, "tls-key-file", "", "TLS private key (PEM), reloaded when it changes")
-	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the pod's service account)")
 	fs.StringVar(&opts.kubeContext, "context", "", "kubeconfig context")
 	fs.StringArrayVar(&opts.allow, "allow-registry", nil, "a registry the webhook may read images from: host[:port], *.domain, host/repository-prefix/ or '*'; repeatable")
 	fs.StringArrayVar(&opts.plainHTTP, "plain-http-registry", nil, "a registry (host[:port]) spoken to over HTTP; repeatable")
@@ -107,21 +107,21 @@ admits it with a warning. The certificate and key are reloaded when their files 
 	return cmd
 }
 
-// kubeConfig loads a client configuration: the file and context given, else in-cluster, else the
-// default loading rules ($KUBECONFIG, ~/.kube/config).
-func kubeConfig(file, context string) (*rest.Config, error) {
-	if file == "" && context == "" {
-		if c, err := rest.InClusterConfig(); err == nil {
-			return c, nil
-		}
-	}
+// kubeRESTConfig loads a client configuration with clientcmd's rules: file when given, else
+// $KUBECONFIG or ~/.kube/config, else the service account of the pod it runs in; context when
+// given, else the current one.
+func kubeRESTConfig(file, context string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = file
-	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
-	if err != nil {
-		return nil, withNext(fmt.Errorf("kubeconfig: %w", err), "pass --kubeconfig FILE (and --context), or run in a pod with a service account")
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	switch {
+	case clientcmd.IsEmptyConfig(err):
+		return nil, withNext(fmt.Errorf("--kubeconfig: no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a pod"), "give the kubeconfig file: --kubeconfig FILE")
+	case err != nil:
+		return nil, withNext(fmt.Errorf("--kubeconfig: %w", err), "check the kubeconfig file and --context (kubectl config get-contexts)")
 	}
-	return c, nil
+	cfg.UserAgent = "compat-attach"
+	return cfg, nil
 }
 
 func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
@@ -131,7 +131,7 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 	if err != nil {
 		return err
 	}
-	rc, err := kubeConfig(opts.kubeconfig, opts.kubeContext)
+	rc, err := kubeRESTConfig(opts.kubeconfig, opts.kubeContext)
 	if err != nil {
 		return err
 	}

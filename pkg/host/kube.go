@@ -82,7 +82,7 @@ func ParseNodes(data []byte, source string) ([]Node, error) {
 		if len(out) == 0 {
 			return nil, fmt.Errorf("%s: %w: the list has no items", source, ErrFeatureFile)
 		}
-		return mergeNodeFeatures(out), nil
+		return MergeNodeFeatures(out), nil
 	case "Node", "NodeFeature":
 		n, err := parseKubeNode(j, source)
 		if err != nil {
@@ -114,31 +114,46 @@ func parseKubeNode(raw []byte, source string) (Node, error) {
 	}
 	switch obj.Kind {
 	case "Node":
-		f := FeaturesFromLabels(obj.Metadata.Labels)
-		inferred := InferUnlabelledCPUID(f)
-		MirrorCompatkit(f)
-		return Node{Name: obj.Metadata.Name, Features: f, FromLabels: true, Inferred: inferred}, nil
+		return NodeFromLabels(obj.Metadata.Name, obj.Metadata.Labels), nil
 	case "NodeFeature":
 		if len(obj.Spec.Features) == 0 {
 			return Node{}, fmt.Errorf("%s: %w: NodeFeature %s has no spec.features", source, ErrFeatureFile, obj.Metadata.Name)
 		}
-		f, err := ParseFeatures(obj.Spec.Features, source)
-		if err != nil {
-			return Node{}, err
-		}
-		// NFD names NodeFeature objects after the node and records it in this label.
-		name := obj.Metadata.Labels["nfd.node.kubernetes.io/node-name"]
-		if name == "" {
-			name = obj.Metadata.Name
-		}
-		return Node{Name: name, Features: f}, nil
+		return NodeFromNodeFeature(obj.Metadata.Name, obj.Metadata.Labels, obj.Spec.Features, source)
 	}
 	return Node{}, fmt.Errorf("%s: %w: kind %q is neither Node nor NodeFeature", source, ErrFeatureFile, obj.Kind)
 }
 
-// mergeNodeFeatures joins several NodeFeature objects of one node (NFD may publish more than
-// one per node) and keeps list order otherwise.
-func mergeNodeFeatures(nodes []Node) []Node {
+// NodeFromLabels returns a Kubernetes Node of this name and labels as ParseNodes reads it: its
+// features rebuilt from NFD's labels (FeaturesFromLabels), with the unlabelled cpuid flags that
+// can be inferred (InferUnlabelledCPUID) and compatkit's features mirrored (MirrorCompatkit).
+func NodeFromLabels(name string, labels map[string]string) Node {
+	f := FeaturesFromLabels(labels)
+	inferred := InferUnlabelledCPUID(f)
+	MirrorCompatkit(f)
+	return Node{Name: name, Features: f, FromLabels: true, Inferred: inferred}
+}
+
+// NodeFromNodeFeature returns an NFD NodeFeature object (nfd.k8s-sigs.io/v1alpha1) as ParseNodes
+// reads it, from its name, labels and the JSON of its spec.features (ParseFeatures): the node is
+// the one its nfd.node.kubernetes.io/node-name label names, else the object's name. source names
+// the object in errors.
+func NodeFromNodeFeature(name string, labels map[string]string, features []byte, source string) (Node, error) {
+	f, err := ParseFeatures(features, source)
+	if err != nil {
+		return Node{}, err
+	}
+	// NFD names NodeFeature objects after the node and records it in this label.
+	if n := labels[nfdv1alpha1.NodeFeatureObjNodeNameLabel]; n != "" {
+		name = n
+	}
+	return Node{Name: name, Features: f}, nil
+}
+
+// MergeNodeFeatures joins the nodes read from several NodeFeature objects of one node (NFD may
+// publish more than one per node; Merge in list order) and keeps list order otherwise. Nodes
+// rebuilt from labels are never merged.
+func MergeNodeFeatures(nodes []Node) []Node {
 	idx := map[string]int{}
 	var out []Node
 	for _, n := range nodes {

@@ -64,6 +64,41 @@ type podSpec struct {
 	EphemeralContainers []struct{ Image string } `json:"ephemeralContainers"`
 }
 
+// podImages gathers the images of pods, in the order they are first used, each with the pods
+// that use it: what ParseImages takes from a pod list and ClusterImages from a cluster.
+type podImages struct {
+	idx map[string]int
+	out []Image
+}
+
+// add adds the images of one pod: those of its init containers, containers and ephemeral
+// containers, in that order (empty ones skipped).
+func (p *podImages) add(namespace, name string, initContainers, containers, ephemeralContainers []string) {
+	pod := name
+	if namespace != "" {
+		pod = namespace + "/" + pod
+	}
+	if p.idx == nil {
+		p.idx = map[string]int{}
+	}
+	for _, refs := range [][]string{initContainers, containers, ephemeralContainers} {
+		for _, r := range refs {
+			if r == "" {
+				continue
+			}
+			k, ok := p.idx[r]
+			if !ok {
+				k = len(p.out)
+				p.idx[r] = k
+				p.out = append(p.out, Image{Ref: r})
+			}
+			if n := len(p.out[k].Pods); n == 0 || p.out[k].Pods[n-1] != pod {
+				p.out[k].Pods = append(p.out[k].Pods, pod)
+			}
+		}
+	}
+}
+
 // ParseImages decodes the shapes ReadImages accepts; source names the input in errors.
 func ParseImages(data []byte, source string) ([]Image, error) {
 	trimmed := bytes.TrimSpace(data)
@@ -85,40 +120,24 @@ func ParseImages(data []byte, source string) ([]Image, error) {
 		default:
 			return nil, fmt.Errorf("%s: kind %q: want a List of Pods (kubectl get pods -A -o json) or a text file of image references", source, l.Kind)
 		}
-		idx := map[string]int{}
-		var out []Image
+		var pi podImages
 		for i, it := range items {
 			if it.Kind != "" && it.Kind != "Pod" {
 				return nil, fmt.Errorf("%s: items[%d]: kind %q is not Pod", source, i, it.Kind)
 			}
-			pod := it.Metadata.Name
-			if it.Metadata.Namespace != "" {
-				pod = it.Metadata.Namespace + "/" + pod
-			}
-			var refs []string
-			for _, cs := range [][]struct{ Image string }{it.Spec.InitContainers, it.Spec.Containers, it.Spec.EphemeralContainers} {
-				for _, c := range cs {
-					if c.Image != "" {
-						refs = append(refs, c.Image)
-					}
+			images := func(cs []struct{ Image string }) []string {
+				out := make([]string, len(cs))
+				for i, c := range cs {
+					out[i] = c.Image
 				}
+				return out
 			}
-			for _, r := range refs {
-				k, ok := idx[r]
-				if !ok {
-					k = len(out)
-					idx[r] = k
-					out = append(out, Image{Ref: r})
-				}
-				if n := len(out[k].Pods); n == 0 || out[k].Pods[n-1] != pod {
-					out[k].Pods = append(out[k].Pods, pod)
-				}
-			}
+			pi.add(it.Metadata.Namespace, it.Metadata.Name, images(it.Spec.InitContainers), images(it.Spec.Containers), images(it.Spec.EphemeralContainers))
 		}
-		if len(out) == 0 {
+		if len(pi.out) == 0 {
 			return nil, fmt.Errorf("%s: the pods list no container image", source)
 		}
-		return out, nil
+		return pi.out, nil
 	}
 	seen := map[string]bool{}
 	var out []Image
