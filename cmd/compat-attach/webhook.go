@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -140,6 +141,10 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 	if err != nil {
 		return err
 	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
 	certs, err := admission.NewCertReloader(opts.certFile, opts.keyFile)
 	if err != nil {
 		return withNext(err, "give the PEM files of the webhook's serving certificate (deploy/README: cert-manager or scripts)")
@@ -161,7 +166,7 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 		return err
 	}
 	cmd.PrintErrf("watching nodes on %s\n", rc.Host)
-	if err := admission.WatchNodes(ctx, client, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, client, dyn, nodes); err != nil {
 		return err
 	}
 	n, sets := nodes.Counts()

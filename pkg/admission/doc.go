@@ -14,7 +14,8 @@
 // that one of its images cannot run on, with the image, the node and the failing rule; under
 // Options.RequireTrusted it also rejects an image that no trusted spec covers.
 //
-// Nodes are watched with an informer (WatchNodes) and de-duplicated into feature sets (Nodes):
+// Nodes, and NFD's NodeFeature objects when the cluster serves them, are watched with informers
+// (WatchNodes) and de-duplicated into feature sets (Nodes):
 // decisions are made once per image digest and feature set. Images are read from the registries
 // of an allowlist only (Options.AllowRegistries), with the pod's image pull secrets and its
 // service account's; a tag's resolution is reused for Options.TagTTL and an image's tree and specs

@@ -23,12 +23,14 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/compatkit/compatkit/internal/testkube"
 	"github.com/compatkit/compatkit/internal/testregistry"
 	"github.com/compatkit/compatkit/pkg/admission"
+	"github.com/compatkit/compatkit/pkg/host"
 	"github.com/compatkit/compatkit/pkg/oci"
 )
 
@@ -130,7 +132,7 @@ func TestKubernetes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
 		t.Fatal(err)
 	}
 	s := serveWebhook(t, w)
@@ -227,7 +229,7 @@ func TestKubernetesRequireTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
 		t.Fatal(err)
 	}
 	register(t, c, serveWebhook(t, w), "signed")
@@ -319,7 +321,7 @@ func TestKubernetesScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
 		t.Fatal(err)
 	}
 	s := serveWebhook(t, w)
@@ -548,6 +550,10 @@ func TestDeployManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dyn, err := dynamic.NewForConfig(&sa)
+	if err != nil {
+		t.Fatal(err)
+	}
 	allowed := func(err error) bool { return err == nil || apierrors.IsNotFound(err) }
 	for what, err := range map[string]error{
 		"list nodes": func() error { _, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err }(),
@@ -567,6 +573,10 @@ func TestDeployManifests(t *testing.T) {
 			return err
 		}(),
 		"get a pod": func() error { _, err := client.CoreV1().Pods("default").Get(ctx, "p", metav1.GetOptions{}); return err }(),
+		"list nodefeatures": func() error {
+			_, err := dyn.Resource(admission.NodeFeatureResource).List(ctx, metav1.ListOptions{})
+			return err
+		}(),
 	} {
 		if !allowed(err) {
 			t.Errorf("the webhook's service account cannot %s: %v", what, err)
@@ -650,5 +660,73 @@ func TestKubernetesPullSecrets(t *testing.T) {
 	got, err := c.Client.CoreV1().Pods("with-sa").Get(ctx, "p", metav1.GetOptions{})
 	if err != nil || got.Spec.Affinity == nil {
 		t.Errorf("the pod read with the service account's secret has no affinity: %v", err)
+	}
+}
+
+// TestKubernetesNodeFeatures: with NFD's NodeFeature objects, a node is decided on every flag NFD
+// found, not on its labels: a node labelled like an x86-64-v3 machine whose NodeFeature shows no
+// BMI2 (NFD does not label BMI2) cannot take the v3 build, where a node with the same labels and no
+// NodeFeature is taken as v3 (the unlabelled flags inferred).
+func TestKubernetesNodeFeatures(t *testing.T) {
+	c := testkube.Start(t, testkube.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.InstallNodeFeatureCRD(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := c.Dynamic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	nodes := admission.NewNodes()
+	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()}, Client: c.Client}, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admission.WatchNodes(ctx, c.Client, dyn, nodes); err != nil {
+		t.Fatal(err)
+	}
+	register(t, c, serveWebhook(t, w), "nf")
+	namespace(t, c, "apps", "nf")
+	namespace(t, c, "nfd", "none")
+	if err := c.CreateReadyNodes(ctx, []*corev1.Node{Node("no-bmi2", "amd64", "6", V3Flags...), Node("labels-only", "amd64", "6", V3Flags...)}); err != nil {
+		t.Fatal(err)
+	}
+	var flags []string
+	for l := 1; l <= 3; l++ {
+		for _, fl := range host.X86LevelFlags(l) {
+			if fl != "BMI2" {
+				flags = append(flags, fmt.Sprintf("%q: {}", fl))
+			}
+		}
+	}
+	features := fmt.Sprintf(`{"flags": {"cpu.cpuid": {"elements": {%s}}}, "attributes": {"kernel.version": {"elements": {"major": "6", "minor": "8", "full": "6.8.0"}}}}`, strings.Join(flags, ", "))
+	if _, err := dyn.Resource(admission.NodeFeatureResource).Namespace("nfd").Create(ctx, testkube.NodeFeature("nfd", "no-bmi2", "no-bmi2", features), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s, ok := nodes.Set("no-bmi2"); ok && s.FromNodeFeature {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook did not take the NodeFeature of no-bmi2")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n, sets := nodes.Counts(); n != 2 || sets != 2 {
+		t.Errorf("%d nodes in %d sets, want 2 in 2 (equal labels, one with a NodeFeature)", n, sets)
+	}
+	p := pod("on-no-bmi2", f.v3only)
+	p.Spec.NodeName = "no-bmi2"
+	err = createPod(c, "apps", p)
+	if err == nil || !strings.Contains(err.Error(), "BMI2") {
+		t.Errorf("the v3 build on a node without BMI2 (by its NodeFeature): %v", err)
+	}
+	p = pod("on-labels-only", f.v3only)
+	p.Spec.NodeName = "labels-only"
+	if err := createPod(c, "apps", p); err != nil {
+		t.Errorf("the v3 build on a node labelled v3, without NodeFeature: %v", err)
 	}
 }

@@ -3,6 +3,8 @@ package admission
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +27,9 @@ type FeatureSet struct {
 	Host decide.Host
 	// Nodes counts the nodes of the set.
 	Nodes int
+	// FromNodeFeature is true when the features are NFD's NodeFeature objects' (every flag and
+	// attribute), false when they were rebuilt from node labels.
+	FromNodeFeature bool
 }
 
 // labelPrefixes are the node labels a feature set is built from.
@@ -58,38 +63,132 @@ func featureSetID(labels map[string]string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// newFeatureSet builds the set of a node's labels.
-func newFeatureSet(id string, labels map[string]string) *FeatureSet {
+// newFeatureSet builds the set of a node's labels and, when NFD published NodeFeature objects for
+// it, their merged features (nf): those have every cpuid flag and attribute, where labels omit
+// some, so they decide instead of the labels; the platform comes from the labels when the
+// features do not say it.
+func newFeatureSet(id string, labels map[string]string, nf *host.Features) *FeatureSet {
+	os, arch := host.LabelPlatform(labels)
+	if nf != nil {
+		f := nf.DeepCopy()
+		if _, err := host.Platform(f); err != nil && arch != "" {
+			host.SetPlatform(f, ocispec.Platform{OS: os, Architecture: arch})
+			if p, err := host.Platform(f); err == nil {
+				host.SetPlatform(f, p) // with the variant the flags show
+			}
+		}
+		host.MirrorCompatkit(f)
+		return &FeatureSet{ID: id, Host: decide.NewHost("feature set "+id, f, nil), FromNodeFeature: true}
+	}
 	f := host.FeaturesFromLabels(labels)
 	host.InferUnlabelledCPUID(f)
 	host.MirrorCompatkit(f)
 	var fallback *ocispec.Platform
-	if os, arch := host.LabelPlatform(labels); arch != "" {
+	if arch != "" {
 		fallback = &ocispec.Platform{OS: os, Architecture: arch}
 	}
 	return &FeatureSet{ID: id, Host: decide.NewHost("feature set "+id, f, fallback)}
 }
 
-// Nodes is the cluster's nodes de-duplicated into feature sets: fed by a Node informer (or by
-// tests) through Upsert and Delete. It is safe for concurrent use.
+// Nodes is the cluster's nodes de-duplicated into feature sets: fed by informers on Nodes and
+// NFD's NodeFeature objects (WatchNodes), or by tests, through Upsert, Delete, UpsertNodeFeature
+// and DeleteNodeFeature. It is safe for concurrent use.
 type Nodes struct {
 	mu     sync.RWMutex
-	byName map[string]string      // node name → set ID
-	sets   map[string]*FeatureSet // by ID
+	labels map[string]map[string]string    // node name → its relevant labels
+	nfs    map[string]map[string]host.Node // node name → NodeFeature object key → its features
+	byName map[string]string               // node name → set ID
+	sets   map[string]*FeatureSet          // by ID
 	synced bool
 }
 
 // NewNodes returns an empty Nodes.
 func NewNodes() *Nodes {
-	return &Nodes{byName: map[string]string{}, sets: map[string]*FeatureSet{}}
+	return &Nodes{labels: map[string]map[string]string{}, nfs: map[string]map[string]host.Node{},
+		byName: map[string]string{}, sets: map[string]*FeatureSet{}}
 }
 
 // Upsert records node's labels.
 func (n *Nodes) Upsert(node *corev1.Node) {
-	id := featureSetID(node.Labels)
+	l := map[string]string{}
+	for k, v := range node.Labels {
+		if relevant(k) {
+			l[k] = v
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if old, ok := n.byName[node.Name]; ok {
+	n.labels[node.Name] = l
+	n.placeLocked(node.Name)
+}
+
+// Delete forgets a node.
+func (n *Nodes) Delete(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.labels, name)
+	if id, ok := n.byName[name]; ok {
+		n.dropLocked(id)
+		delete(n.byName, name)
+	}
+}
+
+// UpsertNodeFeature records the features of one NodeFeature object (key: namespace/name) of
+// node.Name (host.NodeFromNodeFeature).
+func (n *Nodes) UpsertNodeFeature(key string, node host.Node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for name, objs := range n.nfs { // an object relabelled to another node
+		if _, ok := objs[key]; ok && name != node.Name {
+			delete(objs, key)
+			n.placeLocked(name)
+		}
+	}
+	if n.nfs[node.Name] == nil {
+		n.nfs[node.Name] = map[string]host.Node{}
+	}
+	n.nfs[node.Name][key] = node
+	n.placeLocked(node.Name)
+}
+
+// DeleteNodeFeature forgets a NodeFeature object.
+func (n *Nodes) DeleteNodeFeature(key string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for name, objs := range n.nfs {
+		if _, ok := objs[key]; ok {
+			delete(objs, key)
+			if len(objs) == 0 {
+				delete(n.nfs, name)
+			}
+			n.placeLocked(name)
+		}
+	}
+}
+
+// placeLocked (re)computes the feature set of a node known by its labels.
+func (n *Nodes) placeLocked(name string) {
+	labels, ok := n.labels[name]
+	if !ok {
+		return // a NodeFeature of a node not (yet) listed
+	}
+	id := featureSetID(labels)
+	var nf *host.Features
+	if objs := n.nfs[name]; len(objs) > 0 {
+		keys := slices.Sorted(maps.Keys(objs))
+		list := make([]host.Node, 0, len(keys))
+		for _, k := range keys {
+			list = append(list, objs[k])
+		}
+		merged := host.MergeNodeFeatures(list)
+		if len(merged) > 0 && merged[0].Features != nil {
+			nf = merged[0].Features
+			b, _ := json.Marshal(nf)
+			h := sha256.Sum256(b)
+			id += "-nf" + hex.EncodeToString(h[:8])
+		}
+	}
+	if old, ok := n.byName[name]; ok {
 		if old == id {
 			return
 		}
@@ -97,21 +196,11 @@ func (n *Nodes) Upsert(node *corev1.Node) {
 	}
 	s, ok := n.sets[id]
 	if !ok {
-		s = newFeatureSet(id, node.Labels)
+		s = newFeatureSet(id, labels, nf)
 		n.sets[id] = s
 	}
 	s.Nodes++
-	n.byName[node.Name] = id
-}
-
-// Delete forgets a node.
-func (n *Nodes) Delete(name string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if id, ok := n.byName[name]; ok {
-		n.dropLocked(id)
-		delete(n.byName, name)
-	}
+	n.byName[name] = id
 }
 
 func (n *Nodes) dropLocked(id string) {

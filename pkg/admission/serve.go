@@ -3,25 +3,38 @@ package admission
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/compatkit/compatkit/pkg/host"
 )
 
-// WatchNodes feeds nodes from a Node informer (list, then watch) until ctx ends; it returns once
-// the initial listing is in (Nodes.Synced), or with ctx's error. Only node labels are kept: the
-// informer's transform drops the rest of each Node (status, managed fields), so that a cluster of
-// thousands of nodes costs little memory. RBAC: list and watch on nodes.
-func WatchNodes(ctx context.Context, client kubernetes.Interface, nodes *Nodes) error {
+// NodeFeatureResource is NFD's NodeFeature resource (nfd.k8s-sigs.io/v1alpha1 nodefeatures).
+var NodeFeatureResource = schema.GroupVersionResource{Group: "nfd.k8s-sigs.io", Version: "v1alpha1", Resource: "nodefeatures"}
+
+// WatchNodes feeds nodes from a Node informer (list, then watch) and, when dyn is not nil and the
+// cluster serves NFD's NodeFeature objects, from a NodeFeature informer too, until ctx ends; it
+// returns once the initial listings are in (Nodes.Synced), or with ctx's error. Of a Node only its
+// labels are kept (the informer's transform drops status and managed fields), so that thousands
+// of nodes cost little memory. RBAC: list and watch on nodes, and on nodefeatures.nfd.k8s-sigs.io
+// when NFD is installed. A NodeFeature CRD installed after the start is not seen until a restart.
+func WatchNodes(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, nodes *Nodes) error {
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(func(obj any) (any, error) {
 		if n, ok := obj.(*corev1.Node); ok {
-			return &corev1.Node{ObjectMeta: *n.ObjectMeta.DeepCopy()}, nil
+			return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels, ResourceVersion: n.ResourceVersion}}, nil
 		}
 		return obj, nil
 	}))
@@ -45,12 +58,69 @@ func WatchNodes(ctx context.Context, client kubernetes.Interface, nodes *Nodes) 
 	}); err != nil {
 		return err
 	}
+	synced := []cache.InformerSynced{inf.HasSynced}
+	if dyn != nil && servesNodeFeatures(client) {
+		df := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+		nfi := df.ForResource(NodeFeatureResource).Informer()
+		upsertNF := func(obj any) {
+			u, ok := obj.(*unstructured.Unstructured)
+			if !ok {
+				return
+			}
+			key := u.GetNamespace() + "/" + u.GetName()
+			features, found, _ := unstructured.NestedMap(u.Object, "spec", "features")
+			if !found {
+				nodes.DeleteNodeFeature(key)
+				return
+			}
+			j, err := json.Marshal(features)
+			if err != nil {
+				return
+			}
+			n, err := host.NodeFromNodeFeature(u.GetName(), u.GetLabels(), j, "NodeFeature "+key)
+			if err != nil || n.Features == nil || (len(n.Features.Flags) == 0 && len(n.Features.Attributes) == 0 && len(n.Features.Instances) == 0) {
+				nodes.DeleteNodeFeature(key) // unreadable or only labels: the node's labels decide
+				return
+			}
+			nodes.UpsertNodeFeature(key, n)
+		}
+		if _, err := nfi.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    upsertNF,
+			UpdateFunc: func(_, obj any) { upsertNF(obj) },
+			DeleteFunc: func(obj any) {
+				if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = t.Obj
+				}
+				if u, ok := obj.(*unstructured.Unstructured); ok {
+					nodes.DeleteNodeFeature(u.GetNamespace() + "/" + u.GetName())
+				}
+			},
+		}); err != nil {
+			return err
+		}
+		df.Start(ctx.Done())
+		synced = append(synced, nfi.HasSynced)
+	}
 	f.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("listing nodes: %w", context.Cause(ctx))
 	}
 	nodes.SetSynced()
 	return nil
+}
+
+// servesNodeFeatures reports whether the API server serves NFD's NodeFeature objects.
+func servesNodeFeatures(client kubernetes.Interface) bool {
+	rl, err := client.Discovery().ServerResourcesForGroupVersion(NodeFeatureResource.GroupVersion().String())
+	if err != nil {
+		return false
+	}
+	for _, r := range rl.APIResources {
+		if r.Name == NodeFeatureResource.Resource {
+			return true
+		}
+	}
+	return false
 }
 
 // CertReloader serves a TLS certificate and key from files and reloads them when either file

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -198,67 +197,6 @@ func nfdNode(name, arch string, labels ...string) *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
 }
 
-// nodeFeatureCRD is NFD v0.19's NodeFeature CRD (deployment/base/nfd-crds), descriptions left out.
-const nodeFeatureCRD = `{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
- "metadata": {"name": "nodefeatures.nfd.k8s-sigs.io"},
- "spec": {"group": "nfd.k8s-sigs.io", "scope": "Namespaced",
-  "names": {"kind": "NodeFeature", "listKind": "NodeFeatureList", "plural": "nodefeatures", "singular": "nodefeature"},
-  "versions": [{"name": "v1alpha1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
-   "type": "object", "required": ["spec"], "properties": {
-    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
-    "spec": {"type": "object", "properties": {
-     "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-     "features": {"type": "object", "properties": {
-      "attributes": {"type": "object", "additionalProperties": {"type": "object", "required": ["elements"], "properties": {
-       "elements": {"type": "object", "additionalProperties": {"type": "string"}}}}},
-      "flags": {"type": "object", "additionalProperties": {"type": "object", "required": ["elements"], "properties": {
-       "elements": {"type": "object", "additionalProperties": {"type": "object"}}}}},
-      "instances": {"type": "object", "additionalProperties": {"type": "object", "required": ["elements"], "properties": {
-       "elements": {"type": "array", "items": {"type": "object", "required": ["attributes"], "properties": {
-        "attributes": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}}}}}}}}]}}`
-
-var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
-// installNodeFeatureCRD installs NFD's NodeFeature CRD and waits until it is served.
-func installNodeFeatureCRD(ctx context.Context, t *testing.T, dyn dynamic.Interface, client kubernetes.Interface) {
-	t.Helper()
-	var crd unstructured.Unstructured
-	if err := crd.UnmarshalJSON([]byte(nodeFeatureCRD)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dyn.Resource(crdResource).Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating the NodeFeature CRD: %v", err)
-	}
-	for {
-		_, err := dyn.Resource(report.NodeFeatureResource).List(ctx, metav1.ListOptions{Limit: 1})
-		rl, derr := client.Discovery().ServerResourcesForGroupVersion("nfd.k8s-sigs.io/v1alpha1")
-		if err == nil && derr == nil && len(rl.APIResources) > 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the NodeFeature CRD is not served: %v %v", err, derr)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// nodeFeature is a NodeFeature object of node, as nfd-worker publishes it (features is the JSON
-// of spec.features).
-func nodeFeature(ns, name, node, features string) *unstructured.Unstructured {
-	var o unstructured.Unstructured
-	o.SetAPIVersion("nfd.k8s-sigs.io/v1alpha1")
-	o.SetKind("NodeFeature")
-	o.SetNamespace(ns)
-	o.SetName(name)
-	o.SetLabels(map[string]string{"nfd.node.kubernetes.io/node-name": node})
-	var f map[string]any
-	if err := json.Unmarshal([]byte(features), &f); err != nil {
-		panic(err)
-	}
-	o.Object["spec"] = map[string]any{"features": f, "labels": map[string]any{}}
-	return &o
-}
 
 // TestKubeClusterNodes reads the nodes of a real API server, first without NFD's CRD (features from
 // the labels, as ReadNodes reads `kubectl get nodes -o json`), then with NodeFeature objects (their
@@ -305,18 +243,20 @@ func TestKubeClusterNodes(t *testing.T) {
 
 	// NFD's CRD and NodeFeature objects: two of amd-v3 (merged), a stale one of a node that is
 	// gone, one of arm that only requests labels (no features).
-	installNodeFeatureCRD(ctx, t, dyn, client)
+	if err := c.InstallNodeFeatureCRD(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.EnsureNamespace(ctx, "node-feature-discovery"); err != nil {
 		t.Fatal(err)
 	}
 	nfs := []*unstructured.Unstructured{
-		nodeFeature("node-feature-discovery", "amd-v3", "amd-v3", `{"flags": {"cpu.cpuid": {"elements": {"AVX": {}, "AVX2": {}, "BMI1": {}, "BMI2": {}, "F16C": {}, "FMA3": {}, "LZCNT": {}, "MOVBE": {}, "OSXSAVE": {},
+		testkube.NodeFeature("node-feature-discovery", "amd-v3", "amd-v3", `{"flags": {"cpu.cpuid": {"elements": {"AVX": {}, "AVX2": {}, "BMI1": {}, "BMI2": {}, "F16C": {}, "FMA3": {}, "LZCNT": {}, "MOVBE": {}, "OSXSAVE": {},
 		   "CX16": {}, "LAHF": {}, "POPCNT": {}, "SSE3": {}, "SSE4": {}, "SSE42": {}, "SSSE3": {}}}},
 		 "attributes": {"kernel.version": {"elements": {"full": "6.1.0", "major": "6", "minor": "1"}}, "cpu.model": {"elements": {"vendor_id": "Intel"}}},
 		 "instances": {"pci.device": {"elements": [{"attributes": {"class": "0300", "vendor": "10de", "device": "2236"}}]}}}`),
-		nodeFeature("node-feature-discovery", "amd-v3-extra", "amd-v3", `{"attributes": {"system.osrelease": {"elements": {"ID": "ubuntu"}}}}`),
-		nodeFeature("node-feature-discovery", "gone", "gone", `{"flags": {"cpu.cpuid": {"elements": {"AVX512F": {}}}}}`),
-		nodeFeature("vendor", "arm-labels", "arm", `{}`),
+		testkube.NodeFeature("node-feature-discovery", "amd-v3-extra", "amd-v3", `{"attributes": {"system.osrelease": {"elements": {"ID": "ubuntu"}}}}`),
+		testkube.NodeFeature("node-feature-discovery", "gone", "gone", `{"flags": {"cpu.cpuid": {"elements": {"AVX512F": {}}}}}`),
+		testkube.NodeFeature("vendor", "arm-labels", "arm", `{}`),
 	}
 	if err := c.EnsureNamespace(ctx, "vendor"); err != nil {
 		t.Fatal(err)
