@@ -197,7 +197,6 @@ func nfdNode(name, arch string, labels ...string) *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
 }
 
-
 // TestKubeClusterNodes reads the nodes of a real API server, first without NFD's CRD (features from
 // the labels, as ReadNodes reads `kubectl get nodes -o json`), then with NodeFeature objects (their
 // features, as ReadNodes reads `kubectl get nodefeatures -A -o json`, the platform from the labels).
