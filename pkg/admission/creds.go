@@ -151,6 +151,11 @@ func addDockerConfig(ctx context.Context, store credentials.Store, s *corev1.Sec
 		if err := store.Put(ctx, host, c); err != nil {
 			return err
 		}
+		if ep := endpoint(host); ep != host { // Docker Hub: asked for by the host it is served from
+			if err := store.Put(ctx, ep, c); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

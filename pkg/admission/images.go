@@ -86,25 +86,35 @@ func (r ImageRef) Pinned(d digest.Digest) string {
 	return r.Given + "@" + d.String()
 }
 
-// allowed reports whether the registry matches one of the allowlist's patterns: a host[:port]
-// ("ghcr.io"), a shell pattern ("*.example.com", path.Match), or "registry/repository-prefix/"
-// ending in "/" (only repositories below it). An empty allowlist allows nothing.
-func allowed(patterns []string, r ImageRef) bool {
+// allowed returns the first of the allowlist's patterns that r matches, "" when none does: a
+// host[:port] ("ghcr.io"), a shell pattern ("*.example.com", path.Match), or
+// "registry/repository-prefix/" ending in "/" (only repositories below it), or "*". An empty
+// allowlist allows nothing.
+func allowed(patterns []string, r ImageRef) string {
 	for _, p := range patterns {
 		if strings.HasSuffix(p, "/") {
 			if strings.HasPrefix(r.Name()+"/", p) {
-				return true
+				return p
 			}
 			continue
 		}
 		if p == "*" || p == r.Registry {
-			return true
+			return p
 		}
 		if ok, _ := path.Match(p, r.Registry); ok {
-			return true
+			return p
 		}
 	}
-	return false
+	return ""
+}
+
+// endpoint is the host the webhook connects to for registry: Docker Hub's registry API is served
+// by registry-1.docker.io, as Docker and containerd resolve "docker.io".
+func endpoint(registry string) string {
+	if registry == "docker.io" {
+		return "registry-1.docker.io"
+	}
+	return registry
 }
 
 // ImageInfo is what the webhook knows about one image digest: its tree, the specs read under the
@@ -208,7 +218,8 @@ func credKey(store credentials.Store, registry string) string {
 // get returns the image r names, read with creds (nil: anonymous), from the cache when fresh.
 // hit reports a cache hit (no registry request was made).
 func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (info *ImageInfo, hit bool, err error) {
-	if !allowed(c.opts.AllowRegistries, r) {
+	pattern := allowed(c.opts.AllowRegistries, r)
+	if pattern == "" {
 		return nil, false, fmt.Errorf("%w: %s (allowed: %s)", ErrNotAllowed, r.Registry, strings.Join(c.opts.AllowRegistries, ", "))
 	}
 	ck := credKey(creds, r.Registry)
@@ -223,7 +234,7 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 			d = te.d
 		} else {
 			hit = false
-			t, err := c.target(ctx, r.Name()+":"+r.Tag, r, creds)
+			t, err := c.target(ctx, endpoint(r.Registry)+"/"+r.Repository+":"+r.Tag, r, creds)
 			if err != nil {
 				return nil, false, err
 			}
@@ -233,7 +244,7 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 			start := time.Now()
 			root, err := t.Resolve(ctx)
 			c.release()
-			c.metrics.observeRegistry(r.Registry, "resolve", time.Since(start), err)
+			c.metrics.observeRegistry(pattern, "resolve", time.Since(start), err)
 			if err != nil {
 				return nil, false, fmt.Errorf("resolving %s: %w%s", r.Given, err, authHint(err, r.Registry))
 			}
@@ -274,7 +285,7 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 		var info *ImageInfo
 		err := c.acquire(rctx)
 		if err == nil {
-			info, err = c.read(rctx, r, d, creds)
+			info, err = c.read(rctx, r, d, creds, pattern)
 			c.release()
 		}
 		c.mu.Lock()
@@ -338,15 +349,15 @@ func (c *images) target(ctx context.Context, ref string, r ImageRef, creds crede
 
 // read reads the image at digest d: its tree, the specs of every subject (concurrently), and
 // its affinity.
-func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds credentials.Store) (*ImageInfo, error) {
+func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds credentials.Store, pattern string) (*ImageInfo, error) {
 	start := time.Now()
-	t, err := c.target(ctx, r.Name()+"@"+d.String(), r, creds)
+	t, err := c.target(ctx, endpoint(r.Registry)+"/"+r.Repository+"@"+d.String(), r, creds)
 	if err != nil {
 		return nil, err
 	}
 	img, err := decide.Open(ctx, t, c.opts.Trust)
 	if err != nil {
-		c.metrics.observeRegistry(r.Registry, "read", time.Since(start), err)
+		c.metrics.observeRegistry(pattern, "read", time.Since(start), err)
 		return nil, fmt.Errorf("reading %s: %w", r.Given, err)
 	}
 	subjects := []ocispec.Descriptor{img.Tree.Root}
@@ -357,7 +368,7 @@ func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds cr
 	img.Reader().Specs(ctx, subjects)
 	info := &ImageInfo{Ref: r, Digest: d, Image: img, Read: time.Now()}
 	info.Affinity, info.AffinityErr = img.Affinity(ctx, decide.AffinityOptions{RequireTrusted: c.opts.RequireTrusted})
-	c.metrics.observeRegistry(r.Registry, "read", time.Since(start), ctx.Err())
+	c.metrics.observeRegistry(pattern, "read", time.Since(start), ctx.Err())
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", r.Given, err)
 	}

@@ -11,7 +11,8 @@ import (
 //	compatkit_admission_requests_total{webhook, result}        admission requests: allowed, mutated, denied, error
 //	compatkit_admission_request_seconds{webhook}               time to answer one request
 //	compatkit_admission_images_total{result}                   images looked at: cache_hit, cache_miss, not_allowed, error
-//	compatkit_admission_registry_seconds{registry, op, result} registry reads: resolve (a tag), read (tree and specs)
+//	compatkit_admission_registry_seconds{registry, op, result} registry reads: resolve (a tag), read (tree and specs);
+//	                                                            registry is the allowlist pattern that admitted it (bounded cardinality)
 //	compatkit_admission_nodes / compatkit_admission_feature_sets   nodes known and the feature sets they form
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -33,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, nodes *Nodes) *metrics {
 			Name: "images_total", Help: "Container images looked at, by result (cache_hit, cache_miss, not_allowed, error)."},
 			[]string{"result"}),
 		registry: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "compatkit", Subsystem: "admission",
-			Name: "registry_seconds", Help: "Registry reads: resolve (a tag to its digest) and read (the tree and specs of a digest), by registry and result (ok, error).",
+			Name: "registry_seconds", Help: "Registry reads: resolve (a tag to its digest) and read (the tree and specs of a digest), by registry (the --allow-registry pattern that admitted it) and result (ok, error).",
 			Buckets: prometheus.DefBuckets},
 			[]string{"registry", "op", "result"}),
 	}

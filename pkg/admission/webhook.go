@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -79,7 +80,9 @@ type Options struct {
 	MaxConcurrentReads, MaxImagesPerPod int
 	// Cache is an on-disk content cache shared by the reads (nil: none).
 	Cache *oci.Cache
-	// HTTPClient sends registry requests (nil: oci.NewHTTPClient(RequestTimeout)).
+	// HTTPClient sends registry requests (nil: oci.NewGuardedHTTPClient(RequestTimeout), refusing
+	// link-local, multicast and unspecified addresses: a registry's redirect or DNS answer never
+	// reaches a cloud metadata endpoint such as 169.254.169.254).
 	HTTPClient *http.Client
 	// Client reads image pull secrets and service accounts, and the pod of a Binding (nil:
 	// anonymous registry access, bindings not checked).
@@ -145,7 +148,7 @@ func New(opts Options, nodes *Nodes) (*Webhook, error) {
 	m := newMetrics(opts.Registerer, nodes)
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = oci.NewHTTPClient(opts.RequestTimeout)
+		hc = oci.NewGuardedHTTPClient(opts.RequestTimeout, refusedAddress)
 	}
 	w := &Webhook{opts: opts, nodes: nodes, metrics: m}
 	w.images = &images{opts: &w.opts, metrics: m, hc: hc, reads: make(chan struct{}, w.opts.MaxConcurrentReads),
@@ -537,4 +540,11 @@ func (p *pendingPods) take(uid types.UID) (*corev1.PodSpec, bool) {
 	}
 	delete(p.byUID, uid) // its UID stays in order until it comes first; a lookup misses it
 	return e.spec, true
+}
+
+// refusedAddress is the webhook's guard on the addresses it connects to: link-local (cloud
+// metadata endpoints, 169.254.0.0/16 and fe80::/10), multicast and unspecified addresses are never
+// registries.
+func refusedAddress(ip net.IP) bool {
+	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified()
 }

@@ -500,3 +500,21 @@ func TestRequireTrusted(t *testing.T) {
 		t.Errorf("the signed v1 build on a v3 node: %v", resp.Result)
 	}
 }
+
+// TestRefusedAddresses: a registry on the allowlist that redirects to a cloud metadata endpoint
+// does not get the webhook to connect there.
+func TestRefusedAddresses(t *testing.T) {
+	f := newFixture(t)
+	f.reg.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusTemporaryRedirect)
+			return true
+		}
+		return false
+	})
+	w := f.webhook(t, admission.Options{Budget: 3 * time.Second})
+	resp := review(t, w, admission.Mutate, pod("p", f.ref), nil)
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "169.254.169.254:80 is not allowed") {
+		t.Errorf("redirect to the metadata endpoint: allowed %v, %v", resp.Allowed, resp.Result)
+	}
+}

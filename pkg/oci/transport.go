@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote/retry"
@@ -39,6 +40,9 @@ var retryPolicy retry.Policy = &retry.GenericPolicy{
 	MaxRetry: 5,
 }
 
+// ErrRefusedAddress means a connection was refused by NewGuardedHTTPClient's guard.
+var ErrRefusedAddress = errors.New("refused address")
+
 // ErrByteBudget means a Session read more from registries than its MaxBytes.
 var ErrByteBudget = errors.New("byte budget exceeded")
 
@@ -48,13 +52,33 @@ var ErrByteBudget = errors.New("byte budget exceeded")
 // handshake take at most 10 s and which waits at most timeout (<= 0: DefaultRequestTimeout) for an
 // answer; a whole exchange, retries and body included, takes at most twice that, and at most
 // MaxRedirects redirects are followed.
-func NewHTTPClient(timeout time.Duration) *http.Client {
+func NewHTTPClient(timeout time.Duration) *http.Client { return NewGuardedHTTPClient(timeout, nil) }
+
+// NewGuardedHTTPClient is NewHTTPClient whose connections are refused, before they are made, to
+// the addresses refuse reports (nil: none): it is checked on the address actually dialled, after
+// DNS resolution and on every redirect, so that neither a redirect nor a DNS answer reaches, say,
+// a cloud metadata endpoint (169.254.169.254) from a service that reads registries on others'
+// behalf. The error names the address.
+func NewGuardedHTTPClient(timeout time.Duration, refuse func(net.IP) bool) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
 	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if refuse != nil {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip := net.ParseIP(host); ip != nil && refuse(ip) {
+				return fmt.Errorf("%w: connecting to %s is not allowed", ErrRefusedAddress, address)
+			}
+			return nil
+		}
+	}
 	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: timeout,
 		IdleConnTimeout:       90 * time.Second,
