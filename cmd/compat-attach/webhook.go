@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,7 @@ type webhookOptions struct {
 	tagTTL        time.Duration
 	specTTL       time.Duration
 	cacheDir      string
+	clientCA      string
 }
 
 func webhookCmd() *cobra.Command {
@@ -103,6 +106,7 @@ admits it with a warning. The certificate and key are reloaded when their files 
 	fs.DurationVar(&opts.tagTTL, "tag-ttl", 30*time.Second, "how long a tag's digest is reused")
 	fs.DurationVar(&opts.specTTL, "spec-ttl", 5*time.Minute, "how long an image's tree and specs are reused before its referrers are listed again")
 	fs.StringVar(&opts.cacheDir, "cache-dir", "", "on-disk cache of immutable registry content (default: none)")
+	fs.StringVar(&opts.clientCA, "client-ca-file", "", "accept only clients with a certificate signed by this CA (PEM): the API server's, from its admission configuration (deploy/README.md); default: any client")
 	opts.policy.bind(fs)
 	opts.policy.bindRequireTrusted(fs)
 	return cmd
@@ -165,21 +169,40 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 	if err != nil {
 		return err
 	}
-	cmd.PrintErrf("watching nodes on %s\n", rc.Host)
-	if err := admission.WatchNodes(ctx, client, dyn, nodes); err != nil {
-		return err
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
+	if opts.clientCA != "" {
+		// Only the API server may call: it presents the client certificate of its admission
+		// configuration (deploy/README.md), signed by this CA.
+		pem, err := os.ReadFile(opts.clientCA)
+		if err != nil {
+			return fmt.Errorf("--client-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return withNext(fmt.Errorf("--client-ca-file %s: no PEM certificate in it", opts.clientCA), "give the CA that signed the API server's client certificate for webhooks")
+		}
+		tlsConfig.ClientCAs, tlsConfig.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	n, sets := nodes.Counts()
-	cmd.PrintErrf("%d nodes in %d feature sets\n", n, sets)
-
 	ln, err := net.Listen("tcp", opts.listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", opts.listen, err)
 	}
-	srv := &http.Server{Handler: wh.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}}
-	errc := make(chan error, 2)
+	// Serving starts at once (/healthz answers, /readyz fails until the nodes are listed), so that
+	// a liveness probe does not kill the webhook while a large cluster's nodes are listed.
+	srv := &http.Server{Handler: wh.Handler(), TLSConfig: tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 3)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	cmd.PrintErrf("watching nodes on %s\n", rc.Host)
+	go func() {
+		if err := admission.WatchNodes(ctx, client, dyn, nodes); err != nil {
+			errc <- err
+			return
+		}
+		n, sets := nodes.Counts()
+		cmd.PrintErrf("%d nodes in %d feature sets: ready\n", n, sets)
+	}()
 	var msrv *http.Server
 	if opts.metricsListen != "" {
 		mln, err := net.Listen("tcp", opts.metricsListen)

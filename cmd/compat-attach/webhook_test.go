@@ -48,7 +48,17 @@ func freeAddr(t *testing.T) string {
 // is rejected with the rule, /metrics counts the decisions, and a renewed certificate is served
 // without a restart.
 func TestWebhookCommand(t *testing.T) {
-	c := testkube.Start(t, testkube.Options{Scheduler: true})
+	// The API server authenticates to the webhook with a client certificate (--client-ca-file).
+	authDir := t.TempDir()
+	client, err := testkube.NewClientCert(authDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authFlag, err := testkube.WebhookClientAuth(authDir, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testkube.Start(t, testkube.Options{Scheduler: true, APIServerArgs: []string{authFlag}})
 	reg := testregistry.NewOCI(t)
 	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
 	image := reg.Host() + "/hello:1.0"
@@ -70,7 +80,7 @@ func TestWebhookCommand(t *testing.T) {
 		cmd := newRootCmd()
 		cmd.SetArgs([]string{"webhook", "--kubeconfig", c.Kubeconfig, "--listen", listen, "--metrics-listen", metrics,
 			"--tls-cert-file", sc.CertFile, "--tls-key-file", sc.KeyFile,
-			"--allow-registry", reg.Host(), "--plain-http-registry", reg.Host(), "--pin-digests"})
+			"--allow-registry", reg.Host(), "--plain-http-registry", reg.Host(), "--pin-digests", "--client-ca-file", client.CAFile})
 		cmd.SetOut(io.Discard)
 		var b strings.Builder
 		cmd.SetErr(&b)
@@ -92,7 +102,11 @@ func TestWebhookCommand(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(sc.CA)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	clientPair, err := tls.LoadX509KeyPair(client.CertFile, client.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientPair}}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := hc.Get("https://" + listen + "/readyz")
@@ -106,6 +120,12 @@ func TestWebhookCommand(t *testing.T) {
 			t.Fatalf("the webhook is not ready: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Anyone else is refused before a request is read.
+	anon := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if resp, err := anon.Post("https://"+listen+"/mutate", "application/json", strings.NewReader("{}")); err == nil {
+		resp.Body.Close()
+		t.Errorf("a client without a certificate got an answer: %s", resp.Status)
 	}
 	if err := c.RegisterWebhooks(ctx, "../../deploy/webhook-configurations.yaml", "https://"+listen, sc.CA, "cli"); err != nil {
 		t.Fatal(err)
@@ -180,7 +200,7 @@ func TestWebhookCommand(t *testing.T) {
 	}
 	pool2 := x509.NewCertPool()
 	pool2.AppendCertsFromPEM(sc2.CA)
-	hc2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool2}}}
+	hc2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool2, Certificates: []tls.Certificate{clientPair}}}}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		resp, err := hc2.Get("https://" + listen + "/healthz")

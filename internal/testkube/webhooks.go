@@ -158,3 +158,73 @@ func (c *Cluster) CreateTestNamespace(ctx context.Context, ns, prefix string) er
 	}
 	return c.EnsureNamespace(ctx, ns)
 }
+
+// ClientCert is a client certificate signed by a fresh CA: what the API server presents to
+// webhooks that authenticate it (WebhookClientAuth).
+type ClientCert struct {
+	CertFile, KeyFile string
+	// CAFile is the CA's PEM file (the webhook's --client-ca-file).
+	CAFile string
+}
+
+// NewClientCert writes a client certificate (CN kube-apiserver), its key and its CA into dir.
+func NewClientCert(dir string) (*ClientCert, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "compatkit test client CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "kube-apiserver"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	c := &ClientCert{CertFile: filepath.Join(dir, "client.crt"), KeyFile: filepath.Join(dir, "client.key"), CAFile: filepath.Join(dir, "client-ca.crt")}
+	for f, b := range map[string]*pem.Block{c.CertFile: {Type: "CERTIFICATE", Bytes: leafDER}, c.KeyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER},
+		c.CAFile: {Type: "CERTIFICATE", Bytes: caDER}} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// WebhookClientAuth writes an AdmissionConfiguration (apiserver.config.k8s.io/v1) whose
+// MutatingAdmissionWebhook and ValidatingAdmissionWebhook present c to every webhook, and returns
+// the kube-apiserver flag that loads it (for Options.APIServerArgs).
+func WebhookClientAuth(dir string, c *ClientCert) (string, error) {
+	kubeconfig := filepath.Join(dir, "webhook-client.kubeconfig")
+	kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nusers:\n- name: '*'\n  user:\n    client-certificate: %s\n    client-key: %s\n", c.CertFile, c.KeyFile)
+	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+		return "", err
+	}
+	admissionConfig := filepath.Join(dir, "admission.yaml")
+	ac := "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n"
+	for _, p := range []string{"ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"} {
+		ac += fmt.Sprintf("- name: %s\n  configuration:\n    apiVersion: apiserver.config.k8s.io/v1\n    kind: WebhookAdmissionConfiguration\n    kubeConfigFile: %s\n", p, kubeconfig)
+	}
+	if err := os.WriteFile(admissionConfig, []byte(ac), 0o600); err != nil {
+		return "", err
+	}
+	return "--admission-control-config-file=" + admissionConfig, nil
+}

@@ -21,7 +21,7 @@ import (
 // imagePullSecrets and its service account's, each a Secret of type kubernetes.io/dockerconfigjson
 // (or the older kubernetes.io/dockercfg) in the pod's namespace. Secrets and service accounts
 // are fetched with GET (RBAC: get on secrets and serviceaccounts; no list or watch) and kept for
-// ttl.
+// ttl (those that do not exist too; an error is not kept).
 type pullSecrets struct {
 	client kubernetes.Interface
 	ttl    time.Duration
@@ -45,14 +45,36 @@ func (p *pullSecrets) fetch(ctx context.Context, kind, ns, name string, get func
 		return c.obj, c.err
 	}
 	obj, err := get()
+	if err != nil && !apierrors.IsNotFound(err) {
+		return obj, err // a transient error is not remembered: the next pod asks again
+	}
 	p.mu.Lock()
 	if p.cache == nil {
 		p.cache = map[string]cachedObj{}
+	}
+	if len(p.cache) >= maxCachedObjects {
+		now := time.Now()
+		for k, c := range p.cache {
+			if now.After(c.expires) {
+				delete(p.cache, k)
+			}
+		}
+		if len(p.cache) >= maxCachedObjects {
+			clear(p.cache)
+		}
 	}
 	p.cache[key] = cachedObj{obj: obj, err: err, expires: time.Now().Add(p.ttl)}
 	p.mu.Unlock()
 	return obj, err
 }
+
+const (
+	// maxCachedObjects bounds the secrets and service accounts kept.
+	maxCachedObjects = 10_000
+	// MaxPullSecrets bounds the image pull secrets read for one pod (its own and its service
+	// account's together); a pod naming more is decided by the failure policy.
+	MaxPullSecrets = 32
+)
 
 // store returns the credentials of pod's pull secrets (nil when it has none or there is no
 // client). A secret that does not exist is skipped, as the kubelet skips it; other errors are
@@ -83,6 +105,9 @@ func (p *pullSecrets) store(ctx context.Context, ns string, spec *corev1.PodSpec
 	}
 	if len(names) == 0 {
 		return nil, nil
+	}
+	if len(names) > MaxPullSecrets {
+		return nil, fmt.Errorf("the pod and its service account %s/%s name %d image pull secrets, more than the %d the webhook reads", ns, sa, len(names), MaxPullSecrets)
 	}
 	store := credentials.NewMemoryStore()
 	for _, name := range names {
@@ -151,8 +176,10 @@ func addDockerConfig(ctx context.Context, store credentials.Store, s *corev1.Sec
 		if err := store.Put(ctx, host, c); err != nil {
 			return err
 		}
-		if ep := endpoint(host); ep != host { // Docker Hub: asked for by the host it is served from
-			if err := store.Put(ctx, ep, c); err != nil {
+		// oras-go asks for Docker Hub's credentials under Docker's own key
+		// (credentials.ServerAddressFromHostname: https://index.docker.io/v1/).
+		if sa := credentials.ServerAddressFromRegistry(host); sa != host {
+			if err := store.Put(ctx, sa, c); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,13 +44,18 @@ type ImageRef struct {
 	Digest digest.Digest
 }
 
-// ParseImageRef normalises a pod's image reference. The error names the reference.
+// ParseImageRef normalises a pod's image reference (the registry host lower-cased, without the
+// default port 443). The error names the reference.
 func ParseImageRef(s string) (ImageRef, error) {
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
 		return ImageRef{}, fmt.Errorf("image %q: %w", s, err)
 	}
-	r := ImageRef{Given: s, Registry: reference.Domain(named), Repository: reference.Path(named)}
+	// Host names are case-insensitive and 443 is HTTPS's port: LOCALHOST:5000 and ghcr.io:443
+	// are the registries localhost:5000 and ghcr.io, for the allowlist as for connections.
+	host := strings.ToLower(reference.Domain(named))
+	host = strings.TrimSuffix(host, ":443")
+	r := ImageRef{Given: s, Registry: host, Repository: reference.Path(named)}
 	if t, ok := named.(reference.Tagged); ok {
 		r.Tag = t.Tag()
 	}
@@ -169,25 +175,49 @@ type images struct {
 	metrics *metrics
 	hc      *http.Client
 
-	// reads bounds the registry reads in flight (MaxConcurrentReads), whatever the pods name.
-	reads chan struct{}
+	// reads bounds the registry reads in flight (MaxConcurrentReads), whatever the pods name;
+	// nsReads those of each namespace (MaxReadsPerNamespace).
+	reads   chan struct{}
+	nsReads map[string]chan struct{}
 
-	mu   sync.Mutex
-	tags map[string]tagEntry
-	byD  map[string]*imageEntry
+	mu    sync.Mutex
+	tags  map[string]tagEntry
+	byD   map[string]*imageEntry
+	bytes int64 // the sizes of the entries of byD
 }
 
-// acquire takes a read slot, or fails when ctx ends first.
-func (c *images) acquire(ctx context.Context) error {
+// acquire takes a read slot of namespace ns (at most MaxReadsPerNamespace of them at once), then
+// one of all (MaxConcurrentReads), or fails when ctx ends first: one namespace's pods cannot hold
+// every slot and starve the others.
+func (c *images) acquire(ctx context.Context, ns string) error {
+	c.mu.Lock()
+	nsSlots, ok := c.nsReads[ns]
+	if !ok {
+		nsSlots = make(chan struct{}, c.opts.MaxReadsPerNamespace)
+		c.nsReads[ns] = nsSlots
+	}
+	c.mu.Unlock()
+	select {
+	case nsSlots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for one of the %d registry reads namespace %q may have in flight: %w", cap(nsSlots), ns, ctx.Err())
+	}
 	select {
 	case c.reads <- struct{}{}:
 		return nil
 	case <-ctx.Done():
+		<-nsSlots
 		return fmt.Errorf("waiting for one of the %d registry reads in flight: %w", cap(c.reads), ctx.Err())
 	}
 }
 
-func (c *images) release() { <-c.reads }
+func (c *images) release(ns string) {
+	<-c.reads
+	c.mu.Lock()
+	nsSlots := c.nsReads[ns]
+	c.mu.Unlock()
+	<-nsSlots
+}
 
 type tagEntry struct {
 	d       digest.Digest
@@ -199,6 +229,7 @@ type imageEntry struct {
 	info    *ImageInfo
 	err     error
 	expires time.Time
+	size    int64 // bytes read from the registry for it: what it holds, roughly
 }
 
 // credKey fingerprints the credentials for a registry: requests with other credentials do not
@@ -217,7 +248,7 @@ func credKey(store credentials.Store, registry string) string {
 
 // get returns the image r names, read with creds (nil: anonymous), from the cache when fresh.
 // hit reports a cache hit (no registry request was made).
-func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (info *ImageInfo, hit bool, err error) {
+func (c *images) get(ctx context.Context, ns string, r ImageRef, creds credentials.Store) (info *ImageInfo, hit bool, err error) {
 	pattern := allowed(c.opts.AllowRegistries, r)
 	if pattern == "" {
 		return nil, false, fmt.Errorf("%w: %s (allowed: %s)", ErrNotAllowed, r.Registry, strings.Join(c.opts.AllowRegistries, ", "))
@@ -234,16 +265,16 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 			d = te.d
 		} else {
 			hit = false
-			t, err := c.target(ctx, endpoint(r.Registry)+"/"+r.Repository+":"+r.Tag, r, creds)
+			t, err := c.target(ctx, endpoint(r.Registry)+"/"+r.Repository+":"+r.Tag, r, creds, nil)
 			if err != nil {
 				return nil, false, err
 			}
-			if err := c.acquire(ctx); err != nil {
+			if err := c.acquire(ctx, ns); err != nil {
 				return nil, false, fmt.Errorf("resolving %s: %w", r.Given, err)
 			}
 			start := time.Now()
 			root, err := t.Resolve(ctx)
-			c.release()
+			c.release(ns)
 			c.metrics.observeRegistry(pattern, "resolve", time.Since(start), err)
 			if err != nil {
 				return nil, false, fmt.Errorf("resolving %s: %w%s", r.Given, err, authHint(err, r.Registry))
@@ -272,24 +303,35 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 	}
 	e = &imageEntry{done: make(chan struct{})}
 	c.byD[key] = e
-	if len(c.byD) > c.opts.MaxCachedImages {
+	if len(c.byD) > c.opts.MaxCachedImages || c.bytes > c.opts.MaxCacheBytes {
 		c.evictLocked(now)
 	}
 	c.mu.Unlock()
 
-	// The read runs on its own budget, not the request's: a slow registry makes this request
-	// time out, and the next one finds the read done.
+	// A read slot is taken within the request's budget: a request that finds none free fails
+	// (the failure policy decides) and starts nothing. The read then runs on its own budget, not
+	// the request's: a slow registry makes this request time out, and the next one finds the read
+	// done.
+	if err := c.acquire(ctx, ns); err != nil {
+		c.mu.Lock()
+		if c.byD[key] == e {
+			delete(c.byD, key)
+		}
+		e.err, e.expires = fmt.Errorf("reading %s: %w", r.Given, err), now
+		c.mu.Unlock()
+		close(e.done)
+		return nil, false, e.err
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ReadTimeout)
 	go func() {
 		defer cancel()
-		var info *ImageInfo
-		err := c.acquire(rctx)
-		if err == nil {
-			info, err = c.read(rctx, r, d, creds, pattern)
-			c.release()
-		}
+		info, size, err := c.read(rctx, r, d, creds, pattern)
+		c.release(ns)
 		c.mu.Lock()
-		e.info, e.err = info, err
+		e.info, e.err, e.size = info, err, size
+		if c.byD[key] == e {
+			c.bytes += size
+		}
 		if err != nil {
 			e.expires = time.Now().Add(c.opts.ErrorTTL)
 		} else {
@@ -306,10 +348,11 @@ func (c *images) get(ctx context.Context, r ImageRef, creds credentials.Store) (
 	}
 }
 
-// evictLocked drops expired entries, then the oldest half when still over the bound.
+// evictLocked drops expired entries, then half of the others when still over a bound.
 func (c *images) evictLocked(now time.Time) {
 	for k, e := range c.byD {
 		if !e.expires.IsZero() && now.After(e.expires) {
+			c.bytes -= e.size
 			delete(c.byD, k)
 		}
 	}
@@ -318,7 +361,7 @@ func (c *images) evictLocked(now time.Time) {
 			delete(c.tags, k)
 		}
 	}
-	if len(c.byD) <= c.opts.MaxCachedImages {
+	if len(c.byD) <= c.opts.MaxCachedImages && c.bytes <= c.opts.MaxCacheBytes {
 		return
 	}
 	n := len(c.byD) / 2
@@ -327,6 +370,7 @@ func (c *images) evictLocked(now time.Time) {
 			break
 		}
 		if !e.expires.IsZero() {
+			c.bytes -= e.size
 			delete(c.byD, k)
 			n--
 		}
@@ -335,30 +379,51 @@ func (c *images) evictLocked(now time.Time) {
 
 // target opens the repository of r for one read, on a Session of its own (its byte budget is the
 // read's) sharing the content cache.
-func (c *images) target(ctx context.Context, ref string, r ImageRef, creds credentials.Store) (*oci.Target, error) {
+func (c *images) target(ctx context.Context, ref string, r ImageRef, creds credentials.Store, sess *oci.Session) (*oci.Target, error) {
 	if creds == nil {
 		creds = credentials.NewMemoryStore()
+	}
+	if sess == nil {
+		sess = c.session(creds, r.Registry)
 	}
 	return oci.Open(ctx, ref, oci.Options{
 		PlainHTTP:   c.opts.plainHTTP(r.Registry),
 		HTTPClient:  c.hc,
 		Credentials: creds,
-		Session:     &oci.Session{Cache: c.opts.Cache, MaxBytes: c.opts.MaxBytesPerImage, Timeout: c.opts.RequestTimeout},
+		Session:     sess,
 	})
 }
 
-// read reads the image at digest d: its tree, the specs of every subject (concurrently), and
-// its affinity.
-func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds credentials.Store, pattern string) (*ImageInfo, error) {
-	start := time.Now()
-	t, err := c.target(ctx, endpoint(r.Registry)+"/"+r.Repository+"@"+d.String(), r, creds)
-	if err != nil {
-		return nil, err
+// session is a Session for one read: its byte budget is the read's, and its on-disk cache (when
+// Options.Cache is set) is the one of these credentials, so that content read with one
+// namespace's pull secret is never served to a request without it.
+func (c *images) session(creds credentials.Store, registry string) *oci.Session {
+	s := &oci.Session{MaxBytes: c.opts.MaxBytesPerImage, Timeout: c.opts.RequestTimeout}
+	if c.opts.Cache != nil {
+		s.Cache = &oci.Cache{Dir: filepath.Join(c.opts.Cache.Dir, credKey(creds, registry)), MaxBytes: c.opts.Cache.MaxBytes}
 	}
+	return s
+}
+
+// read reads the image at digest d: its tree, the specs of every subject (concurrently), and
+// its affinity; size is what it read from the registry, in bytes.
+func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds credentials.Store, pattern string) (*ImageInfo, int64, error) {
+	start := time.Now()
+	sess := c.session(creds, r.Registry)
+	size := func() int64 { return sess.BytesRead() }
+	t, err := c.target(ctx, endpoint(r.Registry)+"/"+r.Repository+"@"+d.String(), r, creds, sess)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Decisions keep the parsed tree and specs; the manifests' bytes go once read.
+	defer t.ForgetManifests()
 	img, err := decide.Open(ctx, t, c.opts.Trust)
 	if err != nil {
 		c.metrics.observeRegistry(pattern, "read", time.Since(start), err)
-		return nil, fmt.Errorf("reading %s: %w", r.Given, err)
+		return nil, size(), fmt.Errorf("reading %s: %w", r.Given, err)
+	}
+	if n := len(img.Tree.Manifests); n > c.opts.MaxManifestsPerImage {
+		return nil, size(), fmt.Errorf("reading %s: its index lists %d manifests, more than the %d the webhook reads for one image", r.Given, n, c.opts.MaxManifestsPerImage)
 	}
 	subjects := []ocispec.Descriptor{img.Tree.Root}
 	for _, e := range img.Tree.Manifests {
@@ -370,15 +435,15 @@ func (c *images) read(ctx context.Context, r ImageRef, d digest.Digest, creds cr
 	info.Affinity, info.AffinityErr = img.Affinity(ctx, decide.AffinityOptions{RequireTrusted: c.opts.RequireTrusted})
 	c.metrics.observeRegistry(pattern, "read", time.Since(start), ctx.Err())
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", r.Given, err)
+		return nil, size(), fmt.Errorf("reading %s: %w", r.Given, err)
 	}
 	// What the image says (too large an affinity, no trusted spec) is cached with it; a spec that
 	// could not be read is an error, retried after ErrorTTL, never an image without spec.
 	var tl *match.TooLargeError
 	if err := info.AffinityErr; err != nil && !errors.As(err, &tl) && !errors.Is(err, signing.ErrNoTrustedSpec) {
-		return nil, err
+		return nil, size(), err
 	}
-	return info, nil
+	return info, size(), nil
 }
 
 // authHint says where the webhook takes credentials from when the registry refused it.

@@ -20,6 +20,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -529,6 +530,12 @@ func TestDeployManifests(t *testing.T) {
 					_, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &o, dry)
 					return err
 				})
+			case "PodDisruptionBudget":
+				var o policyv1.PodDisruptionBudget
+				create(&o, func() error {
+					_, err := c.Client.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+					return err
+				})
 			case "Issuer", "Certificate":
 				// cert-manager's kinds: its CRDs are not installed here.
 			default:
@@ -536,7 +543,7 @@ func TestDeployManifests(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
+	for _, k := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "PodDisruptionBudget",
 		"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Issuer", "Certificate"} {
 		if kinds[k] != 1 {
 			t.Errorf("deploy/ has %d %s, want 1", kinds[k], k)

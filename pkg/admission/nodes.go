@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -95,6 +96,7 @@ func newFeatureSet(id string, labels map[string]string, nf *host.Features) *Feat
 // and DeleteNodeFeature. It is safe for concurrent use.
 type Nodes struct {
 	mu     sync.RWMutex
+	intern map[string]*interned            // features by content digest: nodes with equal NodeFeatures share one copy
 	labels map[string]map[string]string    // node name → its relevant labels
 	nfs    map[string]map[string]host.Node // node name → NodeFeature object key → its features
 	byName map[string]string               // node name → set ID
@@ -104,7 +106,7 @@ type Nodes struct {
 
 // NewNodes returns an empty Nodes.
 func NewNodes() *Nodes {
-	return &Nodes{labels: map[string]map[string]string{}, nfs: map[string]map[string]host.Node{},
+	return &Nodes{intern: map[string]*interned{}, labels: map[string]map[string]string{}, nfs: map[string]map[string]host.Node{},
 		byName: map[string]string{}, sets: map[string]*FeatureSet{}}
 }
 
@@ -133,13 +135,55 @@ func (n *Nodes) Delete(name string) {
 	}
 }
 
-// UpsertNodeFeature records the features of one NodeFeature object (key: namespace/name) of
-// node.Name (host.NodeFromNodeFeature).
-func (n *Nodes) UpsertNodeFeature(key string, node host.Node) {
+// interned is one content of NodeFeature features and how many objects have it.
+type interned struct {
+	f     *host.Features
+	refs  int
+	added time.Time
+}
+
+// Intern keeps features f under the digest of their content and returns it; equal contents are
+// kept once (a thousand nodes of one model and kernel hold one copy of NFD's thousands of
+// kernel.config elements).
+func (n *Nodes) Intern(f *host.Features) string {
+	b, _ := json.Marshal(f)
+	h := sha256.Sum256(b)
+	d := hex.EncodeToString(h[:16])
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if _, ok := n.intern[d]; !ok {
+		n.intern[d] = &interned{f: f, added: time.Now()}
+	}
+	return d
+}
+
+// Interned returns the features kept under digest d.
+func (n *Nodes) Interned(d string) (*host.Features, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	e, ok := n.intern[d]
+	if !ok {
+		return nil, false
+	}
+	return e.f, true
+}
+
+// UpsertNodeFeature records the features of one NodeFeature object (key: namespace/name) of
+// node.Name (host.NodeFromNodeFeature); equal features are kept once (Intern).
+func (n *Nodes) UpsertNodeFeature(key string, node host.Node) {
+	if node.Features != nil {
+		f, _ := n.Interned(n.Intern(node.Features))
+		node.Features = f
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.refLocked(node.Features, +1)
+	if old, ok := n.nfs[node.Name][key]; ok {
+		n.refLocked(old.Features, -1)
+	}
 	for name, objs := range n.nfs { // an object relabelled to another node
-		if _, ok := objs[key]; ok && name != node.Name {
+		if old, ok := objs[key]; ok && name != node.Name {
+			n.refLocked(old.Features, -1)
 			delete(objs, key)
 			n.placeLocked(name)
 		}
@@ -156,12 +200,30 @@ func (n *Nodes) DeleteNodeFeature(key string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for name, objs := range n.nfs {
-		if _, ok := objs[key]; ok {
+		if old, ok := objs[key]; ok {
+			n.refLocked(old.Features, -1)
 			delete(objs, key)
 			if len(objs) == 0 {
 				delete(n.nfs, name)
 			}
 			n.placeLocked(name)
+		}
+	}
+}
+
+// refLocked counts a reference to interned features f (delta +1 or -1) and forgets the contents
+// no object has any more (and those interned a minute ago that none took).
+func (n *Nodes) refLocked(f *host.Features, delta int) {
+	if f == nil {
+		return
+	}
+	now := time.Now()
+	for d, e := range n.intern {
+		if e.f == f {
+			e.refs += delta
+		}
+		if e.refs <= 0 && (e.f == f && delta < 0 || now.Sub(e.added) > time.Minute) {
+			delete(n.intern, d)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -98,7 +99,8 @@ func (w *Webhook) review(ctx context.Context, webhook string, req *admissionv1.A
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allow, "allowed"
 	}
-	if webhook == Validate && req.Kind.Kind == "Binding" && req.SubResource == "binding" {
+	// The scheduler's pods/binding, and the older bindings resource, which binds just the same.
+	if webhook == Validate && req.Kind.Kind == "Binding" && (req.SubResource == "binding" || req.Resource.Resource == "bindings") {
 		return w.reviewBinding(ctx, req)
 	}
 	meta, spec, prefix, ok, err := podOf(req)
@@ -109,8 +111,22 @@ func (w *Webhook) review(ctx context.Context, webhook string, req *admissionv1.A
 		return allow, "allowed"
 	}
 	ns := req.Namespace
+	var oldSpec *corev1.PodSpec
+	if req.Operation == admissionv1.Update {
+		old := *req
+		old.Object = req.OldObject
+		if _, oldSpec, _, ok, err = podOf(&old); err != nil || !ok {
+			oldSpec = nil
+		}
+	}
 	switch webhook {
 	case Mutate:
+		// An update whose pod template keeps its images and its own affinity is left alone: a
+		// label edit must not become a rollout because a spec changed in the registry, and a Job's
+		// template cannot change at all.
+		if req.Operation == admissionv1.Update && (req.Kind.Kind == "Job" || oldSpec != nil && sameImages(spec, oldSpec) && sameNodeAffinity(spec, oldSpec)) {
+			return allow, "allowed"
+		}
 		m, err := w.mutateSpec(ctx, ns, meta, spec, prefix)
 		if err != nil {
 			return w.decided(err)
@@ -127,8 +143,13 @@ func (w *Webhook) review(ctx context.Context, webhook string, req *admissionv1.A
 		resp.Patch, resp.PatchType = b, &pt
 		return resp, "mutated"
 	case Validate:
-		if req.Kind.Kind == "Pod" && req.Operation == admissionv1.Create {
-			w.pending.put(req.UID, spec)
+		if req.Kind.Kind == "Pod" && req.SubResource == "" {
+			w.pending.put(meta.UID, spec) // what the binding check reads (by the pod's UID)
+		}
+		// An update that keeps the images has nothing new to check (labels, status, finalizers:
+		// never blocked by a registry).
+		if oldSpec != nil && sameImages(spec, oldSpec) {
+			return allow, "allowed"
 		}
 		if why, err := w.checkTrust(ctx, ns, spec); err != nil {
 			return w.decided(err)
@@ -138,6 +159,8 @@ func (w *Webhook) review(ctx context.Context, webhook string, req *admissionv1.A
 		if req.Kind.Kind != "Pod" {
 			return allow, "allowed"
 		}
+		// A pod bound to a node: at creation (nodeName, a hostname selector, a DaemonSet pod), or
+		// a running pod whose images change (an image edit, an ephemeral container).
 		node := boundNode(spec)
 		if node == "" {
 			return allow, "allowed"
@@ -152,6 +175,35 @@ func (w *Webhook) review(ctx context.Context, webhook string, req *admissionv1.A
 		return allow, "allowed"
 	}
 	return deny(http.StatusNotFound, "unknown webhook "+webhook), "error"
+}
+
+// sameImages reports whether two pod specs run the same images (containers, init and ephemeral
+// containers).
+func sameImages(a, b *corev1.PodSpec) bool {
+	return slices.Equal(specImages(a), specImages(b))
+}
+
+// specImages lists the images of every container of spec, in order.
+func specImages(spec *corev1.PodSpec) []string {
+	var out []string
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		out = append(out, c.Image)
+	}
+	for _, c := range spec.EphemeralContainers {
+		out = append(out, c.Image)
+	}
+	return out
+}
+
+// sameNodeAffinity reports whether two pod specs ask for the same node affinity.
+func sameNodeAffinity(a, b *corev1.PodSpec) bool {
+	na := func(s *corev1.PodSpec) *corev1.NodeAffinity {
+		if s.Affinity == nil {
+			return nil
+		}
+		return s.Affinity.NodeAffinity
+	}
+	return affinityDigest(na(a)) == affinityDigest(na(b))
 }
 
 // reviewBinding checks the node a scheduler binds a pod to (pods/binding): the last point

@@ -60,29 +60,54 @@ func WatchNodes(ctx context.Context, client kubernetes.Interface, dyn dynamic.In
 	}
 	synced := []cache.InformerSynced{inf.HasSynced}
 	if dyn != nil && servesNodeFeatures(client) {
-		df := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+		// The informer keeps a stub of each NodeFeature: its features are parsed once, in the
+		// transform, and kept by Nodes under the digest of their content (Intern), so that NFD's
+		// thousands of kernel.config elements per node are held once per distinct content.
+		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, nil)
 		nfi := df.ForResource(NodeFeatureResource).Informer()
+		if err := nfi.SetTransform(func(obj any) (any, error) {
+			u, ok := obj.(*unstructured.Unstructured)
+			if !ok {
+				return obj, nil
+			}
+			stub := &unstructured.Unstructured{}
+			stub.SetAPIVersion(u.GetAPIVersion())
+			stub.SetKind(u.GetKind())
+			stub.SetNamespace(u.GetNamespace())
+			stub.SetName(u.GetName())
+			stub.SetUID(u.GetUID())
+			stub.SetResourceVersion(u.GetResourceVersion())
+			key := u.GetNamespace() + "/" + u.GetName()
+			features, found, _ := unstructured.NestedMap(u.Object, "spec", "features")
+			if !found {
+				return stub, nil
+			}
+			j, err := json.Marshal(features)
+			if err != nil {
+				return stub, nil
+			}
+			n, err := host.NodeFromNodeFeature(u.GetName(), u.GetLabels(), j, "NodeFeature "+key)
+			if err != nil || n.Features == nil || (len(n.Features.Flags) == 0 && len(n.Features.Attributes) == 0 && len(n.Features.Instances) == 0) {
+				return stub, nil // unreadable or only labels: the node's labels decide
+			}
+			stub.SetAnnotations(map[string]string{nodeAnnotation: n.Name, featuresAnnotation: nodes.Intern(n.Features)})
+			return stub, nil
+		}); err != nil {
+			return err
+		}
 		upsertNF := func(obj any) {
 			u, ok := obj.(*unstructured.Unstructured)
 			if !ok {
 				return
 			}
 			key := u.GetNamespace() + "/" + u.GetName()
-			features, found, _ := unstructured.NestedMap(u.Object, "spec", "features")
-			if !found {
+			a := u.GetAnnotations()
+			f, ok := nodes.Interned(a[featuresAnnotation])
+			if !ok {
 				nodes.DeleteNodeFeature(key)
 				return
 			}
-			j, err := json.Marshal(features)
-			if err != nil {
-				return
-			}
-			n, err := host.NodeFromNodeFeature(u.GetName(), u.GetLabels(), j, "NodeFeature "+key)
-			if err != nil || n.Features == nil || (len(n.Features.Flags) == 0 && len(n.Features.Attributes) == 0 && len(n.Features.Instances) == 0) {
-				nodes.DeleteNodeFeature(key) // unreadable or only labels: the node's labels decide
-				return
-			}
-			nodes.UpsertNodeFeature(key, n)
+			nodes.UpsertNodeFeature(key, host.Node{Name: a[nodeAnnotation], Features: f})
 		}
 		if _, err := nfi.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    upsertNF,
@@ -108,6 +133,13 @@ func WatchNodes(ctx context.Context, client kubernetes.Interface, dyn dynamic.In
 	nodes.SetSynced()
 	return nil
 }
+
+// The annotations of the NodeFeature stubs WatchNodes's informer keeps: the node the object is
+// of, and the digest of its features (Nodes.Intern).
+const (
+	nodeAnnotation     = "compatkit.dev/node"
+	featuresAnnotation = "compatkit.dev/features"
+)
 
 // servesNodeFeatures reports whether the API server serves NFD's NodeFeature objects.
 func servesNodeFeatures(client kubernetes.Interface) bool {

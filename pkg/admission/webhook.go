@@ -70,14 +70,19 @@ type Options struct {
 	// ReadTimeout bounds one image read (default 30s); RequestTimeout each registry answer
 	// (default 10s, oci.Session.Timeout).
 	ReadTimeout, RequestTimeout time.Duration
-	// MaxBytesPerImage bounds what one image read takes from the registry (default 64 MiB).
-	MaxBytesPerImage int64
-	// MaxCachedImages bounds the images kept (default 4096).
+	// MaxBytesPerImage bounds what one image read takes from the registry (default 8 MiB);
+	// MaxManifestsPerImage the manifests of its index (default 256).
+	MaxBytesPerImage     int64
+	MaxManifestsPerImage int
+	// MaxCachedImages bounds the images kept (default 4096), MaxCacheBytes what they were read from
+	// (default 256 MiB; the manifests' bytes are dropped once parsed, so they hold less).
 	MaxCachedImages int
+	MaxCacheBytes   int64
 	// MaxConcurrentReads bounds the registry reads in flight for all requests together (default
-	// 64); MaxImagesPerPod the distinct images of one pod that are read (default 64; a pod with
-	// more is decided by the failure policy).
-	MaxConcurrentReads, MaxImagesPerPod int
+	// 64), MaxReadsPerNamespace those for the pods of one namespace (default 8: one namespace
+	// cannot starve the others); MaxImagesPerPod the distinct images of one pod that are read
+	// (default 64; a pod with more is decided by the failure policy).
+	MaxConcurrentReads, MaxReadsPerNamespace, MaxImagesPerPod int
 	// Cache is an on-disk content cache shared by the reads (nil: none).
 	Cache *oci.Cache
 	// HTTPClient sends registry requests (nil: oci.NewGuardedHTTPClient(RequestTimeout), refusing
@@ -107,13 +112,22 @@ func (o *Options) defaults() {
 	def(&o.RequestTimeout, 10*time.Second)
 	def(&o.SecretTTL, time.Minute)
 	if o.MaxBytesPerImage <= 0 {
-		o.MaxBytesPerImage = 64 << 20
+		o.MaxBytesPerImage = 8 << 20
+	}
+	if o.MaxManifestsPerImage <= 0 {
+		o.MaxManifestsPerImage = 256
+	}
+	if o.MaxCacheBytes <= 0 {
+		o.MaxCacheBytes = 256 << 20
 	}
 	if o.MaxCachedImages <= 0 {
 		o.MaxCachedImages = 4096
 	}
 	if o.MaxConcurrentReads <= 0 {
 		o.MaxConcurrentReads = 64
+	}
+	if o.MaxReadsPerNamespace <= 0 {
+		o.MaxReadsPerNamespace = 8
 	}
 	if o.MaxImagesPerPod <= 0 {
 		o.MaxImagesPerPod = 64
@@ -151,7 +165,7 @@ func New(opts Options, nodes *Nodes) (*Webhook, error) {
 		hc = oci.NewGuardedHTTPClient(opts.RequestTimeout, refusedAddress)
 	}
 	w := &Webhook{opts: opts, nodes: nodes, metrics: m}
-	w.images = &images{opts: &w.opts, metrics: m, hc: hc, reads: make(chan struct{}, w.opts.MaxConcurrentReads),
+	w.images = &images{opts: &w.opts, metrics: m, hc: hc, reads: make(chan struct{}, w.opts.MaxConcurrentReads), nsReads: map[string]chan struct{}{},
 		tags: map[string]tagEntry{}, byD: map[string]*imageEntry{}}
 	if opts.Client != nil {
 		w.secrets = &pullSecrets{client: opts.Client, ttl: opts.SecretTTL}
@@ -210,9 +224,9 @@ func (w *Webhook) lookImages(ctx context.Context, ns string, spec *corev1.PodSpe
 		}
 	}
 	var refs []string
-	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
-		if !slices.Contains(refs, c.Image) {
-			refs = append(refs, c.Image)
+	for _, img := range specImages(spec) {
+		if !slices.Contains(refs, img) {
+			refs = append(refs, img)
 		}
 	}
 	if len(refs) > w.opts.MaxImagesPerPod {
@@ -227,7 +241,7 @@ func (w *Webhook) lookImages(ctx context.Context, ns string, spec *corev1.PodSpe
 			continue
 		}
 		wg.Go(func() {
-			info, hit, err := w.images.get(ctx, r, creds)
+			info, hit, err := w.images.get(ctx, ns, r, creds)
 			switch {
 			case errors.Is(err, ErrNotAllowed):
 				w.metrics.images.WithLabelValues("not_allowed").Inc()
@@ -332,36 +346,27 @@ func (w *Webhook) mutateSpec(ctx context.Context, ns string, meta *metav1.Object
 		rec.Images = append(rec.Images, ir)
 	}
 
-	// Start from what the object asked for before compatkit added to it.
+	// Start from what the object asked for before compatkit added to it: the original recorded
+	// in its annotation when compatkit's terms added to that original give, today, exactly the
+	// affinity the object has (a pod of a template the webhook mutated, a Deployment updated), else
+	// the affinity it has. The annotation is the tenant's to write: an original it forges gives
+	// another affinity than the one the object has (a term an earlier webhook added is missing),
+	// so it is not used; starting from the affinity the object has can add terms, never drop one.
 	var current *corev1.NodeAffinity
 	if spec.Affinity != nil {
 		current = spec.Affinity.NodeAffinity
 	}
 	original := current
+	na, warnings := combine(current, affs, preferred)
 	if old, ok := meta.Annotations[AnnotationKey]; ok {
 		var prev Record
 		if json.Unmarshal([]byte(old), &prev) == nil && prev.Applied != "" && prev.Applied == affinityDigest(current) {
-			original = prev.Original
+			if again, w2 := combine(prev.Original, affs, preferred); affinityDigest(again) == affinityDigest(current) {
+				original, na, warnings = prev.Original, again, w2
+			}
 		}
 	}
-	var origReq *corev1.NodeSelector
-	var origPref []corev1.PreferredSchedulingTerm
-	if original != nil {
-		origReq, origPref = original.RequiredDuringSchedulingIgnoredDuringExecution, original.PreferredDuringSchedulingIgnoredDuringExecution
-	}
-	na := &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: origReq}
-	if base, ok := match.FromNodeSelector(origReq); ok && len(affs) > 0 {
-		all, err := match.Intersect(append([]*match.Affinity{base}, affs...)...)
-		if err != nil {
-			m.warnings = append(m.warnings, fmt.Sprintf("compatkit: no node affinity added: %v", err))
-		} else if req := all.NodeAffinity().RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
-			na.RequiredDuringSchedulingIgnoredDuringExecution = req
-		}
-	}
-	na.PreferredDuringSchedulingIgnoredDuringExecution = append(slices.Clone(origPref), preferred...)
-	if na.RequiredDuringSchedulingIgnoredDuringExecution == nil && len(na.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
-		na = nil
-	}
+	m.warnings = append(m.warnings, warnings...)
 	rec.Original = original
 	rec.Applied = affinityDigest(na)
 
@@ -392,6 +397,41 @@ func (w *Webhook) mutateSpec(ctx context.Context, ns string, meta *metav1.Object
 		m.patch = append(m.patch, patchOp{Op: "add", Path: prefix + "/metadata/annotations/" + escapePointer(AnnotationKey), Value: string(b)})
 	}
 	return m, nil
+}
+
+// combine returns the node affinity of original ANDed with the images' affinities affs (their
+// product: each of original's terms keeps its requirements; original's terms without any are
+// dropped, and a required selector of only such terms, which matches no node, is kept as it is),
+// with the images' preferred terms after original's; nil when nothing is required nor preferred.
+func combine(original *corev1.NodeAffinity, affs []*match.Affinity, preferred []corev1.PreferredSchedulingTerm) (*corev1.NodeAffinity, []string) {
+	var warnings []string
+	var origReq *corev1.NodeSelector
+	var origPref []corev1.PreferredSchedulingTerm
+	if original != nil {
+		origReq, origPref = original.RequiredDuringSchedulingIgnoredDuringExecution, original.PreferredDuringSchedulingIgnoredDuringExecution
+	}
+	na := &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: origReq}
+	if base, ok := match.FromNodeSelector(origReq); ok && len(affs) > 0 {
+		all, err := match.Intersect(append([]*match.Affinity{base}, affs...)...)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("compatkit: no node affinity added: %v", err))
+		} else if req := all.NodeAffinity().RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+			na.RequiredDuringSchedulingIgnoredDuringExecution = req
+		}
+	}
+	// Preferred terms are added, each once: a DaemonSet's pods carry the template's already.
+	seen := map[string]bool{}
+	for _, p := range slices.Concat(origPref, preferred) {
+		k, _ := json.Marshal(p)
+		if !seen[string(k)] {
+			seen[string(k)] = true
+			na.PreferredDuringSchedulingIgnoredDuringExecution = append(na.PreferredDuringSchedulingIgnoredDuringExecution, p)
+		}
+	}
+	if na.RequiredDuringSchedulingIgnoredDuringExecution == nil && len(na.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
+		return nil, warnings
+	}
+	return na, warnings
 }
 
 // checkNode decides spec's images for the named node: the reason a pod with them must not run
@@ -502,6 +542,7 @@ const (
 )
 
 func (p *pendingPods) put(uid types.UID, spec *corev1.PodSpec) {
+	// A pod updated before it is bound (its images changed) is put again: the latest spec counts.
 	if uid == "" {
 		return
 	}
@@ -511,6 +552,9 @@ func (p *pendingPods) put(uid types.UID, spec *corev1.PodSpec) {
 	}
 	for _, c := range spec.Containers {
 		keep.Containers = append(keep.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+	}
+	for _, c := range spec.EphemeralContainers {
+		keep.EphemeralContainers = append(keep.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.Name, Image: c.Image}})
 	}
 	now := time.Now()
 	p.mu.Lock()

@@ -147,13 +147,24 @@ func pod(name string, images ...string) *corev1.Pod {
 // patched into out.
 func review(t *testing.T, w *admission.Webhook, webhook string, obj runtime.Object, out any) *admissionv1.AdmissionResponse {
 	t.Helper()
+	return reviewNS(t, w, webhook, "default", obj, out)
+}
+
+// reviewIn is review of a request from namespace ns, without the patched object.
+func reviewIn(t *testing.T, w *admission.Webhook, webhook, ns string, obj runtime.Object) *admissionv1.AdmissionResponse {
+	t.Helper()
+	return reviewNS(t, w, webhook, ns, obj, nil)
+}
+
+func reviewNS(t *testing.T, w *admission.Webhook, webhook, ns string, obj runtime.Object, out any) *admissionv1.AdmissionResponse {
+	t.Helper()
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	req := &admissionv1.AdmissionRequest{UID: types.UID("uid-1"), Kind: metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
-		Operation: admissionv1.Create, Namespace: "default", Object: runtime.RawExtension{Raw: raw}}
+		Operation: admissionv1.Create, Namespace: ns, Object: runtime.RawExtension{Raw: raw}}
 	resp := w.Review(context.Background(), webhook, req)
 	if resp.UID != "uid-1" {
 		t.Errorf("response UID %q, want the request's", resp.UID)

@@ -493,6 +493,15 @@ func (t *Target) FetchManifest(ctx context.Context, desc ocispec.Descriptor) (*o
 	return &m, nil
 }
 
+// ForgetManifests drops the manifests the Target keeps (every manifest and index it fetched, by
+// digest): a long-lived holder of what was read (an admission webhook's cache of images) keeps
+// the parsed result, not the bytes. A later fetch reads them again.
+func (t *Target) ForgetManifests() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cache = map[digest.Digest][]byte{}
+}
+
 func (t *Target) get(d digest.Digest) ([]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
