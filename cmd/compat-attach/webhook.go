@@ -55,7 +55,7 @@ func webhookCmd() *cobra.Command {
                   'compat-attach affinity' prints it, on NFD's labels), ANDed with the pod's own
                   (never loosened), preferred terms from the sets' weights, and the annotation
                   compatkit.dev/admission (digests, spec referrers, verification). --pin-digests
-                  also pins each image tag to the digest that was checked.
+                  also pins each pod's image tags to the digests that were checked.
   POST /validate  rejects a pod bound to a node its image cannot run on (spec.nodeName, a
                   kubernetes.io/hostname selector, a DaemonSet pod, and the scheduler's
                   pods/binding), naming the image, the node and the failing rule; with
@@ -100,7 +100,7 @@ admits it with a warning. The certificate and key are reloaded when their files 
 	fs.StringVar(&opts.kubeContext, "context", "", "kubeconfig context")
 	fs.StringArrayVar(&opts.allow, "allow-registry", nil, "a registry the webhook may read images from: host[:port], *.domain, host/repository-prefix/ or '*'; repeatable")
 	fs.StringArrayVar(&opts.plainHTTP, "plain-http-registry", nil, "a registry (host[:port]) spoken to over HTTP; repeatable")
-	fs.BoolVar(&opts.pinDigests, "pin-digests", false, "replace each image tag by tag@digest, the digest that was checked")
+	fs.BoolVar(&opts.pinDigests, "pin-digests", false, "replace each image tag of a pod by tag@digest, the digest that was checked (templates are left as they are)")
 	fs.BoolVar(&opts.failOpen, "fail-open", false, "admit, with a warning, a pod whose images cannot be read within --budget (default: reject it)")
 	fs.DurationVar(&opts.budget, "budget", 5*time.Second, "time to answer one admission request (under the configuration's timeoutSeconds)")
 	fs.DurationVar(&opts.tagTTL, "tag-ttl", 30*time.Second, "how long a tag's digest is reused")

@@ -50,8 +50,9 @@ type Options struct {
 	// PlainHTTP lists registries (host[:port]) spoken to over HTTP (registries inside the cluster,
 	// tests).
 	PlainHTTP []string
-	// PinDigests replaces each container image tag by tag@digest, the digest that was checked, so
-	// that what runs is what was checked.
+	// PinDigests replaces each container image tag of a Pod by tag@digest, the digest that was
+	// checked, so that what runs is what was checked. Pod templates are not pinned (their pods are,
+	// when created), so that a rollout of the same tag still runs a newer push.
 	PinDigests bool
 	// FailOpen admits a pod when its images cannot be read within the time budget (registry down,
 	// timeout, unreadable spec), without their constraint and with a warning; the default,
@@ -317,7 +318,7 @@ func (w *Webhook) mutateSpec(ctx context.Context, ns string, meta *metav1.Object
 		default:
 			ir.Digest = l.info.Digest.String()
 			digests[l.ref.Given] = l.ref.Pinned(l.info.Digest)
-			if w.opts.PinDigests {
+			if w.opts.PinDigests && prefix == "" {
 				ir.Image = digests[l.ref.Given] // what runs, as the pod will name it
 			}
 			if l.info.AffinityErr != nil {
@@ -378,7 +379,10 @@ func (w *Webhook) mutateSpec(ctx context.Context, ns string, meta *metav1.Object
 		aff.NodeAffinity = na
 		m.patch = append(m.patch, patchOp{Op: "add", Path: prefix + "/spec/affinity", Value: aff})
 	}
-	if w.opts.PinDigests {
+	// Pods are pinned, templates are not: a template pinned to the digest of today would keep a
+	// rollout restart or a re-apply of the same tag from ever running a newer push; each pod of it
+	// is pinned when created.
+	if w.opts.PinDigests && prefix == "" {
 		for kind, cs := range map[string][]corev1.Container{"initContainers": spec.InitContainers, "containers": spec.Containers} {
 			for i, c := range cs {
 				if p, ok := digests[c.Image]; ok && p != c.Image {
