@@ -15,8 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -141,14 +139,6 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 		return err
 	}
 	rc.QPS, rc.Burst = 50, 100
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
 	certs, err := admission.NewCertReloader(opts.certFile, opts.keyFile)
 	if err != nil {
 		return withNext(err, "give the PEM files of the webhook's serving certificate (deploy/README: cert-manager or scripts)")
@@ -159,7 +149,7 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 		Trust: trust, RequireTrusted: opts.policy.requireTrusted,
 		AllowRegistries: opts.allow, PlainHTTP: opts.plainHTTP, PinDigests: opts.pinDigests,
 		FailOpen: opts.failOpen, Budget: opts.budget, TagTTL: opts.tagTTL, SpecTTL: opts.specTTL,
-		Client: client, Registerer: reg,
+		Kube: rc, Registerer: reg,
 	}
 	if opts.cacheDir != "" {
 		wopts.Cache = &oci.Cache{Dir: opts.cacheDir}
@@ -196,7 +186,7 @@ func runWebhook(cmd *cobra.Command, opts *webhookOptions) error {
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	cmd.PrintErrf("watching nodes on %s\n", rc.Host)
 	go func() {
-		if err := admission.WatchNodes(ctx, client, dyn, nodes); err != nil {
+		if err := admission.WatchNodes(ctx, rc, nodes); err != nil {
 			errc <- err
 			return
 		}

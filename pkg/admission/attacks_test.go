@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,11 +27,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -76,17 +75,11 @@ func TestForgedAnnotationKeepsInjectedAffinity(t *testing.T) {
 func TestSecretErrorNotCached(t *testing.T) {
 	f := newFixture(t)
 	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, f.reg.Host(), base64.StdEncoding.EncodeToString([]byte("u:p")))
-	client := fake.NewSimpleClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "default"},
-		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(cfg)}})
 	var fail atomic.Bool
 	fail.Store(true)
-	client.PrependReactor("get", "secrets", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
-		if fail.Load() {
-			return true, nil, apierrors.NewTimeoutError("etcd leader election", 1)
-		}
-		return false, nil, nil
-	})
-	w := f.webhook(t, admission.Options{Client: client})
+	kube := secretsAPI(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "default"},
+		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(cfg)}}, &fail)
+	w := f.webhook(t, admission.Options{Kube: kube})
 	p := pod("p", f.ref)
 	p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
 	if resp := review(t, w, admission.Mutate, p, nil); resp.Allowed {
@@ -230,16 +223,16 @@ func TestDiskCacheByCredentials(t *testing.T) {
 		return true
 	})
 	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, f.reg.Host(), base64.StdEncoding.EncodeToString([]byte("puller:s3cret")))
-	client := fake.NewSimpleClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "default"}, Type: corev1.SecretTypeDockerConfigJson,
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(cfg)}})
+	kube := secretsAPI(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "default"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(cfg)}}, nil)
 	cache := &oci.Cache{Dir: t.TempDir()}
-	w := f.webhook(t, admission.Options{Client: client, Cache: cache})
+	w := f.webhook(t, admission.Options{Kube: kube, Cache: cache})
 	p := pod("p", f.ref)
 	p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
 	if resp := review(t, w, admission.Mutate, p, nil); !resp.Allowed {
 		t.Fatalf("with credentials: %v", resp.Result)
 	}
-	// Another namespace: no pull secret (the fake client has none there).
+	// Another namespace: no pull secret (the stand-in API server has none there).
 	byDigest := f.reg.Host() + "/hello@" + f.img.Index.Digest.String()
 	raw, _ := json.Marshal(pod("q", byDigest))
 	resp := w.Review(context.Background(), admission.Mutate, &admissionv1.AdmissionRequest{UID: "u", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
@@ -255,4 +248,31 @@ func TestDiskCacheByCredentials(t *testing.T) {
 			break
 		}
 	}
+}
+
+// secretsAPI is a stand-in API server (the Kubernetes tests use a real one) that serves one secret
+// by name in its namespace, and 404 for service accounts; while fail is set, reading the secret
+// answers 504, as an API server whose etcd is electing a leader.
+func secretsAPI(t *testing.T, secret *corev1.Secret, fail *atomic.Bool) *rest.Config {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/v1/namespaces/"+secret.Namespace+"/secrets/"+secret.Name {
+			if fail != nil && fail.Load() {
+				w.WriteHeader(http.StatusGatewayTimeout)
+				_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+					Code: http.StatusGatewayTimeout, Reason: metav1.StatusReasonTimeout, Message: "etcd leader election"})
+				return
+			}
+			s := secret.DeepCopy()
+			s.APIVersion, s.Kind = "v1", "Secret"
+			_ = json.NewEncoder(w).Encode(s)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+			Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound, Message: r.URL.Path + " not found"})
+	}))
+	t.Cleanup(srv.Close)
+	return &rest.Config{Host: srv.URL}
 }

@@ -11,8 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 )
@@ -23,7 +21,7 @@ import (
 // are fetched with GET (RBAC: get on secrets and serviceaccounts; no list or watch) and kept for
 // ttl (those that do not exist too; an error is not kept).
 type pullSecrets struct {
-	client kubernetes.Interface
+	client *kubeClient
 	ttl    time.Duration
 
 	mu    sync.Mutex
@@ -92,7 +90,7 @@ func (p *pullSecrets) store(ctx context.Context, ns string, spec *corev1.PodSpec
 		sa = "default"
 	}
 	obj, err := p.fetch(ctx, "serviceaccount", ns, sa, func() (any, error) {
-		return p.client.CoreV1().ServiceAccounts(ns).Get(ctx, sa, metav1.GetOptions{})
+		return p.client.serviceAccount(ctx, ns, sa)
 	})
 	switch {
 	case err == nil:
@@ -112,7 +110,7 @@ func (p *pullSecrets) store(ctx context.Context, ns string, spec *corev1.PodSpec
 	store := credentials.NewMemoryStore()
 	for _, name := range names {
 		obj, err := p.fetch(ctx, "secret", ns, name, func() (any, error) {
-			return p.client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+			return p.client.secret(ctx, ns, name)
 		})
 		if apierrors.IsNotFound(err) {
 			continue

@@ -129,11 +129,11 @@ func TestKubernetes(t *testing.T) {
 
 	nodes := admission.NewNodes()
 	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()},
-		PinDigests: true, Client: c.Client}, nodes)
+		PinDigests: true, Kube: c.Config}, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Config, nodes); err != nil {
 		t.Fatal(err)
 	}
 	s := serveWebhook(t, w)
@@ -226,11 +226,11 @@ func TestKubernetesRequireTrusted(t *testing.T) {
 
 	nodes := admission.NewNodes()
 	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()},
-		Trust: trust, RequireTrusted: true, Client: c.Client}, nodes)
+		Trust: trust, RequireTrusted: true, Kube: c.Config}, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Config, nodes); err != nil {
 		t.Fatal(err)
 	}
 	register(t, c, serveWebhook(t, w), "signed")
@@ -318,11 +318,11 @@ func TestKubernetesScale(t *testing.T) {
 	}
 
 	nodes := admission.NewNodes()
-	w, err := admission.New(admission.Options{AllowRegistries: []string{reg.Host()}, PlainHTTP: []string{reg.Host()}, Client: c.Client}, nodes)
+	w, err := admission.New(admission.Options{AllowRegistries: []string{reg.Host()}, PlainHTTP: []string{reg.Host()}, Kube: c.Config}, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Config, nodes); err != nil {
 		t.Fatal(err)
 	}
 	s := serveWebhook(t, w)
@@ -629,7 +629,7 @@ func TestKubernetesPullSecrets(t *testing.T) {
 		return true
 	})
 	nodes := admission.NewNodes()
-	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()}, Client: c.Client}, nodes)
+	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()}, Kube: c.Config}, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,11 +690,11 @@ func TestKubernetesNodeFeatures(t *testing.T) {
 	}
 	f := newFixture(t)
 	nodes := admission.NewNodes()
-	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()}, Client: c.Client}, nodes)
+	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()}, Kube: c.Config}, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, dyn, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Config, nodes); err != nil {
 		t.Fatal(err)
 	}
 	register(t, c, serveWebhook(t, w), "nf")

@@ -30,11 +30,11 @@ func TestKubernetesUpdates(t *testing.T) {
 	f := newFixture(t)
 	nodes := admission.NewNodes()
 	w, err := admission.New(admission.Options{AllowRegistries: []string{f.reg.Host()}, PlainHTTP: []string{f.reg.Host()},
-		PinDigests: true, Client: c.Client, SpecTTL: time.Second, TagTTL: time.Second}, nodes)
+		PinDigests: true, Kube: c.Config, SpecTTL: time.Second, TagTTL: time.Second}, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admission.WatchNodes(ctx, c.Client, nil, nodes); err != nil {
+	if err := admission.WatchNodes(ctx, c.Config, nodes); err != nil {
 		t.Fatal(err)
 	}
 	s := serveWebhook(t, w)

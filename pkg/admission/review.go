@@ -213,7 +213,7 @@ func (w *Webhook) reviewBinding(ctx context.Context, req *admissionv1.AdmissionR
 	if err := json.Unmarshal(req.Object.Raw, &b); err != nil {
 		return deny(http.StatusBadRequest, "decoding the Binding: "+err.Error()), "error"
 	}
-	if w.opts.Client == nil || b.Target.Kind != "" && b.Target.Kind != "Node" {
+	if w.kube == nil || b.Target.Kind != "" && b.Target.Kind != "Node" {
 		return &admissionv1.AdmissionResponse{Allowed: true}, "allowed"
 	}
 	name := req.Name
@@ -224,7 +224,7 @@ func (w *Webhook) reviewBinding(ctx context.Context, req *admissionv1.AdmissionR
 	// pod's UID), else from the API server.
 	spec, ok := w.pending.take(b.UID)
 	if !ok {
-		pod, err := w.opts.Client.CoreV1().Pods(req.Namespace).Get(ctx, name, metav1.GetOptions{})
+		pod, err := w.kube.pod(ctx, req.Namespace, name)
 		if err != nil {
 			return w.decided(&failure{fmt.Errorf("pod %s/%s: %w", req.Namespace, name, err)})
 		}

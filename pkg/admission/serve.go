@@ -11,34 +11,39 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 
 	"github.com/compatkit/compatkit/pkg/host"
 )
 
 // NodeFeatureResource is NFD's NodeFeature resource (nfd.k8s-sigs.io/v1alpha1 nodefeatures).
-var NodeFeatureResource = schema.GroupVersionResource{Group: "nfd.k8s-sigs.io", Version: "v1alpha1", Resource: "nodefeatures"}
+var NodeFeatureResource = nfdv1alpha1.SchemeGroupVersion.WithResource("nodefeatures")
 
-// WatchNodes feeds nodes from a Node informer (list, then watch) and, when dyn is not nil and the
-// cluster serves NFD's NodeFeature objects, from a NodeFeature informer too, until ctx ends; it
-// returns once the initial listings are in (Nodes.Synced), or with ctx's error. Of a Node only its
-// labels are kept (the informer's transform drops status and managed fields), so that thousands
-// of nodes cost little memory. RBAC: list and watch on nodes, and on nodefeatures.nfd.k8s-sigs.io
-// when NFD is installed. A NodeFeature CRD installed after the start is not seen until a restart.
-func WatchNodes(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, nodes *Nodes) error {
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(func(obj any) (any, error) {
+// WatchNodes feeds nodes from an informer on the Nodes of the cluster cfg points at (list, then
+// watch) and, when the cluster serves NFD's NodeFeature objects, from one on those too, until ctx
+// ends; it returns once the initial listings are in (Nodes.Synced), or with ctx's error. Of a
+// Node only its labels are kept, of a NodeFeature a stub (its features are parsed once and kept
+// by Nodes, equal contents once: Nodes.Intern), so that thousands of nodes cost little memory.
+// RBAC: list and watch on nodes, and on nodefeatures.nfd.k8s-sigs.io when NFD is installed. A
+// NodeFeature CRD installed after the start is not seen until a restart.
+func WatchNodes(ctx context.Context, cfg *rest.Config, nodes *Nodes) error {
+	k, err := newKubeClient(cfg)
+	if err != nil {
+		return err
+	}
+	inf := cache.NewSharedIndexInformer(cache.NewListWatchFromClient(k.core, "nodes", metav1.NamespaceAll, fields.Everything()),
+		&corev1.Node{}, 0, cache.Indexers{})
+	if err := inf.SetTransform(func(obj any) (any, error) {
 		if n, ok := obj.(*corev1.Node); ok {
 			return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels, ResourceVersion: n.ResourceVersion}}, nil
 		}
 		return obj, nil
-	}))
-	inf := f.Core().V1().Nodes().Informer()
+	}); err != nil {
+		return err
+	}
 	upsert := func(obj any) {
 		if n, ok := obj.(*corev1.Node); ok {
 			nodes.Upsert(n)
@@ -59,55 +64,45 @@ func WatchNodes(ctx context.Context, client kubernetes.Interface, dyn dynamic.In
 		return err
 	}
 	synced := []cache.InformerSynced{inf.HasSynced}
-	if dyn != nil && servesNodeFeatures(client) {
-		// The informer keeps a stub of each NodeFeature: its features are parsed once, in the
-		// transform, and kept by Nodes under the digest of their content (Intern), so that NFD's
-		// thousands of kernel.config elements per node are held once per distinct content.
-		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, nil)
-		nfi := df.ForResource(NodeFeatureResource).Informer()
+	go inf.Run(ctx.Done())
+	if k.servesNodeFeatures(ctx) {
+		nfi := cache.NewSharedIndexInformer(cache.NewListWatchFromClient(k.nfd, NodeFeatureResource.Resource, metav1.NamespaceAll, fields.Everything()),
+			&nfdv1alpha1.NodeFeature{}, 0, cache.Indexers{})
 		if err := nfi.SetTransform(func(obj any) (any, error) {
-			u, ok := obj.(*unstructured.Unstructured)
+			o, ok := obj.(*nfdv1alpha1.NodeFeature)
 			if !ok {
 				return obj, nil
 			}
-			stub := &unstructured.Unstructured{}
-			stub.SetAPIVersion(u.GetAPIVersion())
-			stub.SetKind(u.GetKind())
-			stub.SetNamespace(u.GetNamespace())
-			stub.SetName(u.GetName())
-			stub.SetUID(u.GetUID())
-			stub.SetResourceVersion(u.GetResourceVersion())
-			key := u.GetNamespace() + "/" + u.GetName()
-			features, found, _ := unstructured.NestedMap(u.Object, "spec", "features")
-			if !found {
-				return stub, nil
+			stub := &nfdv1alpha1.NodeFeature{ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}}
+			f := &o.Spec.Features
+			if len(f.Flags) == 0 && len(f.Attributes) == 0 && len(f.Instances) == 0 {
+				return stub, nil // only labels: the node's labels decide
 			}
-			j, err := json.Marshal(features)
+			j, err := json.Marshal(f)
 			if err != nil {
 				return stub, nil
 			}
-			n, err := host.NodeFromNodeFeature(u.GetName(), u.GetLabels(), j, "NodeFeature "+key)
-			if err != nil || n.Features == nil || (len(n.Features.Flags) == 0 && len(n.Features.Attributes) == 0 && len(n.Features.Instances) == 0) {
-				return stub, nil // unreadable or only labels: the node's labels decide
+			n, err := host.NodeFromNodeFeature(o.Name, o.Labels, j, "NodeFeature "+o.Namespace+"/"+o.Name)
+			if err != nil || n.Features == nil {
+				return stub, nil
 			}
-			stub.SetAnnotations(map[string]string{nodeAnnotation: n.Name, featuresAnnotation: nodes.Intern(n.Features)})
+			stub.Annotations = map[string]string{nodeAnnotation: n.Name, featuresAnnotation: nodes.Intern(n.Features)}
 			return stub, nil
 		}); err != nil {
 			return err
 		}
 		upsertNF := func(obj any) {
-			u, ok := obj.(*unstructured.Unstructured)
+			o, ok := obj.(*nfdv1alpha1.NodeFeature)
 			if !ok {
 				return
 			}
-			key := u.GetNamespace() + "/" + u.GetName()
-			a := u.GetAnnotations()
-			f, ok := nodes.Interned(a[featuresAnnotation])
+			key := o.Namespace + "/" + o.Name
+			f, ok := nodes.Interned(o.Annotations[featuresAnnotation])
 			if !ok {
 				nodes.DeleteNodeFeature(key)
 				return
 			}
-			nodes.UpsertNodeFeature(key, host.Node{Name: a[nodeAnnotation], Features: f})
+			nodes.UpsertNodeFeature(key, host.Node{Name: o.Annotations[nodeAnnotation], Features: f})
 		}
 		if _, err := nfi.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    upsertNF,
@@ -116,17 +111,16 @@ func WatchNodes(ctx context.Context, client kubernetes.Interface, dyn dynamic.In
 				if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 					obj = t.Obj
 				}
-				if u, ok := obj.(*unstructured.Unstructured); ok {
-					nodes.DeleteNodeFeature(u.GetNamespace() + "/" + u.GetName())
+				if o, ok := obj.(*nfdv1alpha1.NodeFeature); ok {
+					nodes.DeleteNodeFeature(o.Namespace + "/" + o.Name)
 				}
 			},
 		}); err != nil {
 			return err
 		}
-		df.Start(ctx.Done())
+		go nfi.Run(ctx.Done())
 		synced = append(synced, nfi.HasSynced)
 	}
-	f.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("listing nodes: %w", context.Cause(ctx))
 	}
@@ -140,20 +134,6 @@ const (
 	nodeAnnotation     = "compatkit.dev/node"
 	featuresAnnotation = "compatkit.dev/features"
 )
-
-// servesNodeFeatures reports whether the API server serves NFD's NodeFeature objects.
-func servesNodeFeatures(client kubernetes.Interface) bool {
-	rl, err := client.Discovery().ServerResourcesForGroupVersion(NodeFeatureResource.GroupVersion().String())
-	if err != nil {
-		return false
-	}
-	for _, r := range rl.APIResources {
-		if r.Name == NodeFeatureResource.Resource {
-			return true
-		}
-	}
-	return false
-}
 
 // CertReloader serves a TLS certificate and key from files and reloads them when either file
 // changes (checked at most once a second, on a handshake): cert-manager and kubelet secret

@@ -19,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/compatkit/compatkit/pkg/decide"
@@ -90,9 +90,10 @@ type Options struct {
 	// link-local, multicast and unspecified addresses: a registry's redirect or DNS answer never
 	// reaches a cloud metadata endpoint such as 169.254.169.254).
 	HTTPClient *http.Client
-	// Client reads image pull secrets and service accounts, and the pod of a Binding (nil:
-	// anonymous registry access, bindings not checked).
-	Client kubernetes.Interface
+	// Kube is the API server's client configuration: image pull secrets and service accounts are
+	// read with it, and the pod of a Binding (nil: anonymous registry access, bindings not
+	// checked).
+	Kube *rest.Config
 	// SecretTTL is how long a pull secret or service account is reused (default 1m).
 	SecretTTL time.Duration
 	// Registerer receives the Prometheus metrics (nil: not registered).
@@ -144,6 +145,7 @@ func (o *Options) plainHTTP(registry string) bool { return slices.Contains(o.Pla
 // on, and under RequireTrusted an image without a trusted spec. It is safe for concurrent use.
 type Webhook struct {
 	opts    Options
+	kube    *kubeClient
 	pending pendingPods
 	nodes   *Nodes
 	images  *images
@@ -168,8 +170,13 @@ func New(opts Options, nodes *Nodes) (*Webhook, error) {
 	w := &Webhook{opts: opts, nodes: nodes, metrics: m}
 	w.images = &images{opts: &w.opts, metrics: m, hc: hc, reads: make(chan struct{}, w.opts.MaxConcurrentReads), nsReads: map[string]chan struct{}{},
 		tags: map[string]tagEntry{}, byD: map[string]*imageEntry{}}
-	if opts.Client != nil {
-		w.secrets = &pullSecrets{client: opts.Client, ttl: opts.SecretTTL}
+	if opts.Kube != nil {
+		k, err := newKubeClient(opts.Kube)
+		if err != nil {
+			return nil, err
+		}
+		w.kube = k
+		w.secrets = &pullSecrets{client: k, ttl: opts.SecretTTL}
 	}
 	return w, nil
 }

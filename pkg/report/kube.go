@@ -3,15 +3,15 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
 
@@ -26,6 +26,72 @@ const ClusterPageSize = 500
 // nodefeatures), which ClusterNodes reads when the cluster serves it.
 var NodeFeatureResource = nfdv1alpha1.SchemeGroupVersion.WithResource("nodefeatures")
 
+// Cluster is a Kubernetes API server read with plain list requests (GET with limit and continue,
+// JSON), through the HTTP client of a rest.Config (its TLS, credentials and auth plugins): no
+// clientset, whose registration of every API group would cost each compat-attach command a
+// dozen milliseconds of start-up.
+type Cluster struct {
+	// Server is the API server's URL, naming the cluster in errors.
+	Server string
+
+	hc   *http.Client
+	base *url.URL
+}
+
+// ConnectCluster returns the Cluster cfg points at (ClusterOptions Server set to its URL).
+func ConnectCluster(cfg *rest.Config) (*Cluster, ClusterOptions, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, ClusterOptions{}, fmt.Errorf("cluster %s: %w", cfg.Host, err)
+	}
+	base, _, err := rest.DefaultServerUrlFor(cfg)
+	if err != nil {
+		return nil, ClusterOptions{}, fmt.Errorf("cluster %s: %w", cfg.Host, err)
+	}
+	server := strings.TrimSuffix(base.String(), "/")
+	return &Cluster{Server: server, hc: hc, base: base}, ClusterOptions{Server: server, NodeFeatures: true}, nil
+}
+
+// errNotFound is a 404 of the API server (a resource it does not serve).
+var errNotFound = errors.New("not found")
+
+// get GETs path (with query q) and decodes its JSON into out; a 404 wraps errNotFound, another
+// answer than 200 is an error with the API server's message.
+func (c *Cluster) get(ctx context.Context, path string, q url.Values, out any) error {
+	u := *c.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var st metav1.Status
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &st) == nil && st.Message != "" {
+			msg = st.Message
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("%w: %s", errNotFound, msg)
+		}
+		return fmt.Errorf("%s (HTTP %d)", msg, resp.StatusCode)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
 // ClusterOptions says what FromCluster, ClusterImages and ClusterNodes read from a cluster.
 type ClusterOptions struct {
 	// Namespace limits the pods read to one namespace; "" reads every namespace. Nodes are not
@@ -33,34 +99,20 @@ type ClusterOptions struct {
 	Namespace string
 	// Selector is a label selector (app=web,tier!=cache) the pods read must match; "" reads all.
 	Selector string
-	// Dynamic reads NFD's NodeFeature objects (NodeFeatureResource) when the cluster serves them;
-	// nil reads none, and every node's features are rebuilt from its labels.
-	Dynamic dynamic.Interface
+	// NodeFeatures reads NFD's NodeFeature objects (NodeFeatureResource) when the cluster serves
+	// them; false reads none, and every node's features are rebuilt from its labels.
+	NodeFeatures bool
 	// Server names the cluster in errors (its API server URL, as ConnectCluster sets it); ""
-	// takes the URL of the client's discovery REST client.
+	// takes the Cluster's.
 	Server string
 	// SkipImages leaves the pods unread (FromCluster returns no images), for images given
 	// otherwise; SkipNodes leaves the nodes unread.
 	SkipImages, SkipNodes bool
 }
 
-// ConnectCluster returns a client of the cluster cfg points at, and ClusterOptions whose Dynamic
-// (for NodeFeature objects) and Server are set for it.
-func ConnectCluster(cfg *rest.Config) (kubernetes.Interface, ClusterOptions, error) {
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, ClusterOptions{}, fmt.Errorf("cluster %s: %w", cfg.Host, err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, ClusterOptions{}, fmt.Errorf("cluster %s: %w", cfg.Host, err)
-	}
-	return client, ClusterOptions{Dynamic: dyn, Server: cfg.Host}, nil
-}
-
 // FromCluster reads the images and nodes of a report from a live cluster: ClusterImages (unless
 // opts.SkipImages) and ClusterNodes (unless opts.SkipNodes).
-func FromCluster(ctx context.Context, client kubernetes.Interface, opts ClusterOptions) (images []Image, nodes []Node, err error) {
+func FromCluster(ctx context.Context, client *Cluster, opts ClusterOptions) (images []Image, nodes []Node, err error) {
 	if !opts.SkipImages {
 		if images, err = ClusterImages(ctx, client, opts); err != nil {
 			return nil, nil, err
@@ -78,7 +130,7 @@ func FromCluster(ctx context.Context, client kubernetes.Interface, opts ClusterO
 // of ClusterPageSize at a time, and returns their images as ReadImages takes them from `kubectl
 // get pods -A -o json`: every init container, container and ephemeral container image, once, in
 // the order first used, with the pods ("namespace/name") that use it. No image is an error.
-func ClusterImages(ctx context.Context, client kubernetes.Interface, opts ClusterOptions) ([]Image, error) {
+func ClusterImages(ctx context.Context, client *Cluster, opts ClusterOptions) ([]Image, error) {
 	server := clusterServer(client, opts)
 	where := "pods"
 	if opts.Namespace != "" {
@@ -88,19 +140,27 @@ func ClusterImages(ctx context.Context, client kubernetes.Interface, opts Cluste
 		where += fmt.Sprintf(" matching %q", opts.Selector)
 	}
 	var pi podImages
-	lo := metav1.ListOptions{LabelSelector: opts.Selector, Limit: ClusterPageSize}
+	path := "/api/v1/pods"
+	if opts.Namespace != "" {
+		path = "/api/v1/namespaces/" + url.PathEscape(opts.Namespace) + "/pods"
+	}
+	q := url.Values{"limit": {fmt.Sprint(ClusterPageSize)}}
+	if opts.Selector != "" {
+		q.Set("labelSelector", opts.Selector)
+	}
 	for {
-		l, err := client.CoreV1().Pods(opts.Namespace).List(ctx, lo)
-		if err != nil {
+		var l corev1.PodList
+		if err := client.get(ctx, path, q, &l); err != nil {
 			return nil, fmt.Errorf("cluster %s: listing %s: %w", server, where, err)
 		}
 		for i := range l.Items {
 			p := &l.Items[i]
 			pi.add(p.Namespace, p.Name, containerImages(p.Spec.InitContainers), containerImages(p.Spec.Containers), ephemeralImages(p.Spec.EphemeralContainers))
 		}
-		if lo.Continue = l.Continue; lo.Continue == "" {
+		if l.Continue == "" {
 			break
 		}
+		q.Set("continue", l.Continue)
 	}
 	if len(pi.out) == 0 {
 		return nil, fmt.Errorf("cluster %s: no container image in the %s", server, where)
@@ -133,28 +193,33 @@ func ephemeralImages(cs []corev1.EphemeralContainer) []string {
 // host.MergeNodeFeatures), which have every flag; its platform still comes from its labels when
 // the features do not say it. NodeFeature objects of nodes that are not listed are stale and
 // skipped, as are those with no features (they only request labels). No node is an error.
-func ClusterNodes(ctx context.Context, client kubernetes.Interface, opts ClusterOptions) ([]Node, error) {
+func ClusterNodes(ctx context.Context, client *Cluster, opts ClusterOptions) ([]Node, error) {
 	server := clusterServer(client, opts)
 	var hn []host.Node
 	labels := map[string]map[string]string{}
-	lo := metav1.ListOptions{Limit: ClusterPageSize}
+	q := url.Values{"limit": {fmt.Sprint(ClusterPageSize)}}
 	for {
-		l, err := client.CoreV1().Nodes().List(ctx, lo)
-		if err != nil {
+		var l corev1.NodeList
+		if err := client.get(ctx, "/api/v1/nodes", q, &l); err != nil {
 			return nil, fmt.Errorf("cluster %s: listing nodes: %w", server, err)
 		}
 		for _, n := range l.Items {
 			hn = append(hn, host.NodeFromLabels(n.Name, n.Labels))
 			labels[n.Name] = n.Labels
 		}
-		if lo.Continue = l.Continue; lo.Continue == "" {
+		if l.Continue == "" {
 			break
 		}
+		q.Set("continue", l.Continue)
 	}
 	if len(hn) == 0 {
 		return nil, fmt.Errorf("cluster %s: no node", server)
 	}
-	nfs, err := clusterNodeFeatures(ctx, client, opts.Dynamic, server)
+	var nfs []host.Node
+	var err error
+	if opts.NodeFeatures {
+		nfs, err = clusterNodeFeatures(ctx, client, server)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,15 +236,13 @@ func ClusterNodes(ctx context.Context, client kubernetes.Interface, opts Cluster
 }
 
 // clusterNodeFeatures lists the NodeFeature objects of every namespace, merged by node; none when
-// dyn is nil or the cluster does not serve them.
-func clusterNodeFeatures(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, server string) ([]host.Node, error) {
-	if dyn == nil {
-		return nil, nil
-	}
+// the cluster does not serve them.
+func clusterNodeFeatures(ctx context.Context, client *Cluster, server string) ([]host.Node, error) {
 	gv := NodeFeatureResource.GroupVersion().String()
-	rl, err := client.Discovery().ServerResourcesForGroupVersion(gv)
+	var rl metav1.APIResourceList
+	err := client.get(ctx, "/apis/"+gv, nil, &rl)
 	switch {
-	case apierrors.IsNotFound(err):
+	case errors.Is(err, errNotFound):
 		return nil, nil // NFD's CRD is not installed
 	case err != nil:
 		return nil, fmt.Errorf("cluster %s: discovering %s: %w", server, gv, err)
@@ -193,14 +256,23 @@ func clusterNodeFeatures(ctx context.Context, client kubernetes.Interface, dyn d
 	}
 	what := NodeFeatureResource.Resource + "." + NodeFeatureResource.Group
 	var out []host.Node
-	lo := metav1.ListOptions{Limit: ClusterPageSize}
+	q := url.Values{"limit": {fmt.Sprint(ClusterPageSize)}}
 	for {
-		l, err := dyn.Resource(NodeFeatureResource).List(ctx, lo)
-		if err != nil {
+		var l struct {
+			Metadata metav1.ListMeta `json:"metadata"`
+			Items    []struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+				Spec     struct {
+					Features json.RawMessage `json:"features"`
+				} `json:"spec"`
+			} `json:"items"`
+		}
+		if err := client.get(ctx, "/apis/"+gv+"/"+NodeFeatureResource.Resource, q, &l); err != nil {
 			return nil, fmt.Errorf("cluster %s: listing %s: %w", server, what, err)
 		}
 		for _, o := range l.Items {
-			n, ok, err := nodeFeatureNode(o, fmt.Sprintf("cluster %s: NodeFeature %s/%s", server, o.GetNamespace(), o.GetName()))
+			source := fmt.Sprintf("cluster %s: NodeFeature %s/%s", server, o.Metadata.Namespace, o.Metadata.Name)
+			n, ok, err := nodeFeatureNode(o.Metadata.Name, o.Metadata.Labels, o.Spec.Features, source)
 			if err != nil {
 				return nil, err
 			}
@@ -208,55 +280,42 @@ func clusterNodeFeatures(ctx context.Context, client kubernetes.Interface, dyn d
 				out = append(out, n)
 			}
 		}
-		if lo.Continue = l.GetContinue(); lo.Continue == "" {
+		if l.Metadata.Continue == "" {
 			break
 		}
+		q.Set("continue", l.Metadata.Continue)
 	}
 	return host.MergeNodeFeatures(out), nil
 }
 
-// nodeFeatureNode converts one NodeFeature object; false when it has no features.
-func nodeFeatureNode(o unstructured.Unstructured, source string) (host.Node, bool, error) {
-	features, found, err := unstructured.NestedMap(o.Object, "spec", "features")
-	if err != nil {
-		return host.Node{}, false, fmt.Errorf("%s: spec.features: %w", source, err)
-	}
-	if !found {
+// nodeFeatureNode converts one NodeFeature object (its spec.features JSON); false when it has no
+// features (it only requests labels).
+func nodeFeatureNode(name string, labels map[string]string, features json.RawMessage, source string) (host.Node, bool, error) {
+	if len(features) == 0 || string(features) == "null" {
 		return host.Node{}, false, nil
+	}
+	var sets map[string]json.RawMessage
+	if err := json.Unmarshal(features, &sets); err != nil {
+		return host.Node{}, false, fmt.Errorf("%s: spec.features: %w", source, err)
 	}
 	empty := true
 	for _, k := range []string{"flags", "attributes", "instances"} {
-		if m, ok := features[k].(map[string]any); ok && len(m) > 0 {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(sets[k], &m) == nil && len(m) > 0 {
 			empty = false
 		}
 	}
 	if empty {
 		return host.Node{}, false, nil
 	}
-	j, err := json.Marshal(features)
-	if err != nil {
-		return host.Node{}, false, fmt.Errorf("%s: spec.features: %w", source, err)
-	}
-	n, err := host.NodeFromNodeFeature(o.GetName(), o.GetLabels(), j, source)
+	n, err := host.NodeFromNodeFeature(name, labels, features, source)
 	return n, err == nil, err
 }
 
-// clusterServer names the cluster in errors: opts.Server, else the URL of the client's discovery
-// REST client.
-func clusterServer(client kubernetes.Interface, opts ClusterOptions) (server string) {
+// clusterServer names the cluster in errors: opts.Server, else the Cluster's URL.
+func clusterServer(client *Cluster, opts ClusterOptions) string {
 	if opts.Server != "" {
 		return opts.Server
 	}
-	defer func() {
-		if recover() != nil { // a client without a REST client (a fake)
-			server = "(unknown server)"
-		}
-	}()
-	if rc, ok := client.Discovery().RESTClient().(*rest.RESTClient); ok && rc != nil {
-		if u := rc.Get().URL(); u != nil {
-			u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/"), ""
-			return u.String()
-		}
-	}
-	return "(unknown server)"
+	return client.Server
 }

@@ -69,6 +69,28 @@ func fastClient(t *testing.T, cfg *rest.Config, countPath string, count *atomic.
 	return c
 }
 
+// countingCluster is the report.Cluster of cfg, counting as fastClient does.
+func countingCluster(t *testing.T, cfg *rest.Config, countPath string, count *atomic.Int64, continued *atomic.Int64) *report.Cluster {
+	t.Helper()
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == countPath && r.Method == http.MethodGet {
+				count.Add(1)
+				if r.URL.Query().Get("continue") != "" {
+					continued.Add(1)
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	c, _, err := report.ConnectCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -107,8 +129,9 @@ func TestKubeClusterImages(t *testing.T) {
 	for i := range batch {
 		pods = append(pods, pod("batch", fmt.Sprintf("job-%04d", i), map[string]string{"job": "x"}, nil, fmt.Sprintf("example.com/job:%d", i%7), "example.com/sidecar:1"))
 	}
-	var lists, continued atomic.Int64
-	client := fastClient(t, c.Config, "/api/v1/pods", &lists, &continued)
+	var lists, continued, unused atomic.Int64
+	client := fastClient(t, c.Config, "", &unused, &unused)
+	cluster := countingCluster(t, c.Config, "/api/v1/pods", &lists, &continued)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
 	for _, p := range pods {
@@ -134,7 +157,7 @@ func TestKubeClusterImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	lists.Store(0)
-	got, err := report.ClusterImages(ctx, client, report.ClusterOptions{})
+	got, err := report.ClusterImages(ctx, cluster, report.ClusterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +183,7 @@ func TestKubeClusterImages(t *testing.T) {
 	}
 
 	// One namespace, a selector.
-	got, err = report.ClusterImages(ctx, client, report.ClusterOptions{Namespace: "shop", Selector: "tier=web"})
+	got, err = report.ClusterImages(ctx, cluster, report.ClusterOptions{Namespace: "shop", Selector: "tier=web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +192,11 @@ func TestKubeClusterImages(t *testing.T) {
 	}
 
 	// Errors name the cluster (taken from the client when not given) and what was listed.
-	_, err = report.ClusterImages(ctx, client, report.ClusterOptions{Namespace: "empty"})
+	_, err = report.ClusterImages(ctx, cluster, report.ClusterOptions{Namespace: "empty"})
 	if err == nil || !strings.Contains(err.Error(), c.Config.Host) || !strings.Contains(err.Error(), `namespace "empty"`) {
 		t.Errorf("no pod: %v (want the server %s and the namespace)", err, c.Config.Host)
 	}
-	_, err = report.ClusterImages(ctx, client, report.ClusterOptions{Selector: "tier in (", Server: "https://prod.example"})
+	_, err = report.ClusterImages(ctx, cluster, report.ClusterOptions{Selector: "tier in (", Server: "https://prod.example"})
 	if err == nil || !strings.HasPrefix(err.Error(), "cluster https://prod.example: listing pods matching") {
 		t.Errorf("a bad selector: %v", err)
 	}
@@ -211,13 +234,14 @@ func TestKubeClusterNodes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var lists, continued atomic.Int64
-	client := fastClient(t, c.Config, "/api/v1/nodes", &lists, &continued)
+	var lists, continued, unused atomic.Int64
+	client := fastClient(t, c.Config, "", &unused, &unused)
+	cluster := countingCluster(t, c.Config, "/api/v1/nodes", &lists, &continued)
 	dyn, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := report.ClusterOptions{Dynamic: dyn}
+	opts := report.ClusterOptions{NodeFeatures: true}
 
 	all, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -228,7 +252,7 @@ func TestKubeClusterNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	lists.Store(0)
-	got, err := report.ClusterNodes(ctx, client, opts) // no CRD: not an error
+	got, err := report.ClusterNodes(ctx, cluster, opts) // no CRD: not an error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +297,7 @@ func TestKubeClusterNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = report.ClusterNodes(ctx, client, opts)
+	got, err = report.ClusterNodes(ctx, cluster, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,21 +311,21 @@ func TestKubeClusterNodes(t *testing.T) {
 		t.Errorf("amd-v3: the second NodeFeature is not merged: %+v", got[0].Features.Attributes)
 	}
 	sameNodes(t, "nodes without NodeFeatures", got[1:], want[1:])
-	// Without a dynamic client, NodeFeatures are not read.
-	got, err = report.ClusterNodes(ctx, client, report.ClusterOptions{})
+	// Without ClusterOptions.NodeFeatures, NodeFeatures are not read.
+	got, err = report.ClusterNodes(ctx, cluster, report.ClusterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameNodes(t, "without a dynamic client", got, want)
+	sameNodes(t, "without NodeFeatures", got, want)
 
 	// Errors name the cluster and what was listed.
 	down := rest.CopyConfig(c.Config)
 	down.Host = "https://127.0.0.1:1"
-	downClient, err := kubernetes.NewForConfig(down)
+	downCluster, _, err := report.ConnectCluster(down)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = report.ClusterNodes(ctx, downClient, report.ClusterOptions{})
+	_, err = report.ClusterNodes(ctx, downCluster, report.ClusterOptions{})
 	if err == nil || !strings.HasPrefix(err.Error(), "cluster https://127.0.0.1:1: listing nodes: ") {
 		t.Errorf("an unreachable cluster: %v", err)
 	}
