@@ -277,7 +277,6 @@ func (f *failure) Error() string { return f.err.Error() }
 type mutation struct {
 	patch    []patchOp
 	warnings []string
-	deny     string
 }
 
 // patchOp is one RFC 6902 JSON Patch operation.
@@ -390,8 +389,12 @@ func (w *Webhook) mutateSpec(ctx context.Context, ns string, meta *metav1.Object
 	// rollout restart or a re-apply of the same tag from ever running a newer push; each pod of it
 	// is pinned when created.
 	if w.opts.PinDigests && prefix == "" {
-		for kind, cs := range map[string][]corev1.Container{"initContainers": spec.InitContainers, "containers": spec.Containers} {
-			for i, c := range cs {
+		for _, k := range []struct {
+			kind string
+			cs   []corev1.Container
+		}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+			kind := k.kind
+			for i, c := range k.cs {
 				if p, ok := digests[c.Image]; ok && p != c.Image {
 					m.patch = append(m.patch, patchOp{Op: "replace", Path: fmt.Sprintf("%s/spec/%s/%d/image", prefix, kind, i), Value: p})
 				}

@@ -187,7 +187,7 @@ func ephemeralImages(cs []corev1.EphemeralContainer) []string {
 // ClusterNodes lists the nodes of the cluster, a page of ClusterPageSize at a time, in name order,
 // and returns them as ReadNodes reads `kubectl get nodes -o json`: features rebuilt from NFD's
 // labels (host.NodeFromLabels), the platform from the kubernetes.io/os and kubernetes.io/arch
-// labels (NodePlatform). When the cluster serves NFD's NodeFeature objects and opts.Dynamic is
+// labels (NodePlatform). When the cluster serves NFD's NodeFeature objects and opts.NodeFeatures is
 // set, a node with NodeFeature objects gets their features instead, as ReadNodes reads `kubectl
 // get nodefeatures -A -o json` (host.NodeFromNodeFeature, the objects of one node merged with
 // host.MergeNodeFeatures), which have every flag; its platform still comes from its labels when
