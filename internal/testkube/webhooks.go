@@ -34,9 +34,10 @@ type ServingCert struct {
 	CA                []byte
 }
 
-// NewServingCert writes a certificate for IP 127.0.0.1 and DNS localhost, valid for a day, into
-// dir.
-func NewServingCert(dir string) (*ServingCert, error) {
+// issue makes a fresh CA (ECDSA P-256, valid for a day) and a leaf certificate of tmpl signed by
+// it, and writes the leaf's certificate and key, and the CA's certificate when caFile is not
+// empty, as PEM files; it returns the CA's PEM.
+func issue(tmpl *x509.Certificate, certFile, keyFile, caFile string) ([]byte, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -56,12 +57,9 @@ func NewServingCert(dir string) (*ServingCert, error) {
 	if err != nil {
 		return nil, err
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	leaf := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "compatkit-webhook"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	tmpl.SerialNumber, _ = rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl.KeyUsage, tmpl.NotBefore, tmpl.NotAfter = x509.KeyUsageDigitalSignature, now.Add(-time.Hour), now.Add(24*time.Hour)
+	leafDER, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +67,29 @@ func NewServingCert(dir string) (*ServingCert, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &ServingCert{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"),
-		CA: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
-	if err := os.WriteFile(s.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o600); err != nil {
-		return nil, err
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	files := map[string][]byte{certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		keyFile: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}
+	if caFile != "" {
+		files[caFile] = caPEM
 	}
-	if err := os.WriteFile(s.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	for f, b := range files {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return caPEM, nil
+}
+
+// NewServingCert writes a certificate for IP 127.0.0.1 and DNS localhost, valid for a day, into
+// dir.
+func NewServingCert(dir string) (*ServingCert, error) {
+	s := &ServingCert{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	var err error
+	s.CA, err = issue(&x509.Certificate{Subject: pkix.Name{CommonName: "compatkit-webhook"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, s.CertFile, s.KeyFile, "")
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -169,42 +184,10 @@ type ClientCert struct {
 
 // NewClientCert writes a client certificate (CN kube-apiserver), its key and its CA into dir.
 func NewClientCert(dir string) (*ClientCert, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "compatkit test client CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "kube-apiserver"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
 	c := &ClientCert{CertFile: filepath.Join(dir, "client.crt"), KeyFile: filepath.Join(dir, "client.key"), CAFile: filepath.Join(dir, "client-ca.crt")}
-	for f, b := range map[string]*pem.Block{c.CertFile: {Type: "CERTIFICATE", Bytes: leafDER}, c.KeyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER},
-		c.CAFile: {Type: "CERTIFICATE", Bytes: caDER}} {
-		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
-			return nil, err
-		}
+	if _, err := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "kube-apiserver"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, c.CertFile, c.KeyFile, c.CAFile); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -45,10 +45,9 @@ func kubeList(t *testing.T, apiVersion, kind string, items any) []byte {
 	return out
 }
 
-// fastClient is a client of the cluster that is not rate limited (client-go's default is 5
-// requests a second), counting the requests whose URL path is countPath.
-func fastClient(t *testing.T, cfg *rest.Config, countPath string, count *atomic.Int64, continued *atomic.Int64) kubernetes.Interface {
-	t.Helper()
+// counting returns a copy of cfg, not rate limited (client-go's default is 5 requests a second),
+// that counts the GET requests whose URL path is countPath (and those with a continue token).
+func counting(cfg *rest.Config, countPath string, count *atomic.Int64, continued *atomic.Int64) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 1000, 2000
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
@@ -62,29 +61,24 @@ func fastClient(t *testing.T, cfg *rest.Config, countPath string, count *atomic.
 			return rt.RoundTrip(r)
 		})
 	})
-	c, err := kubernetes.NewForConfig(cfg)
+	return cfg
+}
+
+// fastClient is a clientset of cfg that is not rate limited, for creating objects.
+func fastClient(t *testing.T, cfg *rest.Config) kubernetes.Interface {
+	t.Helper()
+	var none atomic.Int64
+	c, err := kubernetes.NewForConfig(counting(cfg, "", &none, &none))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// countingCluster is the report.Cluster of cfg, counting as fastClient does.
+// countingCluster is the report.Cluster of cfg, counting as counting does.
 func countingCluster(t *testing.T, cfg *rest.Config, countPath string, count *atomic.Int64, continued *atomic.Int64) *report.Cluster {
 	t.Helper()
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if r.URL.Path == countPath && r.Method == http.MethodGet {
-				count.Add(1)
-				if r.URL.Query().Get("continue") != "" {
-					continued.Add(1)
-				}
-			}
-			return rt.RoundTrip(r)
-		})
-	})
-	c, _, err := report.ConnectCluster(cfg)
+	c, _, err := report.ConnectCluster(counting(cfg, countPath, count, continued))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +123,8 @@ func TestKubeClusterImages(t *testing.T) {
 	for i := range batch {
 		pods = append(pods, pod("batch", fmt.Sprintf("job-%04d", i), map[string]string{"job": "x"}, nil, fmt.Sprintf("example.com/job:%d", i%7), "example.com/sidecar:1"))
 	}
-	var lists, continued, unused atomic.Int64
-	client := fastClient(t, c.Config, "", &unused, &unused)
+	var lists, continued atomic.Int64
+	client := fastClient(t, c.Config)
 	cluster := countingCluster(t, c.Config, "/api/v1/pods", &lists, &continued)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
@@ -234,8 +228,8 @@ func TestKubeClusterNodes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var lists, continued, unused atomic.Int64
-	client := fastClient(t, c.Config, "", &unused, &unused)
+	var lists, continued atomic.Int64
+	client := fastClient(t, c.Config)
 	cluster := countingCluster(t, c.Config, "/api/v1/nodes", &lists, &continued)
 	dyn, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
