@@ -48,25 +48,29 @@ func webhookCmd() *cobra.Command {
 		Short: "Serve a Kubernetes admission webhook that keeps pods off nodes that cannot run their images",
 		Long: `Serve Kubernetes admission webhooks over HTTPS (admission.k8s.io/v1; pkg/admission):
 
-  POST /mutate    Pods, and the pod templates of Deployments, ReplicaSets, StatefulSets, DaemonSets,
-                  Jobs and CronJobs: adds the required node affinity the images' specs need (as
+  POST /mutate    Pods, and the pod templates of Deployments, StatefulSets, DaemonSets, Jobs and
+                  CronJobs: adds the required node affinity the images' specs need (as
                   'compat-attach affinity' prints it, on NFD's labels), ANDed with the pod's own
                   (never loosened), preferred terms from the sets' weights, and the annotation
-                  compatkit.dev/admission (digests, spec referrers, verification). --pin-digests
-                  also pins each pod's image tags to the digests that were checked.
+                  compatkit.dev/admission (digests, spec referrers, verification). A template
+                  update that keeps its images and affinity is left alone. --pin-digests also
+                  pins each pod's image tags to the digests that were checked.
   POST /validate  rejects a pod bound to a node its image cannot run on (spec.nodeName, a
-                  kubernetes.io/hostname selector, a DaemonSet pod, and the scheduler's
-                  pods/binding), naming the image, the node and the failing rule; with
-                  --require-trusted, an image without a trusted spec.
+                  kubernetes.io/hostname selector, a DaemonSet pod, the scheduler's pods/binding
+                  and bindings, a running pod whose images change), naming the image, the node
+                  and the failing rule; with --require-trusted, an image without a trusted spec.
   GET /healthz, /readyz (ready once the nodes are listed); metrics on --metrics-listen (/metrics).
 
-Nodes are watched (list and watch nodes) and grouped into feature sets by their NFD labels: each
-image digest is decided once per set. Images are read only from --allow-registry registries, with
-the pod's imagePullSecrets and its service account's (get secrets and serviceaccounts). A tag's
-digest is reused for --tag-ttl, an image's specs for --spec-ttl. Each request has --budget; what
-cannot be read within it (registry down, unreadable spec) rejects the pod, or with --fail-open
-admits it with a warning. The certificate and key are reloaded when their files change
-(cert-manager). deploy/ has the manifests; the README says how to deploy.`,
+Nodes are watched (list and watch nodes, and NFD's nodefeatures when served: they carry every
+flag, where labels omit some) and grouped into feature sets: each image digest is decided once
+per set. Images are read only from --allow-registry registries, with the pod's imagePullSecrets
+and its service account's (get secrets and serviceaccounts). A tag's digest is reused for
+--tag-ttl, an image's specs for --spec-ttl. Each request has --budget; what cannot be read within
+it (registry down, unreadable spec) rejects the pod, or with --fail-open admits it with a warning.
+The certificate and key are reloaded when their files change (cert-manager); --client-ca-file
+accepts only the API server's client certificate (see deploy/README.md: without it, anyone who
+reaches the webhook can ask what another namespace's pull secrets read). deploy/ has the
+manifests; the README says how to deploy, SECURITY.md what the webhook guarantees.`,
 		Example: `  # In a cluster (deploy/webhook.yaml runs this):
   compat-attach webhook --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key \
     --allow-registry ghcr.io/acme/ --allow-registry registry.internal:5000 --pin-digests
