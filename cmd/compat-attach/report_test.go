@@ -22,7 +22,10 @@ func profile(platform, flags, kernel string) string {
   "kernel.version": {"elements": {"full": "` + kernel + `", "major": "6", "minor": "1"}}}}`
 }
 
-func TestReportCommand(t *testing.T) {
+// reportImages pushes hello:1.0, with testSpec attached, and plain:1.0 (no spec) to a fresh
+// registry, and returns it with a temporary directory for the test's files.
+func reportImages(t *testing.T) (*testregistry.Registry, string) {
+	t.Helper()
 	reg := testregistry.NewOCI(t)
 	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
 	testregistry.PushImage(t, reg.Host(), "plain", "1.0")
@@ -31,6 +34,11 @@ func TestReportCommand(t *testing.T) {
 	if _, stderr, code := runCLI(t, "attach", "--plain-http", reg.Host()+"/hello:1.0", "--spec", specFile, "--created", "2026-01-02T03:04:05Z"); code != 0 {
 		t.Fatalf("attach: %d %s", code, stderr)
 	}
+	return reg, tmp
+}
+
+func TestReportCommand(t *testing.T) {
+	reg, tmp := reportImages(t)
 	pods := `{"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "a", "namespace": "ns"}, "spec": {
 	  "containers": [{"image": "HOST/hello:1.0"}, {"image": "HOST/plain:1.0"}]}}]}`
 	podsFile := writeFile(t, tmp, "pods.json", strings.ReplaceAll(pods, "HOST", reg.Host()))

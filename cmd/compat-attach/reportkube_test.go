@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/compatkit/compatkit/internal/testkube"
-	"github.com/compatkit/compatkit/internal/testregistry"
 	"github.com/compatkit/compatkit/pkg/report"
 )
 
@@ -31,14 +30,7 @@ func kubeNode(name, arch string, labels ...string) *corev1.Node {
 // images on planned nodes (--nodes).
 func TestReportKubeconfig(t *testing.T) {
 	c := testkube.Start(t, testkube.Options{})
-	reg := testregistry.NewOCI(t)
-	testregistry.PushImage(t, reg.Host(), "hello", "1.0")
-	testregistry.PushImage(t, reg.Host(), "plain", "1.0")
-	tmp := t.TempDir()
-	specFile := writeFile(t, tmp, "compat.cue", testSpec)
-	if _, stderr, code := runCLI(t, "attach", "--plain-http", reg.Host()+"/hello:1.0", "--spec", specFile, "--created", "2026-01-02T03:04:05Z"); code != 0 {
-		t.Fatalf("attach: %d %s", code, stderr)
-	}
+	reg, tmp := reportImages(t)
 	hello, plain := reg.Host()+"/hello:1.0", reg.Host()+"/plain:1.0"
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
